@@ -1,0 +1,41 @@
+# make test: build .venv from scratch (if missing) with every workspace distribution installed
+# editable plus the test tools, then run ruff, mypy and pytest.
+# make demo: the main job on the embedded default store, offline.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DISTS := ailib_core $(wildcard ailib_store_redis) $(wildcard ailib_store_sql) $(wildcard ailib_store_s3)
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint typecheck pytest demo clean bench
+
+$(STAMP): pyproject.toml $(foreach d,$(DISTS),$(d)/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet --group dev $(foreach d,$(DISTS),-e ./$(d)) \
+		-e "./ailib_core[agents,crypto]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy $(foreach d,$(DISTS),$(d)/src)
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m ailib.demo
+
+bench: $(STAMP)
+	for b in bench/*_bench.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV)

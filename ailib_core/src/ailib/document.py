@@ -1,0 +1,189 @@
+"""`DocumentStore`: every store operation from four compare-and-set document primitives.
+
+A plugin that keeps each session as one document (a file, a key, a row) subclasses this and
+implements ``_read``, ``_write``, ``_remove`` and ``_scan``; ``_write`` must be atomic and
+refuse to write when the stored version is not the expected one. Every write rewrites the
+whole document, so this suits small sessions; first-party stores implement the operations of
+:class:`ailib.base.BaseStore` directly instead.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+
+from ailib.base import BaseStore, CheckpointState
+from ailib.checkpoints import common_prefix, materialize
+from ailib.errors import CheckpointNotFound, ConflictError, SessionNotFound
+from ailib.records import Change, CheckpointRecord, SessionRecord
+
+__all__ = ("DocumentStore", "check_expected", "touch")
+
+_ATTEMPTS = 200
+
+
+class DocumentStore(BaseStore):
+    @abstractmethod
+    def _read(self, session_id: str) -> SessionRecord | None:
+        """The stored document, or None."""
+
+    @abstractmethod
+    def _write(self, record: SessionRecord, expected_version: int | None) -> None:
+        """Store ``record`` if the stored version is ``expected_version`` (None: if there is no
+        document); raise ConflictError otherwise."""
+
+    @abstractmethod
+    def _remove(self, session_id: str) -> bool:
+        """Delete the document; True if it existed."""
+
+    @abstractmethod
+    def _scan(self) -> Iterable[SessionRecord]:
+        """Every document of this store's namespace (messages may be left out)."""
+
+    # -- the operations, derived ----------------------------------------------------------
+
+    def _update(
+        self, session_id: str, now: float, edit: Callable[[SessionRecord], None]
+    ) -> SessionRecord:
+        """Read-edit-write with retries when another writer got in first. ``edit`` raises to
+        refuse (a stale expected version, say); it is then not retried."""
+        for attempt in range(_ATTEMPTS):
+            current = self._read(session_id)
+            if current is None or current.expired(now):
+                raise SessionNotFound(session_id, self.url)
+            seen = current.version
+            edit(current)
+            current.version = seen + 1
+            try:
+                self._write(current, seen)
+                return current
+            except ConflictError:
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+                now = time.time()
+        raise ConflictError(
+            f"session {session_id!r} in {self.url} kept changing during {_ATTEMPTS} attempts"
+        )
+
+    def _create(self, record: SessionRecord) -> None:
+        current = self._read(record.session_id)
+        if current is not None and not current.expired(record.updated_at):
+            raise ConflictError(
+                f"session {record.session_id!r} already exists in {self.url}; "
+                "load it, or create one with another id"
+            )
+        self._write(record, None if current is None else current.version)
+
+    def _fetch(self, session_id: str, last: int | None) -> SessionRecord | None:
+        record = self._read(session_id)
+        if record is not None and last is not None:
+            record.message_count = len(record.messages)
+            record.messages = record.messages[len(record.messages) - last :] if last else []
+        return record
+
+    def _apply(self, session_id: str, change: Change, now: float) -> int:
+        def edit(record: SessionRecord) -> None:
+            check_expected(record, change.expected_version, self.url)
+            record.messages.extend(change.append)
+            record.metadata = change.apply_metadata(record.metadata)
+            touch(record, now, change.ttl)
+
+        return self._update(session_id, now, edit).version
+
+    def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
+        def edit(current: SessionRecord) -> None:
+            check_expected(current, expected_version, self.url)
+            materialize(
+                current.checkpoints,
+                current.messages,
+                common_prefix(current.messages, record.messages),
+            )
+            current.messages = list(record.messages)
+            current.metadata = dict(record.metadata)
+            touch(current, now, record.ttl)
+
+        return self._update(record.session_id, now, edit).version
+
+    def _delete(self, session_id: str) -> bool:
+        return self._remove(session_id)
+
+    def _list(
+        self, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
+    ) -> Sequence[SessionRecord]:
+        live = [
+            r
+            for r in self._scan()
+            if not r.expired(now)
+            and (user_id is None or r.metadata.get("user_id") == user_id)
+            and (after is None or (r.updated_at, r.session_id) < after)
+        ]
+        live.sort(key=lambda r: (r.updated_at, r.session_id), reverse=True)
+        return live[:limit]
+
+    def _purge(self, now: float) -> int:
+        return sum(1 for r in list(self._scan()) if r.expired(now) and self._remove(r.session_id))
+
+    def _checkpoint(self, session_id: str, label: str | None, now: float) -> int:
+        def edit(record: SessionRecord) -> None:
+            record.checkpoints.append(_pointer(record, label, now))
+
+        return self._update(session_id, now, edit).checkpoints[-1].number
+
+    def _checkpoints(self, session_id: str, now: float) -> Sequence[CheckpointRecord] | None:
+        record = self._read(session_id)
+        return None if record is None or record.expired(now) else record.checkpoints
+
+    def _checkpoint_state(self, session_id: str, number: int, now: float) -> CheckpointState:
+        record = self._read(session_id)
+        if record is None or record.expired(now):
+            raise SessionNotFound(session_id, self.url)
+        checkpoint = _find(record, number)
+        messages = checkpoint.messages
+        if messages is None:
+            messages = record.messages[: checkpoint.message_count]
+        return list(messages), dict(checkpoint.metadata)
+
+    def _restore(self, session_id: str, number: int, now: float) -> int:
+        def edit(record: SessionRecord) -> None:
+            target = _find(record, number)
+            record.checkpoints.append(_pointer(record, f"before restore to {number}", now))
+            if target.messages is None:
+                keep = target.message_count
+                messages = record.messages[:keep]
+            else:
+                messages = list(target.messages)
+                keep = common_prefix(record.messages, messages)
+            materialize(record.checkpoints, record.messages, keep)
+            record.messages = messages
+            record.metadata = dict(target.metadata)
+            touch(record, now, None)
+
+        return self._update(session_id, now, edit).version
+
+
+def check_expected(record: SessionRecord, expected: int | None, where: str) -> None:
+    if expected is not None and record.version != expected:
+        raise ConflictError(
+            f"session {record.session_id!r} in {where} is at version {record.version}, "
+            f"not {expected}: someone else changed it; reload and try again"
+        )
+
+
+def touch(record: SessionRecord, now: float, ttl: float | None) -> None:
+    if ttl is not None:
+        record.ttl = ttl
+    record.updated_at = now
+    record.expires_at = None if record.ttl is None else now + record.ttl
+
+
+def _pointer(record: SessionRecord, label: str | None, now: float) -> CheckpointRecord:
+    number = max((c.number for c in record.checkpoints), default=0) + 1
+    return CheckpointRecord(number, now, len(record.messages), dict(record.metadata), label)
+
+
+def _find(record: SessionRecord, number: int) -> CheckpointRecord:
+    for checkpoint in record.checkpoints:
+        if checkpoint.number == number:
+            return checkpoint
+    raise CheckpointNotFound(record.session_id, number)

@@ -1,0 +1,48 @@
+"""Plugin managers: the global one (plugins from the ``ailib`` entry points) and a small
+per-store one for plugins a store was configured with."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import pluggy
+
+from ailib import hookspecs
+from ailib.messages import Message
+
+__all__ = ("StoreHooks", "hookimpl", "plugin_manager")
+
+hookimpl = pluggy.HookimplMarker("ailib")
+
+
+@cache
+def plugin_manager() -> pluggy.PluginManager:
+    """The process-wide manager, loaded once from the ``ailib`` entry-point group."""
+    manager = pluggy.PluginManager("ailib")
+    manager.add_hookspecs(hookspecs)
+    manager.load_setuptools_entrypoints("ailib")
+    return manager
+
+
+class StoreHooks:
+    """The plugins one store runs on its writes; empty (and free) unless configured."""
+
+    __slots__ = ("_manager",)
+
+    def __init__(self) -> None:
+        self._manager: pluggy.PluginManager | None = None
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        if self._manager is None:
+            self._manager = pluggy.PluginManager("ailib")
+            self._manager.add_hookspecs(hookspecs)
+        self._manager.register(plugin, name)
+
+    def before_write(
+        self, store: Any, session_id: str, messages: list[Message], metadata: dict[str, Any]
+    ) -> None:
+        if self._manager is not None:
+            self._manager.hook.ailib_before_write(
+                store=store, session_id=session_id, messages=messages, metadata=metadata
+            )

@@ -1,0 +1,29 @@
+"""The plugin contract: the hooks an ailib plugin may implement (with ``@ailib.hookimpl``).
+
+Stores are not found through these hooks but through the ``ailib.stores`` entry points;
+these carry what cuts across every store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+from ailib.messages import Message
+
+hookspec = pluggy.HookspecMarker("ailib")
+
+
+@hookspec
+def ailib_configure_store(store: Any, options: dict[str, str]) -> None:
+    """Called when ``open_store`` builds a store: pop the URL options this plugin handles from
+    ``options`` and register per-store plugins with ``store.hooks.register(...)``."""
+
+
+@hookspec
+def ailib_before_write(
+    store: Any, session_id: str, messages: list[Message], metadata: dict[str, Any]
+) -> None:
+    """Called on a store's registered plugins before messages or (encoded) metadata are
+    written; may change them in place (redaction does)."""

@@ -1,0 +1,114 @@
+"""Validation of what a session holds.
+
+A ``chat`` session holds Chat Completions messages, checked strictly so that
+``session.get_messages()`` can be sent to the API unchanged. An ``items`` session holds
+arbitrary JSON objects (Responses-API input items, for instance) stored byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final, Literal, TypeAlias
+
+from ailib.errors import InvalidMessage
+
+__all__ = ("CHAT", "ITEMS", "KINDS", "Message", "SessionKind", "check_message")
+
+Message: TypeAlias = dict[str, Any]
+SessionKind: TypeAlias = Literal["chat", "items"]
+CHAT: Final = "chat"
+ITEMS: Final = "items"
+KINDS: Final = (CHAT, ITEMS)
+
+_COMMON: Final = frozenset({"role", "content", "name"})
+_ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
+    "system": _COMMON,
+    "developer": _COMMON,
+    "user": _COMMON,
+    "assistant": _COMMON | {"tool_calls", "refusal", "audio", "function_call"},
+    "tool": frozenset({"role", "content", "tool_call_id"}),
+}
+
+
+def check_message(message: object, kind: str = CHAT) -> Message:
+    """Return ``message`` if it is valid for a session of ``kind``; raise InvalidMessage if not."""
+    if not isinstance(message, dict):
+        raise InvalidMessage(f"a message must be a dict, got {type(message).__name__}")
+    if kind == ITEMS:
+        _check_json(message)
+        return message
+    role = message.get("role")
+    allowed = _ALLOWED_KEYS.get(role) if isinstance(role, str) else None
+    if allowed is None:
+        raise InvalidMessage(
+            f"unknown role {role!r}; a chat message's role is one of {', '.join(_ALLOWED_KEYS)} "
+            "(use a session of kind 'items' for other shapes)"
+        )
+    extra = set(message) - allowed
+    if extra:
+        raise InvalidMessage(
+            f"{role} message has unsupported field(s) {sorted(extra)}; allowed: {sorted(allowed)}"
+        )
+    if "name" in message and not isinstance(message["name"], str):
+        raise InvalidMessage(f"{role} message 'name' must be a string")
+    content = message.get("content")
+    if role == "assistant":
+        if content is None and not message.get("tool_calls") and not message.get("refusal"):
+            raise InvalidMessage("assistant message needs content, tool_calls or a refusal")
+        if content is not None:
+            _check_content(str(role), content)
+        if "tool_calls" in message:
+            _check_tool_calls(message["tool_calls"])
+    else:
+        if "content" not in message:
+            raise InvalidMessage(f"{role} message needs 'content' (a string or a list of parts)")
+        _check_content(str(role), content)
+    if role == "tool":
+        call_id = message.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise InvalidMessage(
+                "tool message needs 'tool_call_id', the id of the assistant tool call it answers"
+            )
+    _check_json(message)
+    return message
+
+
+def _check_content(role: str, content: object) -> None:
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise InvalidMessage(
+            f"{role} message content must be a string or a list of parts, "
+            f"got {type(content).__name__}"
+        )
+    for index, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise InvalidMessage(
+                f"{role} message content part {index} must be a dict with a 'type', "
+                "such as {'type': 'text', 'text': '…'}"
+            )
+
+
+def _check_tool_calls(tool_calls: object) -> None:
+    if not isinstance(tool_calls, list) or not tool_calls:
+        raise InvalidMessage("assistant 'tool_calls' must be a non-empty list")
+    for index, call in enumerate(tool_calls):
+        if not isinstance(call, dict) or not isinstance(call.get("id"), str):
+            raise InvalidMessage(f"tool call {index} must be a dict with a string 'id'")
+        function = call.get("function")
+        if call.get("type", "function") == "function" and (
+            not isinstance(function, dict)
+            or not isinstance(function.get("name"), str)
+            or not isinstance(function.get("arguments"), str)
+        ):
+            raise InvalidMessage(
+                f"tool call {index} needs function.name and function.arguments (a JSON string)"
+            )
+
+
+def _check_json(message: Message) -> None:
+    try:
+        json.dumps(message, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMessage(f"message is not JSON-serialisable: {exc}") from None

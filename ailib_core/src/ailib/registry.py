@@ -1,0 +1,173 @@
+"""Finding the store for a URL: the ``ailib.stores`` entry points, by scheme, loaded lazily.
+
+Only the distribution that serves the requested scheme is imported, so opening ``memory://``
+never imports redis, SQLAlchemy or boto3.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Final
+
+from ailib.base import BaseStore
+from ailib.errors import ConfigurationError, UnknownStoreError
+from ailib.hooks import plugin_manager
+from ailib.url import StoreURL, make_url
+
+__all__ = ("StoreInfo", "available_stores", "open_store", "register_store", "resolve")
+
+ENTRY_POINT_GROUP: Final = "ailib.stores"
+DEFAULT_URL: Final = "memory://"
+
+#: Schemes served by ailib's own store distributions, for the "pip install" hint.
+KNOWN_SCHEMES: Final = {
+    "redis": "ailib-store-redis",
+    "rediss": "ailib-store-redis",
+    "redis+cluster": "ailib-store-redis",
+    "rediss+cluster": "ailib-store-redis",
+    "unix": "ailib-store-redis",
+    "fakeredis": "ailib-store-redis",
+    "sqlite": "ailib-store-sql",
+    "postgresql": "ailib-store-sql",
+    "postgres": "ailib-store-sql",
+    "mysql": "ailib-store-sql",
+    "mariadb": "ailib-store-sql",
+    "s3": "ailib-store-s3",
+    "s3+mock": "ailib-store-s3",
+}
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """One installed scheme: who provides it and where the class lives."""
+
+    scheme: str
+    target: str
+    distribution: str
+    version: str
+
+
+_registered: dict[str, type[BaseStore]] = {}
+_lock = threading.Lock()
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_stores() -> list[StoreInfo]:
+    """Every scheme that ``open_store`` can serve, with the distribution providing it."""
+    found = [
+        StoreInfo(
+            name,
+            ep.value,
+            ep.dist.name if ep.dist else "?",
+            ep.dist.version if ep.dist else "?",
+        )
+        for name, ep in _entry_points().items()
+    ]
+    with _lock:
+        found += [
+            StoreInfo(name, f"{cls.__module__}:{cls.__qualname__}", "(registered in process)", "-")
+            for name, cls in _registered.items()
+        ]
+    return sorted(found, key=lambda info: info.scheme)
+
+
+class _Registration:
+    """What ``register_store`` returns: usable as a context manager that undoes it."""
+
+    def __init__(self, scheme: str) -> None:
+        self.scheme = scheme
+
+    def __enter__(self) -> str:
+        return self.scheme
+
+    def __exit__(self, *exc: object) -> None:
+        with _lock:
+            _registered.pop(self.scheme, None)
+
+
+def register_store(scheme: str, cls: type[BaseStore]) -> _Registration:
+    """Serve ``scheme`` with ``cls`` in this process (before entry points). As a context
+    manager, the registration ends with the block."""
+    if not scheme or not scheme.replace("+", "").replace("-", "").isalnum():
+        raise ConfigurationError(f"invalid scheme {scheme!r}")
+    with _lock:
+        _registered[scheme.lower()] = cls
+    return _Registration(scheme.lower())
+
+
+def resolve(url: StoreURL) -> type[BaseStore]:
+    """The store class for ``url``: its full scheme first, then the part before ``+``."""
+    points = _entry_points()
+    for scheme in dict.fromkeys((url.scheme, url.base_scheme)):
+        with _lock:
+            cls = _registered.get(scheme)
+        if cls is not None:
+            return cls
+        if scheme in points:
+            return _load(points[scheme], url)
+    raise UnknownStoreError(_unknown_scheme_message(url, sorted(set(points) | set(_registered))))
+
+
+def _load(ep: EntryPoint, url: StoreURL) -> type[BaseStore]:
+    dist = ep.dist.name if ep.dist else "the distribution that registers it"
+    try:
+        cls = ep.load()
+    except Exception as exc:
+        raise ConfigurationError(
+            f"the store for {url.scheme}:// ({ep.value}, from {dist}) failed to import: "
+            f"{type(exc).__name__}: {exc}; reinstall {dist} or its dependencies"
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, BaseStore)):
+        raise ConfigurationError(
+            f"{ep.value} (from {dist}) registered for {url.scheme}:// is not a BaseStore subclass"
+        )
+    return cls
+
+
+def _unknown_scheme_message(url: StoreURL, installed: list[str]) -> str:
+    lines = [f"no store is installed for {url.scheme}:// (in {url.render()})."]
+    package = KNOWN_SCHEMES.get(url.scheme) or KNOWN_SCHEMES.get(url.base_scheme)
+    if package:
+        lines.append(f"It is provided by {package}: pip install {package}")
+    else:
+        close = difflib.get_close_matches(url.scheme, installed + list(KNOWN_SCHEMES), n=1)
+        if close:
+            lines.append(f"Did you mean {close[0]!r}?")
+    lines.append(f"Installed schemes: {', '.join(installed) or '(none)'}")
+    return " ".join(lines)
+
+
+def open_store(url: str | StoreURL | None = None, **options: Any) -> BaseStore:
+    """Open the store named by ``url`` (else env ``AILIB_STORE_URL``, else ``memory://``).
+
+    Options come from keyword arguments, then the URL's query string, then the store's
+    defaults. Unknown options are an error naming the ones the store accepts.
+    """
+    parsed = make_url(url or os.environ.get("AILIB_STORE_URL") or DEFAULT_URL)
+    cls = resolve(parsed)
+    merged: dict[str, Any] = {**parsed.query, **options}
+    plugin_options = {k: v for k, v in merged.items() if k not in _accepted(cls)}
+    store_options = {k: v for k, v in merged.items() if k in _accepted(cls)}
+    store = cls.from_url(parsed, **store_options)
+    try:
+        plugin_manager().hook.ailib_configure_store(store=store, options=plugin_options)
+        if plugin_options:
+            raise ConfigurationError(
+                f"unknown option(s) {', '.join(sorted(plugin_options))} for {parsed.render()}; "
+                f"{cls.__name__} accepts: {', '.join(sorted(_accepted(cls)))}"
+            )
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _accepted(cls: type[BaseStore]) -> frozenset[str]:
+    return cls.common_options | cls.options

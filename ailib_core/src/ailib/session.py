@@ -1,0 +1,197 @@
+"""`Session`: one conversation's messages and metadata.
+
+A session made with ``Session()`` lives in memory; one from ``store.create()`` or
+``store.session(id)`` is *bound*: ``add_message`` and ``set_metadata`` write through to the
+store in one atomic operation each, so another process sees every turn at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from ailib.codec import decode_metadata, encode_metadata, encode_value
+from ailib.errors import CorruptSessionError
+from ailib.ids import check_session_id, new_session_id
+from ailib.messages import CHAT, KINDS, Message, check_message
+from ailib.stats import SessionStats, compute_stats
+from ailib.window import TokenCounter, approximate_tokens, window
+
+if TYPE_CHECKING:
+    from ailib.store import SessionStore
+
+__all__ = ("FORMAT", "FORMAT_VERSION", "Session")
+
+FORMAT: Final = "ailib.session"
+FORMAT_VERSION: Final = 1
+
+
+class Session:
+    """A conversation: an ordered list of messages plus a metadata dict.
+
+    ``messages`` and ``metadata`` are plain attributes that subclasses may read and assign.
+    """
+
+    def __init__(
+        self,
+        session_id: str | None = None,
+        *,
+        messages: Iterable[Message] = (),
+        metadata: Mapping[str, Any] | None = None,
+        kind: str = CHAT,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown session kind {kind!r}; use one of {KINDS}")
+        self.session_id: str = (
+            new_session_id() if session_id is None else check_session_id(session_id)
+        )
+        self.kind: str = kind
+        self.messages: list[Message] = [check_message(m, kind) for m in messages]
+        self.metadata: dict[str, Any] = {}
+        for key, value in (metadata or {}).items():
+            encode_value(value, key)
+            self.metadata[key] = value
+        now = datetime.now(UTC)
+        self.created_at: datetime = now
+        self.updated_at: datetime = now
+        self.expires_at: datetime | None = None
+        self.version: int = 0
+        self._store: SessionStore | None = None
+
+    # -- messages -------------------------------------------------------------------------
+
+    def add_message(self, role: str, content: Any = None, **fields: Any) -> Message:
+        """Append a message (``role``, ``content`` and any other Chat Completions fields such as
+        ``tool_calls`` or ``tool_call_id``) and return it. A bound session stores it first."""
+        message: Message = {"role": role, "content": content, **fields}
+        if content is None and role == "assistant":
+            message.pop("content")
+        return self.add(message)
+
+    def add(self, message: Message) -> Message:
+        """Append a whole message dict (or an item, in an ``items`` session)."""
+        check_message(message, self.kind)
+        if self._store is not None:
+            self.version = self._store.append(self.session_id, message)
+        self.messages.append(message)
+        self.updated_at = datetime.now(UTC)
+        return message
+
+    def get_messages(self) -> list[Message]:
+        """The session's own message dicts, in order, ready for the Chat Completions API."""
+        return list(self.messages)
+
+    def window(
+        self,
+        max_messages: int | None = None,
+        max_tokens: int | None = None,
+        *,
+        token_counter: TokenCounter = approximate_tokens,
+    ) -> list[Message]:
+        """The system prompt plus the newest messages within both limits, never splitting an
+        assistant tool call from its results."""
+        return window(
+            self.messages,
+            max_messages=max_messages,
+            max_tokens=max_tokens,
+            token_counter=token_counter,
+        )
+
+    def stats(self) -> SessionStats:
+        return compute_stats(self.messages, self.created_at, self.updated_at)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    # -- metadata -------------------------------------------------------------------------
+
+    def set_metadata(self, key: str, value: Any) -> None:
+        """Set one metadata value; refused at once if it would not round-trip exactly."""
+        encoded = encode_metadata({key: value})
+        if self._store is not None:
+            self.version = self._store.update_metadata(self.session_id, decode_metadata(encoded))
+        self.metadata[key] = value
+        self.updated_at = datetime.now(UTC)
+
+    def get_metadata(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(key, default)
+
+    def get_all_metadata(self) -> dict[str, Any]:
+        return dict(self.metadata)
+
+    # -- binding --------------------------------------------------------------------------
+
+    @property
+    def store(self) -> SessionStore | None:
+        """The store this session writes through to, or None for a detached session."""
+        return self._store
+
+    def bind(self, store: SessionStore | None) -> Session:
+        """Make writes go through ``store`` (None detaches). Returns the session."""
+        self._store = store
+        return self
+
+    def save(self) -> int:
+        """Store the whole session in its bound store (see ``SessionStore.save``)."""
+        if self._store is None:
+            raise RuntimeError("this session is not bound to a store; use store.save(session)")
+        return self._store.save(self)
+
+    # -- serialisation --------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict carrying the format version; ``Session.from_dict`` reads it back."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "session_id": self.session_id,
+            "kind": self.kind,
+            "messages": [dict(m) for m in self.messages],
+            "metadata": encode_metadata(self.metadata),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "expires_at": _iso(self.expires_at) if self.expires_at else None,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Session:
+        if not isinstance(data, Mapping) or data.get("format", FORMAT) != FORMAT:
+            raise CorruptSessionError("not an ailib session dict (missing format 'ailib.session')")
+        version = data.get("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise CorruptSessionError(
+                f"session format version {version!r} is not supported by this ailib "
+                f"(it reads version {FORMAT_VERSION}); upgrade ailib"
+            )
+        try:
+            session = cls.__new__(cls)
+            Session.__init__(
+                session,
+                str(data["session_id"]),
+                messages=list(data["messages"]),
+                kind=str(data.get("kind", CHAT)),
+            )
+            session.metadata = decode_metadata(data.get("metadata", {}))
+            if data.get("created_at"):
+                session.created_at = datetime.fromisoformat(data["created_at"])
+            if data.get("updated_at"):
+                session.updated_at = datetime.fromisoformat(data["updated_at"])
+            if data.get("expires_at"):
+                session.expires_at = datetime.fromisoformat(data["expires_at"])
+            session.version = int(data.get("version", 0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptSessionError(f"session dict is malformed: {exc}") from exc
+        return session
+
+    def __repr__(self) -> str:
+        where = f", store={self._store!r}" if self._store is not None else ""
+        return (
+            f"<{type(self).__name__} {self.session_id} kind={self.kind} "
+            f"messages={len(self.messages)} version={self.version}{where}>"
+        )
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()

@@ -1,0 +1,1 @@
+"""Stores that ship with ailib-core."""

@@ -1,0 +1,107 @@
+"""`memory://`: sessions in this process's memory.
+
+``memory://`` is private to the store object; ``memory://name`` is shared by every store
+opened with that name in the process. Thread-safe; nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from ailib.document import DocumentStore, check_expected, touch
+from ailib.errors import ConflictError, SessionNotFound
+from ailib.records import Change, SessionRecord
+from ailib.url import StoreURL, make_url
+
+__all__ = ("MemoryStore",)
+
+
+class _Space:
+    """One named memory: records by (namespace, session id), behind one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.records: dict[tuple[str, str], SessionRecord] = {}
+
+
+_SHARED: dict[str, _Space] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+class MemoryStore(DocumentStore):
+    def __init__(self, *, name: str = "", **options: Any) -> None:
+        super().__init__(**options)
+        self.name = name
+        if name:
+            with _SHARED_LOCK:
+                self._space = _SHARED.setdefault(name, _Space())
+        else:
+            self._space = _Space()
+
+    @classmethod
+    def from_url(cls, url: str | StoreURL, **options: Any) -> MemoryStore:
+        parsed = make_url(url)
+        name = (parsed.host or "") + parsed.path.strip("/")
+        store = cls(name=name, **options)
+        store._url = parsed
+        return store
+
+    def _key(self, session_id: str) -> tuple[str, str]:
+        return (self.namespace, session_id)
+
+    def _read(self, session_id: str) -> SessionRecord | None:
+        with self._space.lock:
+            record = self._space.records.get(self._key(session_id))
+            return copy.deepcopy(record)
+
+    def _write(self, record: SessionRecord, expected_version: int | None) -> None:
+        key = self._key(record.session_id)
+        with self._space.lock:
+            current = self._space.records.get(key)
+            if (current.version if current else None) != expected_version:
+                raise ConflictError(
+                    f"session {record.session_id!r} changed concurrently in {self.url}"
+                )
+            self._space.records[key] = copy.deepcopy(record)
+
+    def _remove(self, session_id: str) -> bool:
+        with self._space.lock:
+            return self._space.records.pop(self._key(session_id), None) is not None
+
+    def _scan(self) -> Iterable[SessionRecord]:
+        with self._space.lock:
+            return [
+                copy.copy(r) for (ns, _), r in self._space.records.items() if ns == self.namespace
+            ]
+
+    # Fast paths: work on the record in place under the lock, copying only what moves.
+
+    def _fetch(self, session_id: str, last: int | None) -> SessionRecord | None:
+        if last is None:
+            return self._read(session_id)
+        with self._space.lock:
+            record = self._space.records.get(self._key(session_id))
+            if record is None:
+                return None
+            tail = copy.copy(record)
+            tail.checkpoints = []
+            tail.message_count = len(record.messages)
+            tail.messages = copy.deepcopy(
+                record.messages[len(record.messages) - last :] if last else []
+            )
+            return tail
+
+    def _apply(self, session_id: str, change: Change, now: float) -> int:
+        with self._space.lock:
+            record = self._space.records.get(self._key(session_id))
+            if record is None or record.expired(now):
+                raise SessionNotFound(session_id, self.url)
+            check_expected(record, change.expected_version, self.url)
+            record.messages.extend(copy.deepcopy(list(change.append)))
+            record.metadata = change.apply_metadata(record.metadata)
+            touch(record, now, change.ttl)
+            record.version += 1
+            return record.version

@@ -1,0 +1,497 @@
+"""The store conformance suite: subclass :class:`StoreConformance` and give it a URL.
+
+Every first-party store runs it, and so can any third-party store::
+
+    class TestMyStore(StoreConformance):
+        lacks = frozenset({Capability.CONCURRENCY})   # reported as skips
+
+        @pytest.fixture
+        def store_url(self) -> str:
+            return "mystore://127.0.0.1/test"
+
+Override ``make_store`` instead when a URL alone cannot build the store. Each test opens its
+stores in namespaces of its own and deletes what it stored.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import pytest
+
+from ailib.base import BaseStore
+from ailib.errors import (
+    CheckpointNotFound,
+    ConflictError,
+    InvalidMessage,
+    InvalidSessionId,
+    SessionNotFound,
+)
+from ailib.registry import open_store
+from ailib.session import Session
+from ailib.testing.pytest_plugin import empty
+
+__all__ = ("Capability", "StoreConformance")
+
+MakeStore = Callable[..., BaseStore]
+
+#: A short TTL that still leaves room for a round trip to a remote server.
+SHORT_TTL = 0.6
+
+
+class Capability(StrEnum):
+    """What a store may declare it lacks in ``StoreConformance.lacks``."""
+
+    TTL = "ttl"
+    CHECKPOINTS = "checkpoints"
+    CONCURRENCY = "concurrency"
+    LARGE_VALUES = "large_values"
+
+
+def _tool_exchange(call_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call_id, "content": '{"temp": 3}'},
+    ]
+
+
+class StoreConformance:
+    """The behaviour every ``SessionStore`` must have."""
+
+    lacks: ClassVar[frozenset[Capability]] = frozenset()
+
+    # -- fixtures a store author overrides ------------------------------------------------
+
+    @pytest.fixture
+    def store_url(self) -> str:
+        raise NotImplementedError("override the store_url fixture (or make_store)")
+
+    @pytest.fixture
+    def make_store(self, store_url: str) -> Iterator[MakeStore]:
+        """Opens stores on the backend under test, each in a namespace of this test."""
+        prefix = f"c{uuid.uuid4().hex[:10]}"
+        opened: list[BaseStore] = []
+
+        def make(namespace: str = "a", **options: Any) -> BaseStore:
+            store = open_store(store_url, namespace=f"{prefix}-{namespace}", **options)
+            opened.append(store)
+            return store
+
+        yield make
+        for store in opened:
+            empty(store)
+            store.close()
+
+    @pytest.fixture
+    def store(self, make_store: MakeStore) -> BaseStore:
+        return make_store()
+
+    def need(self, capability: Capability) -> None:
+        if capability in self.lacks:
+            pytest.skip(f"the store declares it lacks {capability.value!r}")
+
+    # -- round trips ----------------------------------------------------------------------
+
+    def test_create_and_load_round_trip(self, store: BaseStore) -> None:
+        session = store.create({"user_id": "u1", "topic": "Ünïcødé ✓"})
+        session.add_message("system", "You are terse.")
+        session.add_message("user", "Grüß dich 👋 — 你好")
+        session.add_message("assistant", "Hallo!")
+        loaded = store.load(session.session_id)
+        assert loaded.session_id == session.session_id
+        assert loaded.messages == session.messages
+        assert loaded.get_all_metadata() == {"user_id": "u1", "topic": "Ünïcødé ✓"}
+        assert len(loaded) == 3
+        assert loaded.version == session.version
+        assert loaded.store is None
+
+    def test_message_shapes_round_trip(self, store: BaseStore) -> None:
+        session = store.create()
+        session.add_message(
+            "user",
+            [
+                {"type": "text", "text": "What is in this image?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            ],
+        )
+        for message in _tool_exchange("call_1"):
+            session.add(message)
+        session.add_message("developer", "Prefer metric units.", name="policy")
+        assert store.load(session.session_id).messages == session.messages
+
+    def test_large_content_round_trips(self, store: BaseStore) -> None:
+        self.need(Capability.LARGE_VALUES)
+        big = "ø" * 1_000_000
+        session = store.create()
+        session.add_message("user", big)
+        assert store.load(session.session_id).messages[0]["content"] == big
+
+    def test_metadata_values_round_trip(self, store: BaseStore) -> None:
+        values = {
+            "when": datetime(2026, 5, 1, 12, 30, tzinfo=UTC),
+            "naive": datetime(2026, 5, 1, 12, 30, 15, 250),
+            "day": date(2026, 5, 1),
+            "count": 1000,
+            "ratio": 0.25,
+            "flag": False,
+            "nothing": None,
+            "nested": {"tags": ["a", "b"], "deep": {"at": datetime(2025, 1, 1, tzinfo=UTC)}},
+        }
+        session = store.create(values)
+        assert store.load(session.session_id).get_all_metadata() == values
+        session.set_metadata("later", datetime(2030, 1, 1, tzinfo=UTC))
+        assert store.load(session.session_id).get_metadata("later") == datetime(
+            2030, 1, 1, tzinfo=UTC
+        )
+
+    def test_items_session_stores_any_json_object(self, store: BaseStore) -> None:
+        items: list[dict[str, Any]] = [
+            {"type": "message", "role": "user", "content": "hi"},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "1.50"},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": None},
+        ]
+        session = store.create(kind="items")
+        store.append(session.session_id, *items)
+        loaded = store.load(session.session_id)
+        assert loaded.kind == "items"
+        assert loaded.messages == items
+
+    def test_chat_session_rejects_items(self, store: BaseStore) -> None:
+        session = store.create()
+        with pytest.raises(InvalidMessage):
+            session.add({"type": "function_call", "name": "f"})
+        assert len(store.load(session.session_id)) == 0
+
+    # -- reads of what is absent ----------------------------------------------------------
+
+    def test_missing_session(self, store: BaseStore) -> None:
+        assert store.get("no-such-session") is None
+        assert not store.exists("no-such-session")
+        with pytest.raises(SessionNotFound):
+            store.load("no-such-session")
+        with pytest.raises(SessionNotFound):
+            store.append("no-such-session", {"role": "user", "content": "x"})
+        assert store.delete("no-such-session") is False
+
+    @pytest.mark.parametrize(
+        "bad", ["", "a b", "../etc/passwd", "x/y", "{tag}", "-x", "é", "a" * 129]
+    )
+    def test_bad_session_ids_rejected(self, store: BaseStore, bad: str) -> None:
+        with pytest.raises(InvalidSessionId):
+            store.load(bad)
+        with pytest.raises(InvalidSessionId):
+            store.create(session_id=bad)
+
+    def test_create_with_existing_id_conflicts(self, store: BaseStore) -> None:
+        session = store.create(session_id="fixed-id-1")
+        with pytest.raises(ConflictError):
+            store.create(session_id=session.session_id)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def test_append_versions_and_expected_version(self, store: BaseStore) -> None:
+        session = store.create()
+        v1 = store.append(session.session_id, {"role": "user", "content": "one"})
+        v2 = store.append(session.session_id, {"role": "assistant", "content": "two"})
+        assert v2 > v1 > 0
+        with pytest.raises(ConflictError):
+            store.append(session.session_id, {"role": "user", "content": "x"}, expected_version=v1)
+        v3 = store.append(
+            session.session_id,
+            {"role": "user", "content": "three"},
+            {"role": "assistant", "content": "four"},
+            expected_version=v2,
+        )
+        assert v3 > v2
+        loaded = store.load(session.session_id)
+        assert [m["content"] for m in loaded.messages] == ["one", "two", "three", "four"]
+        assert loaded.version == v3
+
+    def test_bound_session_writes_through(self, store: BaseStore) -> None:
+        session = store.create()
+        session.add_message("user", "hello")
+        session.set_metadata("user_id", "u42")
+        other = store.session(session.session_id)
+        assert other.get_messages() == [{"role": "user", "content": "hello"}]
+        assert other.get_metadata("user_id") == "u42"
+        other.add_message("assistant", "hi")
+        assert len(store.load(session.session_id)) == 2
+
+    def test_session_get_or_create(self, store: BaseStore) -> None:
+        with pytest.raises(SessionNotFound):
+            store.session("made-on-demand")
+        made = store.session("made-on-demand", create=True)
+        made.add_message("user", "x")
+        assert len(store.session("made-on-demand", create=True)) == 1
+
+    def test_update_metadata_merges_and_unsets(self, store: BaseStore) -> None:
+        session = store.create({"a": 1, "b": 2})
+        store.update_metadata(session.session_id, {"c": 3}, unset=("a",))
+        assert store.load(session.session_id).get_all_metadata() == {"b": 2, "c": 3}
+
+    def test_save_upserts_and_detects_conflicts(self, store: BaseStore) -> None:
+        session = Session(metadata={"user_id": "u-save"})
+        session.add_message("user", "first")
+        store.save(session)
+        assert store.load(session.session_id).messages == session.messages
+        mine = store.load(session.session_id)
+        theirs = store.load(session.session_id)
+        theirs.add_message("assistant", "theirs")
+        store.save(theirs)
+        mine.add_message("assistant", "mine")
+        with pytest.raises(ConflictError):
+            store.save(mine)
+        assert [m["content"] for m in store.load(session.session_id).messages] == [
+            "first",
+            "theirs",
+        ]
+
+    def test_save_rewrites_history(self, store: BaseStore) -> None:
+        session = store.create()
+        for text in ("a", "b", "c"):
+            session.add_message("user", text)
+        loaded = store.load(session.session_id)
+        loaded.messages[1]["content"] = "[REDACTED]"
+        loaded.messages.pop()
+        loaded.set_metadata("sanitized", True)
+        store.save(loaded)
+        again = store.load(session.session_id)
+        assert [m["content"] for m in again.messages] == ["a", "[REDACTED]"]
+        assert again.get_metadata("sanitized") is True
+
+    def test_save_of_new_session_with_taken_id_conflicts(self, store: BaseStore) -> None:
+        store.create(session_id="taken-id")
+        with pytest.raises(ConflictError):
+            store.save(Session("taken-id"))
+
+    def test_delete(self, store: BaseStore) -> None:
+        session = store.create()
+        session.add_message("user", "bye")
+        assert store.delete(session.session_id) is True
+        assert not store.exists(session.session_id)
+        assert store.delete(session.session_id) is False
+
+    def test_concurrent_appends_lose_nothing(self, make_store: MakeStore) -> None:
+        self.need(Capability.CONCURRENCY)
+        first = make_store()
+        session_id = first.create().session_id
+        threads, per_thread = 8, 25
+        errors: list[BaseException] = []
+
+        def writer(worker: int) -> None:
+            try:
+                for n in range(per_thread):
+                    first.append(session_id, {"role": "user", "content": f"{worker}:{n}"})
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        pool = [threading.Thread(target=writer, args=(w,)) for w in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        assert errors == []
+        contents = [m["content"] for m in first.load(session_id).messages]
+        assert len(contents) == threads * per_thread
+        assert len(set(contents)) == threads * per_thread
+        for worker in range(threads):
+            mine = [int(c.split(":")[1]) for c in contents if c.startswith(f"{worker}:")]
+            assert mine == list(range(per_thread))
+
+    # -- tails ----------------------------------------------------------------------------
+
+    def test_load_last_reads_the_tail(self, store: BaseStore) -> None:
+        session = store.create()
+        for n in range(10):
+            session.add_message("user", str(n))
+        tail = store.load(session.session_id, last=3)
+        assert [m["content"] for m in tail.messages] == ["7", "8", "9"]
+        assert store.load(session.session_id, last=0).messages == []
+
+    def test_load_last_never_splits_a_tool_call(self, store: BaseStore) -> None:
+        session = store.create()
+        session.add_message("user", "weather?")
+        for message in _tool_exchange("call_a"):
+            session.add(message)
+        session.add({"role": "tool", "tool_call_id": "call_a", "content": "second result"})
+        tail = store.load(session.session_id, last=2)
+        assert tail.messages[0]["role"] == "assistant"
+        assert [m["role"] for m in tail.messages] == ["assistant", "tool", "tool"]
+
+    # -- listing --------------------------------------------------------------------------
+
+    def test_list_newest_first_and_by_user(self, store: BaseStore) -> None:
+        made = []
+        for n in range(5):
+            s = store.create({"user_id": "alice" if n % 2 == 0 else "bob"})
+            s.add_message("user", f"m{n}")
+            made.append(s.session_id)
+            time.sleep(0.01)
+        listed = [s.session_id for s in store.list()]
+        assert listed == list(reversed(made))
+        alice = store.list(user_id="alice")
+        assert [s.session_id for s in alice] == [made[4], made[2], made[0]]
+        summary = alice.items[0]
+        assert summary.message_count == 1
+        assert summary.user_id == "alice"
+        assert summary.updated_at >= summary.created_at
+
+    def test_list_paginates(self, store: BaseStore) -> None:
+        made = {store.create({"user_id": "pager"}).session_id for _ in range(7)}
+        seen: list[str] = []
+        cursor = None
+        pages = 0
+        while True:
+            page = store.list(user_id="pager", limit=3, cursor=cursor)
+            pages += 1
+            seen += [s.session_id for s in page]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert pages == 3
+        assert sorted(seen) == sorted(made)
+
+    def test_listing_follows_updates(self, store: BaseStore) -> None:
+        old = store.create()
+        time.sleep(0.01)
+        new = store.create()
+        time.sleep(0.01)
+        old.add_message("user", "bump")
+        assert [s.session_id for s in store.list(limit=2)] == [old.session_id, new.session_id]
+
+    def test_namespaces_are_isolated(self, make_store: MakeStore) -> None:
+        a, b = make_store("left"), make_store("right")
+        a.create(session_id="shared-id").add_message("user", "left")
+        assert b.get("shared-id") is None
+        b.create(session_id="shared-id").add_message("user", "right")
+        assert a.load("shared-id").messages[0]["content"] == "left"
+        assert [s.session_id for s in b.list()] == ["shared-id"]
+        b.delete("shared-id")
+        assert a.exists("shared-id")
+
+    # -- TTL ------------------------------------------------------------------------------
+
+    def test_expired_session_is_gone_for_every_read(self, store: BaseStore) -> None:
+        self.need(Capability.TTL)
+        doomed = store.create({"user_id": "ttl"}, ttl=SHORT_TTL)
+        keeper = store.create({"user_id": "ttl"})
+        assert doomed.expires_at is not None
+        assert store.exists(doomed.session_id)
+        time.sleep(SHORT_TTL + 0.4)
+        assert not store.exists(doomed.session_id)
+        assert store.get(doomed.session_id) is None
+        with pytest.raises(SessionNotFound):
+            store.load(doomed.session_id)
+        with pytest.raises(SessionNotFound):
+            store.append(doomed.session_id, {"role": "user", "content": "late"})
+        assert [s.session_id for s in store.list(user_id="ttl")] == [keeper.session_id]
+        assert store.purge_expired() >= 1
+        assert store.exists(keeper.session_id)
+
+    def test_writes_refresh_expiry(self, store: BaseStore) -> None:
+        self.need(Capability.TTL)
+        session = store.create(ttl=SHORT_TTL * 2)
+        for _ in range(3):
+            time.sleep(SHORT_TTL * 0.8)
+            session.add_message("user", "still here")
+        assert len(store.load(session.session_id)) == 3
+
+    def test_store_default_ttl(self, make_store: MakeStore) -> None:
+        self.need(Capability.TTL)
+        store = make_store("ttl-default", ttl=SHORT_TTL)
+        session = store.create()
+        loaded = store.load(session.session_id)
+        assert loaded.expires_at is not None
+        assert loaded.expires_at - loaded.updated_at == pytest.approx(
+            timedelta(seconds=SHORT_TTL), abs=timedelta(seconds=0.05)
+        )
+        time.sleep(SHORT_TTL + 0.4)
+        assert store.get(session.session_id) is None
+        assert store.purge_expired() == 1
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def test_checkpoints_restore_and_keep_current_state(self, store: BaseStore) -> None:
+        self.need(Capability.CHECKPOINTS)
+        session = store.create({"step": 0})
+        session.add_message("user", "a")
+        first = store.checkpoint(session.session_id, label="after a")
+        session.add_message("user", "b")
+        session.set_metadata("step", 2)
+        second = store.checkpoint(session.session_id)
+        session.add_message("user", "c")
+        assert second > first
+        infos = store.checkpoints(session.session_id)
+        assert [(c.version, c.label, c.message_count) for c in infos] == [
+            (first, "after a", 1),
+            (second, None, 2),
+        ]
+        store.restore(session.session_id, first)
+        restored = store.load(session.session_id)
+        assert [m["content"] for m in restored.messages] == ["a"]
+        assert restored.get_metadata("step") == 0
+        saved = store.checkpoints(session.session_id)[-1]
+        assert saved.message_count == 3
+        store.restore(session.session_id, saved.version)
+        assert [m["content"] for m in store.load(session.session_id).messages] == ["a", "b", "c"]
+
+    def test_checkpoints_survive_history_rewrites(self, store: BaseStore) -> None:
+        self.need(Capability.CHECKPOINTS)
+        session = store.create()
+        for text in ("a", "b", "c"):
+            session.add_message("user", text)
+        number = store.checkpoint(session.session_id)
+        loaded = store.load(session.session_id)
+        loaded.messages = [{"role": "user", "content": "rewritten"}]
+        store.save(loaded)
+        store.append(session.session_id, {"role": "user", "content": "more"})
+        store.restore(session.session_id, number)
+        assert [m["content"] for m in store.load(session.session_id).messages] == ["a", "b", "c"]
+
+    def test_fork(self, store: BaseStore) -> None:
+        self.need(Capability.CHECKPOINTS)
+        session = store.create({"user_id": "forker"})
+        session.add_message("user", "a")
+        number = store.checkpoint(session.session_id)
+        session.add_message("user", "b")
+        at_checkpoint = store.fork(session.session_id, number)
+        current = store.fork(session.session_id)
+        assert at_checkpoint.session_id != session.session_id
+        assert [m["content"] for m in store.load(at_checkpoint.session_id).messages] == ["a"]
+        assert [m["content"] for m in store.load(current.session_id).messages] == ["a", "b"]
+        current.add_message("user", "only in fork")
+        assert len(store.load(session.session_id)) == 2
+        assert store.load(current.session_id).get_metadata("user_id") == "forker"
+
+    def test_unknown_checkpoint(self, store: BaseStore) -> None:
+        self.need(Capability.CHECKPOINTS)
+        session = store.create()
+        with pytest.raises(CheckpointNotFound):
+            store.restore(session.session_id, 99)
+        with pytest.raises(SessionNotFound):
+            store.checkpoints("no-such-session")
+
+    def test_delete_removes_checkpoints(self, store: BaseStore) -> None:
+        self.need(Capability.CHECKPOINTS)
+        session = store.create(session_id="cp-delete")
+        session.add_message("user", "a")
+        store.checkpoint(session.session_id)
+        store.delete(session.session_id)
+        store.create(session_id="cp-delete")
+        assert store.checkpoints("cp-delete") == []

@@ -1,0 +1,53 @@
+"""The ailib pytest plugin: ``--ailib-store URL`` and a ``session_store`` fixture.
+
+The fixture opens the URL (``--ailib-store``, else env ``AILIB_TEST_STORE_URL``, else
+``memory://``) in a namespace of its own and deletes what the test stored afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from ailib.base import BaseStore
+from ailib.registry import open_store
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("ailib").addoption(
+        "--ailib-store",
+        default=None,
+        help="store URL for the session_store fixture (default: $AILIB_TEST_STORE_URL or memory://)",
+    )
+
+
+@pytest.fixture
+def session_store(request: pytest.FixtureRequest) -> Iterator[BaseStore]:
+    """A store for one test, in a fresh namespace, emptied afterwards."""
+    url = (
+        request.config.getoption("--ailib-store")
+        or os.environ.get("AILIB_TEST_STORE_URL")
+        or "memory://"
+    )
+    store = open_store(url, namespace=f"test-{uuid.uuid4().hex[:12]}")
+    try:
+        yield store
+    finally:
+        empty(store)
+        store.close()
+
+
+def empty(store: BaseStore) -> None:
+    """Delete every session in the store's namespace."""
+    cursor: str | None = None
+    while True:
+        page = store.list(limit=200, cursor=cursor)
+        for summary in page:
+            store.delete(summary.session_id)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    store.purge_expired()
