@@ -6,6 +6,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DISTS := ailib_core $(wildcard ailib_store_redis) $(wildcard ailib_store_sql) $(wildcard ailib_store_s3)
+# What pip installs, editable: each distribution with the extras its tests need, plus the
+# example third-party plugin from the docs.
+SQL_EXTRAS := [postgresql,mysql]
+INSTALL := -e "./ailib_core[agents,crypto]" \
+	$(if $(wildcard ailib_store_redis),-e ./ailib_store_redis) \
+	$(if $(wildcard ailib_store_sql),-e "./ailib_store_sql$(SQL_EXTRAS)") \
+	$(if $(wildcard ailib_store_s3),-e ./ailib_store_s3) \
+	$(if $(wildcard docs/examples/ailib-store-jsonfile),-e ./docs/examples/ailib-store-jsonfile)
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint typecheck pytest demo clean bench
@@ -13,8 +21,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml $(foreach d,$(DISTS),$(d)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet --group dev $(foreach d,$(DISTS),-e ./$(d)) \
-		-e "./ailib_core[agents,crypto]"
+	$(BIN)/python -m pip install --quiet --group dev $(INSTALL)
 	touch $(STAMP)
 
 install: $(STAMP)
