@@ -63,7 +63,7 @@ def test_nope_scheme_from_the_command_line() -> None:
 
 
 def test_unknown_option_is_an_error_naming_accepted_ones() -> None:
-    with pytest.raises(ConfigurationError, match="unknown option.*colour.*accepts: namespace, ttl"):
+    with pytest.raises(ConfigurationError, match=r"unknown option.*colour.*accepts: namespace, ttl"):
         open_store("memory://?colour=blue")
 
 
