@@ -63,7 +63,8 @@ def test_nope_scheme_from_the_command_line() -> None:
 
 
 def test_unknown_option_is_an_error_naming_accepted_ones() -> None:
-    with pytest.raises(ConfigurationError, match=r"unknown option.*colour.*accepts: namespace, ttl"):
+    expected = r"unknown option.*colour.*accepts: namespace, ttl"
+    with pytest.raises(ConfigurationError, match=expected):
         open_store("memory://?colour=blue")
 
 
