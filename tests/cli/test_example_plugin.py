@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from ailib import available_stores, open_store
 from ailib.testing import StoreConformance
 
