@@ -9,6 +9,7 @@ compare-and-set document primitives, for plugins that want to be small rather th
 from __future__ import annotations
 
 import builtins
+import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -197,13 +198,13 @@ class BaseStore(ABC):
         for message in messages:
             if not isinstance(message, dict):
                 raise InvalidMessage(f"a message must be a dict, got {type(message).__name__}")
-        stored = [dict(m) for m in messages]
-        self.hooks.before_write(self, session_id, stored, {})
-        return self._apply(
-            session_id,
-            Change(append=tuple(stored), expected_version=expected_version),
-            time.time(),
+        stored = [copy.deepcopy(m) if self.hooks else dict(m) for m in messages]
+        metadata: dict[str, Any] = {}
+        self.hooks.before_write(self, session_id, stored, metadata)
+        change = Change(
+            append=tuple(stored), set_metadata=metadata, expected_version=expected_version
         )
+        return self._apply(session_id, change, time.time())
 
     def update_metadata(
         self,
@@ -339,7 +340,7 @@ class BaseStore(ABC):
         return SessionRecord(
             session_id=check_session_id(session.session_id),
             kind=session.kind,
-            messages=[dict(m) for m in session.messages],
+            messages=[copy.deepcopy(m) if self.hooks else dict(m) for m in session.messages],
             metadata=encode_metadata(session.metadata),
             version=session.version,
             created_at=session.created_at.timestamp(),

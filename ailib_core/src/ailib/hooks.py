@@ -21,6 +21,9 @@ def plugin_manager() -> pluggy.PluginManager:
     """The process-wide manager, loaded once from the ``ailib`` entry-point group."""
     manager = pluggy.PluginManager("ailib")
     manager.add_hookspecs(hookspecs)
+    from ailib.redaction import RedactionPlugin
+
+    manager.register(RedactionPlugin(), name="ailib.redaction")
     manager.load_setuptools_entrypoints("ailib")
     return manager
 
@@ -38,6 +41,10 @@ class StoreHooks:
             self._manager = pluggy.PluginManager("ailib")
             self._manager.add_hookspecs(hookspecs)
         self._manager.register(plugin, name)
+
+    def __bool__(self) -> bool:
+        """True once a plugin is registered (writes then copy messages before hooks run)."""
+        return self._manager is not None
 
     def before_write(
         self, store: Any, session_id: str, messages: list[Message], metadata: dict[str, Any]
