@@ -1,82 +1,37 @@
 """`BaseStore`: the public store API over a small set of backend operations.
 
 The public methods validate input, apply the TTL policy and the write hooks, and turn records
-into sessions; a backend implements only the underscore operations below, each of which must
-be atomic. :class:`ailib.document.DocumentStore` derives every operation from four
+into sessions (the I/O-free steps live in :class:`ailib.storecore.StoreCore`, shared with the
+async twin); a backend implements only the underscore operations below, each of which must be
+atomic. :class:`ailib.document.DocumentStore` derives every operation from four
 compare-and-set document primitives, for plugins that want to be small rather than fast.
 """
 
 from __future__ import annotations
 
 import builtins
-import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
-from ailib.codec import decode_metadata, encode_metadata
-from ailib.durations import parse_duration
-from ailib.errors import (
-    ConfigurationError,
-    CorruptSessionError,
-    InvalidMessage,
-    SessionNotFound,
-)
-from ailib.hooks import StoreHooks
+from ailib.codec import decode_metadata
+from ailib.errors import ConflictError, SessionNotFound
 from ailib.ids import check_session_id
-from ailib.messages import CHAT, KINDS, Message, check_message
-from ailib.records import (
-    Change,
-    CheckpointInfo,
-    CheckpointRecord,
-    Page,
-    SessionRecord,
-    decode_cursor,
-    encode_cursor,
-    to_datetime,
-)
+from ailib.messages import CHAT, Message
+from ailib.records import Change, CheckpointInfo, CheckpointRecord, Page, SessionRecord
 from ailib.session import Session
-from ailib.url import StoreURL, make_url
-from ailib.window import safe_tail_start
+from ailib.storecore import CheckpointState, StoreCore
 
 __all__ = ("BaseStore", "CheckpointState")
 
-CheckpointState = tuple[list[Message], dict[str, Any]]
+#: How often a default ``_pop`` re-reads and retries when another writer got in first.
+POP_ATTEMPTS = 50
 
 
-class BaseStore(ABC):
-    """Implements :class:`ailib.SessionStore` on top of the abstract ``_`` operations.
-
-    Subclasses name the URL options they accept in ``options`` and read them in ``from_url``.
-    ``namespace`` and ``ttl`` are common to every store.
-    """
-
-    options: ClassVar[frozenset[str]] = frozenset()
-    common_options: ClassVar[frozenset[str]] = frozenset({"namespace", "ttl"})
-
-    def __init__(self, *, namespace: str = "default", ttl: float | str | None = None) -> None:
-        self.namespace = _check_namespace(namespace)
-        self.default_ttl = parse_duration(ttl)
-        self.hooks = StoreHooks()
-        self._url: StoreURL | None = None
-
-    @classmethod
-    def from_url(cls, url: str | StoreURL, **options: Any) -> Self:
-        """Build a store from its URL; ``options`` (already merged with the URL's query)
-        hold only names in ``common_options | options``."""
-        store = cls(**options)
-        store._url = make_url(url)
-        return store
-
-    @property
-    def url(self) -> str:
-        """The store's URL with any password masked."""
-        return self._url.render() if self._url else f"{type(self).__name__}()"
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.url} namespace={self.namespace!r}>"
+class BaseStore(StoreCore, ABC):
+    """Implements :class:`ailib.SessionStore` on top of the abstract ``_`` operations."""
 
     # -- backend operations: each one atomic ----------------------------------------------
 
@@ -132,7 +87,26 @@ class BaseStore(ABC):
     def _restore(self, session_id: str, number: int, now: float) -> int:
         """Checkpoint the current state, then make checkpoint ``number`` current."""
 
-    def close(self) -> None:  # noqa: B027 - stores without connections need nothing here
+    def _pop(self, session_id: str, count: int, now: float) -> list[Message]:
+        """Remove and return the last ``count`` messages (all of them for ``count`` None is
+        not allowed; pass a large number). The default reads the session and rewrites it
+        with ``_replace``; stores override it with something cheaper."""
+        for _ in range(POP_ATTEMPTS):
+            record = self._live(self._fetch(session_id, None), None)
+            if record is None:
+                raise SessionNotFound(session_id, self.url)
+            if not record.messages:
+                return []
+            shorter, removed = self._popped(record, count)
+            try:
+                self._replace(shorter, shorter.version, now)
+            except ConflictError:
+                now = time.time()
+                continue
+            return removed
+        raise ConflictError(f"session {session_id!r} in {self.url} kept changing; try again")
+
+    def close(self) -> None:
         """Release connections. The store must not be used afterwards."""
 
     # -- public API -----------------------------------------------------------------------
@@ -147,7 +121,9 @@ class BaseStore(ABC):
         messages: Sequence[Message] = (),
     ) -> Session:
         session = Session(session_id, messages=messages, metadata=metadata, kind=kind)
-        self._insert(session, self._ttl(ttl))
+        record = self._new_record(session, ttl)
+        self._create(record)
+        self._stamp(session, record)
         return session.bind(self)
 
     def session(self, session_id: str, *, create: bool = False, kind: str = CHAT) -> Session:
@@ -159,51 +135,32 @@ class BaseStore(ABC):
         return found.bind(self)
 
     def load(self, session_id: str, last: int | None = None) -> Session:
-        check_session_id(session_id)
-        if last is not None and last < 0:
-            raise ValueError("last must be >= 0")
         record = self._fetch_live(session_id, last)
         if record is None:
             raise SessionNotFound(session_id, self.url)
         return self._to_session(record)
 
     def get(self, session_id: str) -> Session | None:
-        check_session_id(session_id)
         record = self._fetch_live(session_id, None)
         return None if record is None else self._to_session(record)
 
     def exists(self, session_id: str) -> bool:
-        check_session_id(session_id)
         return self._fetch_live(session_id, 0) is not None
 
     def save(self, session: Session, ttl: float | str | None = None) -> int:
-        for message in session.messages:
-            check_message(message, session.kind)
-        effective_ttl = self._ttl(ttl)
         if session.version == 0:
-            self._insert(session, effective_ttl)
-            return session.version
-        record = self._record_of(session, effective_ttl, time.time())
-        self.hooks.before_write(self, record.session_id, record.messages, record.metadata)
-        session.version = self._replace(record, session.version, record.updated_at)
-        session.updated_at = to_datetime(record.updated_at) or session.updated_at
+            record = self._new_record(session, ttl)
+            self._create(record)
+        else:
+            record = self._replacement(session, ttl)
+            record.version = self._replace(record, session.version, record.updated_at)
+        self._stamp(session, record)
         return session.version
 
     def append(
         self, session_id: str, *messages: Message, expected_version: int | None = None
     ) -> int:
-        check_session_id(session_id)
-        if not messages:
-            raise InvalidMessage("append needs at least one message")
-        for message in messages:
-            if not isinstance(message, dict):
-                raise InvalidMessage(f"a message must be a dict, got {type(message).__name__}")
-        stored = [copy.deepcopy(m) if self.hooks else dict(m) for m in messages]
-        metadata: dict[str, Any] = {}
-        self.hooks.before_write(self, session_id, stored, metadata)
-        change = Change(
-            append=tuple(stored), set_metadata=metadata, expected_version=expected_version
-        )
+        change = self._append_change(session_id, messages, expected_version)
         return self._apply(session_id, change, time.time())
 
     def update_metadata(
@@ -214,30 +171,29 @@ class BaseStore(ABC):
         unset: Sequence[str] = (),
         expected_version: int | None = None,
     ) -> int:
-        check_session_id(session_id)
-        encoded = encode_metadata(values or {})
-        self.hooks.before_write(self, session_id, [], encoded)
-        change = Change(
-            set_metadata=encoded, unset_metadata=tuple(unset), expected_version=expected_version
-        )
+        change = self._metadata_change(session_id, values, unset, expected_version)
         return self._apply(session_id, change, time.time())
+
+    def pop(self, session_id: str, count: int = 1) -> builtins.list[Message]:
+        """Remove and return the last ``count`` messages, oldest first (fewer if the session
+        is shorter). A rewrite: checkpoints that need the messages keep a copy."""
+        check_session_id(session_id)
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        return self._pop(session_id, count, time.time())
+
+    def clear(self, session_id: str) -> int:
+        """Remove every message (metadata and checkpoints stay); returns how many."""
+        check_session_id(session_id)
+        return len(self._pop(session_id, 2**62, time.time()))
 
     def delete(self, session_id: str) -> bool:
         check_session_id(session_id)
         return self._delete(session_id)
 
     def list(self, user_id: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
-        if limit < 1:
-            raise ValueError("limit must be >= 1")
-        after = decode_cursor(cursor) if cursor else None
-        now = time.time()
-        records = [r for r in self._list(user_id, limit + 1, after, now) if not r.expired(now)]
-        more = len(records) > limit
-        records = records[:limit]
-        next_cursor = (
-            encode_cursor(records[-1].updated_at, records[-1].session_id) if more else None
-        )
-        return Page([r.summary() for r in records], next_cursor)
+        after, now = self._list_args(limit, cursor)
+        return self._page(self._list(user_id, limit + 1, after, now), limit, now)
 
     def purge_expired(self) -> int:
         return self._purge(time.time())
@@ -260,49 +216,24 @@ class BaseStore(ABC):
     def fork(self, session_id: str, version: int | None = None) -> Session:
         source = self.load(session_id)
         if version is None:
-            messages, metadata = source.messages, source.metadata
-        else:
-            raw_messages, raw_metadata = self._checkpoint_state(session_id, version, time.time())
-            messages, metadata = raw_messages, decode_metadata(raw_metadata)
-        return self.create(metadata, kind=source.kind, messages=messages)
+            return self.create(source.metadata, kind=source.kind, messages=source.messages)
+        messages, metadata = self._checkpoint_state(session_id, version, time.time())
+        return self.create(decode_metadata(metadata), kind=source.kind, messages=messages)
 
     def export_session(self, session_id: str) -> dict[str, Any]:
         """The session and its checkpoints as one JSON-ready dict (``Session.to_dict`` plus
         ``ttl`` and ``checkpoints``), the same for every backend; ``import_session`` reads it."""
-        record = self._fetch_live(check_session_id(session_id), None)
+        record = self._fetch_live(session_id, None)
         found = self._checkpoints(session_id, time.time())
         if record is None or found is None:
             raise SessionNotFound(session_id, self.url)
-        data = self._to_session(record).to_dict()
-        data["ttl"] = record.ttl
-        data["checkpoints"] = []
-        for checkpoint in found:
-            messages, metadata = self._checkpoint_state(session_id, checkpoint.number, time.time())
-            data["checkpoints"].append(
-                {**checkpoint.to_json(), "messages": messages, "metadata": metadata}
-            )
-        return data
+        states = [(c, self._checkpoint_state(session_id, c.number, time.time())) for c in found]
+        return self._export(record, states)
 
     def import_session(self, data: Mapping[str, Any]) -> Session:
         """Store a session exported by ``export_session`` (from any store) under its own id,
         with its checkpoints; ConflictError if a live session has that id."""
-        session = Session.from_dict(data)
-        for message in session.messages:
-            check_message(message, session.kind)
-        now = time.time()
-        ttl = parse_duration(data.get("ttl"))
-        record = self._record_of(session, ttl, now)
-        record.created_at = session.created_at.timestamp()
-        record.version = 1
-        try:
-            record.checkpoints = [
-                CheckpointRecord.from_json(c) for c in data.get("checkpoints", ())
-            ]
-        except AttributeError as exc:
-            raise CorruptSessionError(f"checkpoints of {session.session_id!r} malformed") from exc
-        if any(c.messages is None for c in record.checkpoints):
-            raise CorruptSessionError("imported checkpoints must carry their messages")
-        self.hooks.before_write(self, record.session_id, record.messages, record.metadata)
+        record = self._imported_record(data)
         self._create(record)
         return self._to_session(record)
 
@@ -317,80 +248,10 @@ class BaseStore(ABC):
     ) -> None:
         self.close()
 
-    # -- helpers shared by the public methods ---------------------------------------------
-
-    def _ttl(self, ttl: float | str | None) -> float | None:
-        return self.default_ttl if ttl is None else parse_duration(ttl)
-
-    def _insert(self, session: Session, ttl: float | None) -> None:
-        record = self._record_of(session, ttl, time.time())
-        record.created_at = record.updated_at
-        record.version = 1
-        self.hooks.before_write(self, record.session_id, record.messages, record.metadata)
-        self._create(record)
-        session.version = 1
-        session.created_at = session.updated_at = (
-            to_datetime(record.updated_at) or session.created_at
-        )
-        session.expires_at = to_datetime(record.expires_at)
-
-    def _record_of(self, session: Session, ttl: float | None, now: float) -> SessionRecord:
-        if session.kind not in KINDS:
-            raise ConfigurationError(f"unknown session kind {session.kind!r}")
-        return SessionRecord(
-            session_id=check_session_id(session.session_id),
-            kind=session.kind,
-            messages=[copy.deepcopy(m) if self.hooks else dict(m) for m in session.messages],
-            metadata=encode_metadata(session.metadata),
-            version=session.version,
-            created_at=session.created_at.timestamp(),
-            updated_at=now,
-            ttl=ttl,
-            expires_at=None if ttl is None else now + ttl,
-        )
-
     def _fetch_live(self, session_id: str, last: int | None) -> SessionRecord | None:
-        """Fetch, treating expired as absent and widening a tail that would orphan tool
-        results until it includes the assistant message that made the calls."""
+        check_session_id(session_id)
+        self._check_last(last)
         record = self._fetch(session_id, last)
-        if record is None or record.expired(time.time()):
-            return None
-        if last is not None and record.kind == CHAT:
-            while (
-                record.messages
-                and record.messages[0].get("role") == "tool"
-                and len(record.messages) < record.count
-            ):
-                wider = self._fetch(session_id, min(record.count, 2 * len(record.messages) + 8))
-                if wider is None:
-                    return None
-                record = wider
-            start = safe_tail_start(record.messages, len(record.messages) - last)
-            record.messages = record.messages[start:]
-        return record
-
-    def _to_session(self, record: SessionRecord) -> Session:
-        if record.kind not in KINDS or not all(isinstance(m, dict) for m in record.messages):
-            raise CorruptSessionError(
-                f"session {record.session_id!r} in {self.url} holds data that is not messages"
-            )
-        session = Session(record.session_id, kind=record.kind)
-        session.messages = record.messages
-        session.metadata = decode_metadata(record.metadata)
-        session.version = record.version
-        session.created_at = to_datetime(record.created_at) or session.created_at
-        session.updated_at = to_datetime(record.updated_at) or session.updated_at
-        session.expires_at = to_datetime(record.expires_at)
-        return session
-
-
-def _check_namespace(namespace: str) -> str:
-    if (
-        not isinstance(namespace, str)
-        or not namespace
-        or not all(c.isalnum() or c in "._-" for c in namespace)
-    ):
-        raise ConfigurationError(
-            f"invalid namespace {namespace!r}; use letters, digits, '.', '_' or '-'"
-        )
-    return namespace
+        while (wider := self._wider_tail(record, last)) is not None:
+            record = self._fetch(session_id, wider)
+        return self._live(record, last)

@@ -314,6 +314,33 @@ class StoreConformance:
             mine = [int(c.split(":")[1]) for c in contents if c.startswith(f"{worker}:")]
             assert mine == list(range(per_thread))
 
+    def test_pop_and_clear(self, store: BaseStore) -> None:
+        session = store.create({"keep": "me"})
+        for text in ("a", "b", "c", "d"):
+            session.add_message("user", text)
+        assert store.pop(session.session_id) == [{"role": "user", "content": "d"}]
+        assert [m["content"] for m in store.pop(session.session_id, 2)] == ["b", "c"]
+        assert [m["content"] for m in store.load(session.session_id).messages] == ["a"]
+        store.append(session.session_id, {"role": "user", "content": "e"})
+        assert store.clear(session.session_id) == 2
+        assert store.pop(session.session_id) == []
+        emptied = store.load(session.session_id)
+        assert emptied.messages == []
+        assert emptied.get_metadata("keep") == "me"
+        with pytest.raises(SessionNotFound):
+            store.pop("no-such-session")
+
+    def test_pop_keeps_what_checkpoints_need(self, store: BaseStore) -> None:
+        self.need(Capability.CHECKPOINTS)
+        session = store.create()
+        for text in ("a", "b", "c"):
+            session.add_message("user", text)
+        number = store.checkpoint(session.session_id)
+        store.pop(session.session_id, 2)
+        store.append(session.session_id, {"role": "user", "content": "x"})
+        store.restore(session.session_id, number)
+        assert [m["content"] for m in store.load(session.session_id).messages] == ["a", "b", "c"]
+
     # -- tails ----------------------------------------------------------------------------
 
     def test_load_last_reads_the_tail(self, store: BaseStore) -> None:
