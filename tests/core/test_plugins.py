@@ -28,6 +28,7 @@ class _Shouter:
     def ailib_before_write(
         self, store: Any, session_id: str, messages: list[dict[str, Any]], metadata: dict[str, Any]
     ) -> None:
+        # Declares fewer arguments than the hookspec offers, as pluggy allows.
         for message in messages:
             if message.get("role") == "user" and isinstance(message.get("content"), str):
                 message["content"] = message["content"].upper()

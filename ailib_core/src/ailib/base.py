@@ -160,7 +160,9 @@ class BaseStore(StoreCore, ABC):
     def append(
         self, session_id: str, *messages: Message, expected_version: int | None = None
     ) -> int:
-        change = self._append_change(session_id, messages, expected_version)
+        change, counts = self._append_change(session_id, messages, expected_version)
+        if counts:
+            change = self._with_totals(change, counts, self._fetch(session_id, 0))
         return self._apply(session_id, change, time.time())
 
     def update_metadata(

@@ -3,6 +3,7 @@ per-store one for plugins a store was configured with."""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from functools import cache
 from typing import Any
 
@@ -48,8 +49,15 @@ class StoreHooks:
 
     def before_write(
         self, store: Any, session_id: str, messages: list[Message], metadata: dict[str, Any]
-    ) -> None:
+    ) -> dict[str, Counter[str]]:
+        """Run the hooks; return the running totals they asked to add to, by metadata key."""
+        counts: dict[str, Counter[str]] = defaultdict(Counter)
         if self._manager is not None:
             self._manager.hook.ailib_before_write(
-                store=store, session_id=session_id, messages=messages, metadata=metadata
+                store=store,
+                session_id=session_id,
+                messages=messages,
+                metadata=metadata,
+                counts=counts,
             )
+        return {key: c for key, c in counts.items() if c}

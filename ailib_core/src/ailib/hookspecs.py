@@ -6,6 +6,7 @@ these carry what cuts across every store.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pluggy
@@ -23,7 +24,13 @@ def ailib_configure_store(store: Any, options: dict[str, str]) -> None:
 
 @hookspec
 def ailib_before_write(
-    store: Any, session_id: str, messages: list[Message], metadata: dict[str, Any]
+    store: Any,
+    session_id: str,
+    messages: list[Message],
+    metadata: dict[str, Any],
+    counts: dict[str, Counter[str]],
 ) -> None:
     """Called on a store's registered plugins before messages or (encoded) metadata are
-    written; may change them in place (redaction does)."""
+    written; may change them in place (redaction does). Must not do I/O: to keep a running
+    total in the session's metadata, add to ``counts[metadata_key]`` and the store adds it
+    to what is stored."""

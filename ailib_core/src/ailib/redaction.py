@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ailib.errors import ConfigurationError, SessionNotFound
+from ailib.errors import ConfigurationError
 from ailib.hooks import hookimpl
 from ailib.messages import Message
 
@@ -135,27 +135,15 @@ class Redactor:
 
     @hookimpl
     def ailib_before_write(
-        self, store: Any, session_id: str, messages: list[Message], metadata: dict[str, Any]
+        self,
+        store: Any,
+        session_id: str,
+        messages: list[Message],
+        metadata: dict[str, Any],
+        counts: dict[str, Counter[str]],
     ) -> None:
-        counts: Counter[str] = Counter()
         for message in messages:
-            self.redact_message(message, counts)
-        if not counts:
-            return
-        previous = metadata.get(COUNT_KEY)
-        if previous is None and not metadata:
-            previous = _stored_counts(store, session_id)
-        total = Counter(previous if isinstance(previous, dict) else {})
-        total.update(counts)
-        metadata[COUNT_KEY] = dict(total)
-
-
-def _stored_counts(store: Any, session_id: str) -> Any:
-    """The counts already stored, for an append (which carries no metadata of its own)."""
-    try:
-        return store.load(session_id, last=0).metadata.get(COUNT_KEY)
-    except SessionNotFound:
-        return None
+            self.redact_message(message, counts[COUNT_KEY])
 
 
 class RedactionPlugin:

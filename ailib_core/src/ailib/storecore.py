@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Self
 
 from ailib.codec import decode_metadata, encode_metadata
@@ -34,6 +36,7 @@ from ailib.window import safe_tail_start
 __all__ = ("CheckpointState", "StoreCore")
 
 CheckpointState = tuple[list[Message], dict[str, Any]]
+Counts = dict[str, Counter[str]]
 
 
 class StoreCore:
@@ -99,17 +102,24 @@ class StoreCore:
         record = self._record_of(session, self._ttl(ttl), time.time())
         record.created_at = record.updated_at
         record.version = 1
-        self.hooks.before_write(self, record.session_id, record.messages, record.metadata)
+        self._run_hooks(record)
         return record
 
     def _replacement(self, session: Session, ttl: float | str | None) -> SessionRecord:
         record = self._record_of(session, self._ttl(ttl), time.time())
-        self.hooks.before_write(self, record.session_id, record.messages, record.metadata)
+        self._run_hooks(record)
         return record
+
+    def _run_hooks(self, record: SessionRecord) -> None:
+        """Hooks on a whole record, whose metadata already holds the running totals."""
+        counts = self.hooks.before_write(self, record.session_id, record.messages, record.metadata)
+        record.metadata.update(_totals(record.metadata, counts))
 
     def _append_change(
         self, session_id: str, messages: Sequence[Message], expected_version: int | None
-    ) -> Change:
+    ) -> tuple[Change, Counts]:
+        """The change an append makes, and the running totals hooks asked to add to (the
+        caller reads the stored totals and merges them with :meth:`_with_totals`)."""
         check_session_id(session_id)
         if not messages:
             raise InvalidMessage("append needs at least one message")
@@ -118,10 +128,11 @@ class StoreCore:
                 raise InvalidMessage(f"a message must be a dict, got {type(message).__name__}")
         stored = self._copy(messages)
         metadata: dict[str, Any] = {}
-        self.hooks.before_write(self, session_id, stored, metadata)
-        return Change(
+        counts = self.hooks.before_write(self, session_id, stored, metadata)
+        change = Change(
             append=tuple(stored), set_metadata=metadata, expected_version=expected_version
         )
+        return change, counts
 
     def _metadata_change(
         self,
@@ -137,6 +148,12 @@ class StoreCore:
             set_metadata=encoded, unset_metadata=tuple(unset), expected_version=expected_version
         )
 
+    @staticmethod
+    def _with_totals(change: Change, counts: Counts, stored: SessionRecord | None) -> Change:
+        """``change`` also setting each running total to what is stored plus ``counts``."""
+        current = stored.metadata if stored is not None else {}
+        return replace(change, set_metadata={**change.set_metadata, **_totals(current, counts)})
+
     def _imported_record(self, data: Mapping[str, Any]) -> SessionRecord:
         """The record an ``export_session`` dict describes, checkpoints included."""
         session = Session.from_dict(data)
@@ -149,7 +166,7 @@ class StoreCore:
         record.checkpoints = [CheckpointRecord.from_json(c) for c in raw]
         if any(c.messages is None for c in record.checkpoints):
             raise CorruptSessionError("imported checkpoints must carry their messages")
-        self.hooks.before_write(self, record.session_id, record.messages, record.metadata)
+        self._run_hooks(record)
         return record
 
     # -- steps after a read ---------------------------------------------------------------
@@ -236,6 +253,16 @@ class StoreCore:
         removed = record.messages[keep:]
         record.messages = record.messages[:keep]
         return record, removed
+
+
+def _totals(metadata: Mapping[str, Any], counts: Counts) -> dict[str, dict[str, int]]:
+    totals = {}
+    for key, counter in counts.items():
+        current = metadata.get(key)
+        merged = Counter(current if isinstance(current, dict) else {})
+        merged.update(counter)
+        totals[key] = dict(merged)
+    return totals
 
 
 def _check_namespace(namespace: str) -> str:
