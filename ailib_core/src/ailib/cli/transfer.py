@@ -1,0 +1,295 @@
+"""``ailib sessions export / import / copy``: move sessions between files and stores.
+
+The file format is JSON Lines, one ``store.export_session`` dict per line (the session, its
+``ttl`` and its checkpoints with their messages), identical for every backend.
+
+Writing a session that already exists at the destination (``import``, ``copy``) follows one
+rule so that re-running is safe:
+
+* same content (kind, messages, metadata, ttl and checkpoints): skipped;
+* different content: left as it is and reported, exit status 1; ``--overwrite`` replaces it
+  with the incoming copy (delete, then import: not atomic).
+
+Content, not ``version``/``updated_at``, decides "the same": ``import_session`` stores every
+session at version 1 with the time of the import, so those never match the source's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+
+from ailib.base import BaseStore
+from ailib.cli.common import StoreOption, open_cli_store, session_ids
+from ailib.cli.output import error, note, one_line, progress, say, warn
+from ailib.errors import (
+    AilibError,
+    ConflictError,
+    CorruptSessionError,
+    SessionNotFound,
+    StoreUnavailable,
+)
+from ailib.registry import open_store
+from ailib.stores.memory import MemoryStore
+
+__all__ = ("copy", "export", "import_")
+
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace sessions that exist at the destination with different content.",
+    ),
+]
+User = Annotated[
+    str | None, typer.Option("--user", "-u", help="Only sessions whose user_id is USER.")
+]
+
+
+class Outcome(StrEnum):
+    COPIED = "copied"
+    SKIPPED = "skipped"
+    DIFFERS = "differs"
+    FAILED = "failed"
+
+
+@dataclass
+class Tally:
+    counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
+
+    def add(self, outcome: Outcome) -> None:
+        self.counts[outcome] += 1
+
+    def summary(self, verb: str) -> str:
+        c = self.counts
+        return (
+            f"{verb} {c[Outcome.COPIED]}, skipped {c[Outcome.SKIPPED]} (already identical), "
+            f"differ {c[Outcome.DIFFERS]} (left as is), failed {c[Outcome.FAILED]}"
+        )
+
+    @property
+    def ok(self) -> bool:
+        return not (self.counts[Outcome.DIFFERS] or self.counts[Outcome.FAILED])
+
+
+def _content(data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What must match for two exported copies of a session to count as the same."""
+    checkpoints = [
+        (c.get("number"), c.get("label"), c.get("message_count"), c.get("metadata"), c["messages"])
+        for c in data.get("checkpoints") or ()
+    ]
+    return (
+        data.get("kind"),
+        data.get("messages"),
+        data.get("metadata"),
+        data.get("ttl"),
+        checkpoints,
+    )
+
+
+def put(destination: BaseStore, data: Mapping[str, Any], overwrite: bool) -> Outcome:
+    """Store one exported session in ``destination`` by the module's rule."""
+    session_id = str(data["session_id"])
+    if destination.exists(session_id):
+        if _content(destination.export_session(session_id)) == _content(data):
+            return Outcome.SKIPPED
+        if not overwrite:
+            warn(
+                f"{session_id} already exists in {destination.url} with different content; "
+                "left as is (--overwrite replaces it)"
+            )
+            return Outcome.DIFFERS
+        destination.delete(session_id)
+    try:
+        destination.import_session(data)
+    except ConflictError:
+        warn(f"{session_id} was created in {destination.url} meanwhile; left as is")
+        return Outcome.DIFFERS
+    return Outcome.COPIED
+
+
+def _put_reporting(destination: BaseStore, data: Mapping[str, Any], overwrite: bool) -> Outcome:
+    """``put``, turning a failure of this one session into a reported FAILED. A store that
+    cannot be reached stops the whole run instead."""
+    try:
+        return put(destination, data, overwrite)
+    except StoreUnavailable:
+        raise
+    except AilibError as exc:
+        error(f"{data.get('session_id')}: {one_line(exc)}")
+        return Outcome.FAILED
+
+
+def _json_line(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def export(
+    ctx: typer.Context,
+    session_ids_: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[ID...]", help="Sessions to export [default: all of them]."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write here instead of stdout.", dir_okay=False
+        ),
+    ] = None,
+    user: User = None,
+    store: StoreOption = None,
+) -> None:
+    """Write sessions, with their checkpoints, as JSON Lines (one session a line). A file
+    appears only once complete."""
+    opened = open_cli_store(ctx, store)
+    for session_id in session_ids_ or ():
+        if not opened.exists(session_id):
+            raise SessionNotFound(session_id, opened.url)
+    wanted = list(session_ids_ or session_ids(opened, user))
+    to_file = output is not None and str(output) != "-"
+    if to_file and output is not None:
+        output = output.expanduser().resolve()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                _write_sessions(opened, wanted, file)
+            os.replace(temp, output)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    else:
+        _write_sessions(opened, wanted, sys.stdout)
+    where = str(output) if to_file else "stdout"
+    note(f"exported {len(wanted)} session{'' if len(wanted) == 1 else 's'} to {where}", None)
+
+
+def _write_sessions(store: BaseStore, wanted: list[str], file: IO[str]) -> None:
+    with progress(f"exporting from {store.url}", len(wanted)) as advance:
+        for session_id in wanted:
+            file.write(_json_line(store.export_session(session_id)))
+            advance()
+    file.flush()
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Numbered non-blank lines of ``path`` ("-": stdin, read once and kept)."""
+    if str(path) == "-":
+        text = sys.stdin.read()
+        yield from ((n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip())
+        return
+    with path.open(encoding="utf-8") as file:
+        yield from ((n, line) for n, line in enumerate(file, 1) if line.strip())
+
+
+def _parse(number: int, line: str, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise CorruptSessionError(f"{where} line {number} is not JSON ({exc.msg})") from exc
+    if not isinstance(data, dict):
+        raise CorruptSessionError(
+            f"{where} line {number} is a JSON {type(data).__name__}, not an exported session"
+        )
+    return data
+
+
+def validate(lines: Iterable[tuple[int, str]], where: str) -> int:
+    """Check a whole file before anything is written: every line must be a session that a
+    store would import (tried on a throwaway memory store, so the checks are the stores' own),
+    and no id may appear twice. Returns how many sessions it holds."""
+    scratch = MemoryStore()
+    seen: dict[str, int] = {}
+    try:
+        for number, line in lines:
+            data = _parse(number, line, where)
+            try:
+                session = scratch.import_session(data)
+            except AilibError as exc:
+                raise CorruptSessionError(
+                    f"{where} line {number} is not a valid session: {one_line(exc)}"
+                ) from exc
+            if session.session_id in seen:
+                raise CorruptSessionError(
+                    f"{where} holds session {session.session_id!r} twice "
+                    f"(lines {seen[session.session_id]} and {number})"
+                )
+            seen[session.session_id] = number
+            scratch.delete(session.session_id)
+    except UnicodeDecodeError as exc:
+        raise CorruptSessionError(f"{where} is not UTF-8 text ({exc.reason})") from exc
+    return len(seen)
+
+
+def import_(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="A JSON Lines export; - reads stdin."),
+    ],
+    overwrite: Overwrite = False,
+    store: StoreOption = None,
+) -> None:
+    """Import sessions exported by ``ailib sessions export``. The whole file is checked first:
+    if any line is unreadable, nothing is written."""
+    where = "stdin" if str(file) == "-" else str(file)
+    stdin = list(_lines(file)) if where == "stdin" else None
+    total = validate(_lines(file) if stdin is None else stdin, where)
+    opened = open_cli_store(ctx, store)
+    tally = Tally()
+    with progress(f"importing into {opened.url}", total) as advance:
+        for number, line in _lines(file) if stdin is None else stdin:
+            tally.add(_put_reporting(opened, _parse(number, line, where), overwrite))
+            advance()
+    say(tally.summary("imported"))
+    if not tally.ok:
+        raise typer.Exit(1)
+
+
+def copy(
+    ctx: typer.Context,
+    source_url: Annotated[str, typer.Argument(metavar="SRC_URL", help="Copy from this store.")],
+    destination_url: Annotated[
+        str, typer.Argument(metavar="DST_URL", help="Copy into this store.")
+    ],
+    user: User = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Copy every session (or a user's), checkpoints included, from one store to another.
+
+    Safe to re-run: sessions already copied are skipped. A session that exists at the
+    destination with different content is left as is and reported, unless --overwrite.
+    """
+    source = open_store(source_url)
+    ctx.call_on_close(source.close)
+    destination = open_store(destination_url)
+    ctx.call_on_close(destination.close)
+    if source.url == destination.url and source.namespace == destination.namespace:
+        raise AilibError(f"source and destination are the same store ({source.url})")
+    wanted = list(session_ids(source, user))
+    note(f"copying {len(wanted)} sessions from {source.url} to {destination.url}", None)
+    tally = Tally()
+    with progress("copying", len(wanted)) as advance:
+        for session_id in wanted:
+            try:
+                data = source.export_session(session_id)
+            except StoreUnavailable:
+                raise
+            except AilibError as exc:
+                error(f"{session_id}: {one_line(exc)}")
+                tally.add(Outcome.FAILED)
+            else:
+                tally.add(_put_reporting(destination, data, overwrite))
+            advance()
+    say(tally.summary("copied"))
+    if not tally.ok:
+        raise typer.Exit(1)
