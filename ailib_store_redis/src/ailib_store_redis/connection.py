@@ -1,0 +1,208 @@
+"""From a store URL to a redis-py client, and from redis-py errors to ailib's.
+
+Schemes: ``redis://``, ``rediss://`` (TLS), ``unix://`` (socket path), ``redis+cluster://`` and
+``rediss+cluster://`` (seed nodes), ``fakeredis://[name]`` (in-process fakeredis server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import redis
+import redis.cluster
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from ailib.durations import parse_duration
+from ailib.errors import ConfigurationError, StoreUnavailable
+from ailib.url import StoreURL
+
+__all__ = (
+    "OPTIONS",
+    "Client",
+    "ConnectionSettings",
+    "connect",
+    "translate_errors",
+    "unavailable",
+    "where",
+)
+
+Client = redis.Redis | redis.cluster.RedisCluster
+
+#: URL options the Redis store reads (beyond ailib's ``namespace`` and ``ttl``).
+OPTIONS: Final = frozenset(
+    {
+        "db",
+        "socket_timeout",
+        "connect_timeout",
+        "max_connections",
+        "retries",
+        "ssl_cert_reqs",
+        "ssl_ca_certs",
+    }
+)
+
+_DEFAULT_PORT: Final = 6379
+_CERT_REQS: Final = ("none", "optional", "required")
+_fake_servers: dict[str, Any] = {}
+_fake_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """The connection options of a URL, checked."""
+
+    db: int = 0
+    socket_timeout: float | None = 5.0
+    connect_timeout: float | None = 5.0
+    max_connections: int | None = None
+    retries: int = 3
+    ssl_cert_reqs: str = "required"
+    ssl_ca_certs: str | None = None
+
+    @classmethod
+    def parse(cls, url: StoreURL, options: Mapping[str, Any]) -> ConnectionSettings:
+        where = url.render()
+        db_text = options.get("db")
+        path_db = url.path.strip("/") if url.base_scheme != "unix" else ""
+        if path_db and db_text is not None:
+            raise ConfigurationError(f"{where} gives the database twice (path and ?db=); use one")
+        db = _integer("db", db_text if db_text is not None else (path_db or 0), where, minimum=0)
+        if url.scheme.endswith("+cluster") and db != 0:
+            raise ConfigurationError(
+                f"{where} selects database {db}, but Redis Cluster has only database 0; "
+                "use a namespace (?namespace=...) to separate data instead"
+            )
+        reqs = str(options.get("ssl_cert_reqs", "required")).lower()
+        if reqs not in _CERT_REQS:
+            raise ConfigurationError(
+                f"invalid ssl_cert_reqs {reqs!r} in {where}; use one of {', '.join(_CERT_REQS)}"
+            )
+        pool = options.get("max_connections")
+        return cls(
+            db=db,
+            socket_timeout=_timeout("socket_timeout", options, where, cls.socket_timeout),
+            connect_timeout=_timeout("connect_timeout", options, where, cls.connect_timeout),
+            max_connections=None if pool is None else _integer("max_connections", pool, where),
+            retries=_integer("retries", options.get("retries", cls.retries), where, minimum=0),
+            ssl_cert_reqs=reqs,
+            ssl_ca_certs=options.get("ssl_ca_certs"),
+        )
+
+
+def _integer(name: str, value: Any, where: str, minimum: int = 1) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = minimum - 1
+    if number < minimum or isinstance(value, bool):
+        raise ConfigurationError(
+            f"invalid {name} {value!r} in {where}; give a whole number >= {minimum}"
+        )
+    return number
+
+
+def _timeout(
+    name: str, options: Mapping[str, Any], where: str, default: float | None
+) -> float | None:
+    if name not in options:
+        return default
+    try:
+        return parse_duration(options[name], name)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{exc} (in {where})") from None
+
+
+def connect(url: StoreURL, settings: ConnectionSettings) -> Client:
+    """A client for ``url``; it connects lazily, on the first command."""
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), settings.retries)
+    common: dict[str, Any] = {
+        "username": url.username,
+        "password": url.password,
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "retry": retry,
+    }
+    if url.scheme.startswith("rediss"):
+        common.update(ssl=True, ssl_cert_reqs=settings.ssl_cert_reqs)
+        if settings.ssl_ca_certs:
+            common["ssl_ca_certs"] = settings.ssl_ca_certs
+    if url.scheme == "fakeredis":
+        return _fake(url, settings)
+    if url.scheme.endswith("+cluster"):
+        if not url.hosts:
+            raise ConfigurationError(
+                f"{url.render()} names no node; give seeds as redis+cluster://host:port,host:port"
+            )
+        nodes = [
+            redis.cluster.ClusterNode(h, p or _DEFAULT_PORT)  # type: ignore[no-untyped-call]
+            for h, p in url.hosts
+        ]
+        if settings.max_connections is not None:
+            common["max_connections"] = settings.max_connections
+        return redis.cluster.RedisCluster(startup_nodes=nodes, **common)
+    if settings.max_connections is not None:
+        common["max_connections"] = settings.max_connections
+    if url.scheme == "unix":
+        if not url.path:
+            raise ConfigurationError(
+                f"{url.render()} gives no socket path; write unix:///path/to/redis.sock?db=0"
+            )
+        common.pop("socket_connect_timeout")
+        return redis.Redis(unix_socket_path=url.path, db=settings.db, **common)
+    if len(url.hosts) > 1:
+        raise ConfigurationError(
+            f"{url.render()} names several hosts; for Redis Cluster write "
+            f"redis+cluster://{url.render().split('://', 1)[1]}"
+        )
+    return redis.Redis(
+        host=url.host or "localhost", port=url.port or _DEFAULT_PORT, db=settings.db, **common
+    )
+
+
+def _fake(url: StoreURL, settings: ConnectionSettings) -> Client:
+    missing = [name for name in ("fakeredis", "lupa") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigurationError(
+            f"{url.render()} needs fakeredis with Lua support ({' and '.join(missing)} not "
+            "installed); pip install 'ailib-store-redis[fakeredis]'"
+        )
+    import fakeredis
+
+    name = (url.host or "") + url.path.strip("/")
+    with _fake_lock:
+        server = _fake_servers.setdefault(name, fakeredis.FakeServer())
+    client: redis.Redis = fakeredis.FakeRedis(server=server, db=settings.db)
+    return client
+
+
+def where(url: StoreURL) -> str:
+    """The server(s) of ``url`` as people write them: ``host:port``, a socket path, or a name."""
+    if url.scheme == "unix":
+        return url.path
+    if url.scheme == "fakeredis":
+        return f"fakeredis server {(url.host or '') + url.path.strip('/') or '(default)'!r}"
+    hosts = ",".join(f"{h}:{p or _DEFAULT_PORT}" for h, p in url.hosts)
+    return hosts or f"localhost:{_DEFAULT_PORT}"
+
+
+def unavailable(url: StoreURL, exc: BaseException) -> StoreUnavailable:
+    """A StoreUnavailable naming the server and the cause, with any password removed."""
+    detail = f"{type(exc).__name__}: {exc}"
+    if url.password:
+        detail = detail.replace(url.password, "***")
+    return StoreUnavailable(f"Redis at {where(url)} failed ({url.render()}): {detail}")
+
+
+@contextlib.contextmanager
+def translate_errors(url: StoreURL) -> Iterator[None]:
+    """Raise every redis-py error as StoreUnavailable naming the server."""
+    try:
+        yield
+    except redis.exceptions.RedisError as exc:
+        raise unavailable(url, exc) from None

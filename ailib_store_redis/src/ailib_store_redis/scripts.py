@@ -1,0 +1,395 @@
+"""The Lua that makes each session write one atomic, single-slot round trip.
+
+Session scripts take the seven keys of :class:`ailib_store_redis.keys.SessionKeys` as ``KEYS``
+and, first in ``ARGV``, the namespace's index prefix. On a single server the prefix is given
+and the script updates the listing index in the same call; on a cluster it is ``''`` (the
+index lives in another slot) and the script returns what the caller then passes to
+``INDEX_TOUCH``. Every write takes an op id and remembers its result, so that a call resent
+after a lost reply returns the first result instead of writing twice.
+
+Times travel as the decimal text Python wrote and are stored as is: Lua's own number
+formatting keeps only 14 digits. Only the sources live here; sync and async clients each
+register them (``register_script``).
+
+Replies are ``{status, ...}``: ``ok``, ``missing`` (absent or expired), ``conflict`` (with the
+stored version) or ``nocp`` (no such checkpoint).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = (
+    "APPLY",
+    "CHECKPOINT",
+    "CHECKPOINT_STATE",
+    "CREATE",
+    "DELETE",
+    "INDEX_DROP_EXPIRED",
+    "INDEX_TOUCH",
+    "OPS_KEPT",
+    "PURGE_SESSION",
+    "REPLACE",
+    "RESTORE",
+)
+
+#: How many recent op ids a session remembers for retries.
+OPS_KEPT: Final = 64
+
+_INDEX = """
+local function index_touch(prefix, sid, updated, user, exp)
+  local own = prefix .. 'own'
+  local old = redis.call('HGET', own, sid)
+  if old and old ~= user then redis.call('ZREM', prefix .. 'user:' .. old, sid) end
+  if user ~= '' then
+    redis.call('ZADD', prefix .. 'user:' .. user, 'GT', updated, sid)
+    if old ~= user then redis.call('HSET', own, sid, user) end
+  elseif old then
+    redis.call('HDEL', own, sid)
+  end
+  redis.call('ZADD', prefix .. 'idx', 'GT', updated, sid)
+  if exp ~= '' then
+    redis.call('ZADD', prefix .. 'exp', exp, sid)
+  else
+    redis.call('ZREM', prefix .. 'exp', sid)
+  end
+end
+
+local function index_drop(prefix, sid)
+  local own = prefix .. 'own'
+  local old = redis.call('HGET', own, sid)
+  if old then
+    redis.call('ZREM', prefix .. 'user:' .. old, sid)
+    redis.call('HDEL', own, sid)
+  end
+  redis.call('ZREM', prefix .. 'exp', sid)
+  return redis.call('ZREM', prefix .. 'idx', sid)
+end
+"""
+
+_SESSION = (
+    f"local OPS_KEPT = {OPS_KEPT}\n"
+    + """
+local META, LOG, CP, CPP = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local SNAP, OPS, OPQ = KEYS[5], KEYS[6], KEYS[7]
+local PREFIX, OPID, NOW = ARGV[1], ARGV[2], ARGV[3]
+
+local function push(key, list, first, last)
+  local i = first
+  while i <= last do
+    local j = math.min(i + 999, last)
+    redis.call('RPUSH', key, unpack(list, i, j))
+    i = j + 1
+  end
+end
+
+local function live()
+  local f = redis.call('HMGET', META, 'v', 'e', 't')
+  if not f[1] then return nil end
+  if f[2] and tonumber(f[2]) <= tonumber(NOW) then return nil end
+  return f
+end
+
+local function user_of()
+  return redis.call('HGET', META, 'm:user_id') or ''
+end
+
+local function replay()
+  local done = OPID ~= '' and redis.call('HGET', OPS, OPID)
+  if not done then return nil end
+  return {'ok', tonumber(done), user_of(), redis.call('HGET', META, 'e') or ''}
+end
+
+local function remember(result)
+  if OPID == '' then return end
+  redis.call('HSET', OPS, OPID, result)
+  if redis.call('RPUSH', OPQ, OPID) > OPS_KEPT then
+    redis.call('HDEL', OPS, redis.call('LPOP', OPQ))
+  end
+end
+
+-- Stamp the write's time and give every key of the session the full TTL again.
+local function touch(ttl)
+  if not ttl then
+    redis.call('HSET', META, 'u', NOW)
+    return ''
+  end
+  local secs = tonumber(ttl)
+  local exp = string.format('%.17g', tonumber(NOW) + secs)
+  redis.call('HSET', META, 'u', NOW, 'e', exp)
+  local ms = math.max(1, math.ceil(secs * 1000))
+  for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ms) end
+  return exp
+end
+
+-- Keys created by a write that does not refresh the TTL get the session's remaining one.
+local function align_ttl()
+  local ms = redis.call('PTTL', META)
+  if ms > 0 then
+    for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ms) end
+  end
+end
+
+local function finish(version, ttl)
+  remember(version)
+  local exp = touch(ttl)
+  local user = user_of()
+  if PREFIX ~= '' then index_touch(PREFIX, ARGV[4], NOW, user, exp) end
+  return {'ok', version, user, exp}
+end
+
+local function clear_metadata()
+  for _, name in ipairs(redis.call('HKEYS', META)) do
+    if string.sub(name, 1, 2) == 'm:' then redis.call('HDEL', META, name) end
+  end
+end
+
+-- ARGV[at] holds 2n, then n (key, value-json) pairs; returns the index after them.
+local function set_metadata(at)
+  local n = tonumber(ARGV[at])
+  for i = at + 1, at + n, 2 do
+    redis.call('HSET', META, 'm:' .. ARGV[i], ARGV[i + 1])
+  end
+  return at + n + 1
+end
+
+local function metadata_json()
+  local parts = {}
+  local all = redis.call('HGETALL', META)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'm:' then
+      parts[#parts + 1] = cjson.encode(string.sub(all[i], 3))
+      parts[#parts + 1] = cjson.encode(all[i + 1])
+    end
+  end
+  return '[' .. table.concat(parts, ',') .. ']'
+end
+
+local function add_checkpoint(label)
+  local n = redis.call('HINCRBY', META, 'n', 1)
+  redis.call('HSET', CPP, n, redis.call('LLEN', LOG))
+  redis.call('HSET', CP, n, '[' .. NOW .. ',' .. label .. ',' .. metadata_json() .. ']')
+  return n
+end
+
+-- Copy-on-write: before the log keeps only its first `keep` messages, every pointer
+-- checkpoint reaching past them gets its messages copied (once, shared) into SNAP.
+local function materialize(keep)
+  local pointers = redis.call('HGETALL', CPP)
+  local broken, widest = {}, 0
+  for i = 1, #pointers, 2 do
+    local p = pointers[i + 1]
+    if not string.find(p, '@', 1, true) then
+      local count = tonumber(p)
+      if count > keep then
+        broken[#broken + 1] = pointers[i]
+        broken[#broken + 1] = p
+        if count > widest then widest = count end
+      end
+    end
+  end
+  if widest == 0 then return end
+  local offset = redis.call('LLEN', SNAP)
+  local i = 0
+  while i < widest do
+    local j = math.min(i + 999, widest - 1)
+    redis.call('RPUSH', SNAP, unpack(redis.call('LRANGE', LOG, i, j)))
+    i = j + 1
+  end
+  for k = 1, #broken, 2 do
+    redis.call('HSET', CPP, broken[k], broken[k + 1] .. '@' .. offset .. '@' .. broken[k + 1])
+  end
+end
+
+-- Keep the first `keep` messages of the log, then append list[first..last].
+local function rewrite_log(keep, list, first, last)
+  if keep == 0 then
+    redis.call('DEL', LOG)
+  else
+    redis.call('LTRIM', LOG, 0, keep - 1)
+  end
+  push(LOG, list, first, last)
+end
+
+local function common_prefix(old, new, first)
+  local n = 0
+  while n < #old and first + n <= #new and old[n + 1] == new[first + n] do n = n + 1 end
+  return n
+end
+"""
+)
+
+
+def _session_script(body: str) -> str:
+    return _INDEX + _SESSION + body
+
+
+#: ARGV: prefix, opid, now, sid, kind, created_at, ttl|'', last checkpoint number,
+#: 2m + m metadata pairs, c + c checkpoints as (number, pointer, info), s + s snapshot
+#: messages, then the messages.
+CREATE: Final = _session_script("""
+local done = replay()
+if done then return done end
+if live() then return {'conflict'} end
+redis.call('DEL', unpack(KEYS))
+local ttl = ARGV[7] ~= '' and ARGV[7] or nil
+local fields = {'v', 1, 'k', ARGV[5], 'c', ARGV[6], 'n', ARGV[8]}
+if ttl then fields[#fields + 1] = 't'; fields[#fields + 1] = ttl end
+redis.call('HSET', META, unpack(fields))
+local at = set_metadata(9)
+local c = tonumber(ARGV[at])
+for i = at + 1, at + 3 * c, 3 do
+  redis.call('HSET', CPP, ARGV[i], ARGV[i + 1])
+  redis.call('HSET', CP, ARGV[i], ARGV[i + 2])
+end
+at = at + 3 * c + 1
+local s = tonumber(ARGV[at])
+push(SNAP, ARGV, at + 1, at + s)
+push(LOG, ARGV, at + s + 1, #ARGV)
+return finish(1, ttl)
+""")
+
+#: ARGV: prefix, opid, now, sid, expected version|'', replace metadata 0|1, new ttl|'',
+#: 2m + m metadata pairs, u + u keys to unset, then the messages to append.
+APPLY: Final = _session_script("""
+local done = replay()
+if done then return done end
+local f = live()
+if not f then return {'missing'} end
+if ARGV[5] ~= '' and f[1] ~= ARGV[5] then return {'conflict', tonumber(f[1])} end
+if ARGV[6] == '1' then clear_metadata() end
+local ttl = f[3]
+if ARGV[7] ~= '' then
+  ttl = ARGV[7]
+  redis.call('HSET', META, 't', ttl)
+end
+local at = set_metadata(8)
+local u = tonumber(ARGV[at])
+for i = at + 1, at + u do redis.call('HDEL', META, 'm:' .. ARGV[i]) end
+at = at + u + 1
+if at <= #ARGV then push(LOG, ARGV, at, #ARGV) end
+return finish(redis.call('HINCRBY', META, 'v', 1), ttl)
+""")
+
+#: ARGV: prefix, opid, now, sid, expected version, ttl|'' (keep), 2m + m metadata pairs,
+#: then the whole new history.
+REPLACE: Final = _session_script("""
+local done = replay()
+if done then return done end
+local f = live()
+if not f then return {'missing'} end
+if f[1] ~= ARGV[5] then return {'conflict', tonumber(f[1])} end
+local ttl = f[3]
+if ARGV[6] ~= '' then
+  ttl = ARGV[6]
+  redis.call('HSET', META, 't', ttl)
+end
+clear_metadata()
+local first = set_metadata(7)
+local keep = common_prefix(redis.call('LRANGE', LOG, 0, -1), ARGV, first)
+materialize(keep)
+rewrite_log(keep, ARGV, first + keep, #ARGV)
+return finish(redis.call('HINCRBY', META, 'v', 1), ttl)
+""")
+
+#: ARGV: prefix, opid, now, sid, label (JSON).
+CHECKPOINT: Final = _session_script("""
+local done = replay()
+if done then return done end
+if not live() then return {'missing'} end
+local n = add_checkpoint(ARGV[5])
+redis.call('HINCRBY', META, 'v', 1)
+remember(n)
+align_ttl()
+return {'ok', n}
+""")
+
+#: ARGV: prefix, opid, now, sid, checkpoint number, label of the checkpoint of the current
+#: state (JSON).
+RESTORE: Final = _session_script("""
+local done = replay()
+if done then return done end
+local f = live()
+if not f then return {'missing'} end
+local target = ARGV[5]
+local pointer = redis.call('HGET', CPP, target)
+if not pointer then return {'nocp'} end
+local saved = cjson.decode(redis.call('HGET', CP, target))[3]
+add_checkpoint(ARGV[6])
+local count, offset, length = string.match(pointer, '^(%d+)@(%d+)@(%d+)$')
+if count then
+  offset, length = tonumber(offset), tonumber(length)
+  local messages = {}
+  if length > 0 then messages = redis.call('LRANGE', SNAP, offset, offset + length - 1) end
+  local keep = common_prefix(redis.call('LRANGE', LOG, 0, length - 1), messages, 1)
+  materialize(keep)
+  rewrite_log(keep, messages, keep + 1, #messages)
+else
+  local keep = tonumber(pointer)
+  materialize(keep)
+  rewrite_log(keep, {}, 1, 0)
+end
+clear_metadata()
+for i = 1, #saved, 2 do redis.call('HSET', META, 'm:' .. saved[i], saved[i + 1]) end
+return finish(redis.call('HINCRBY', META, 'v', 1), f[3])
+""")
+
+#: ARGV: prefix, '', now, sid. Reply: 1 if a live session was deleted, else 0.
+DELETE: Final = _session_script("""
+local existed = live() and 1 or 0
+redis.call('DEL', unpack(KEYS))
+if PREFIX ~= '' then index_drop(PREFIX, ARGV[4]) end
+return existed
+""")
+
+#: ARGV: '', '', now, sid. Deletes the session if it expired; 1 if it is gone now.
+PURGE_SESSION: Final = _session_script("""
+local e = redis.call('HGET', META, 'e')
+if redis.call('EXISTS', META) == 0 then return 1 end
+if e and tonumber(e) <= tonumber(NOW) then
+  redis.call('DEL', unpack(KEYS))
+  return 1
+end
+return 0
+""")
+
+#: ARGV: '', '', now, sid, checkpoint number. Reply: {'ok', info, messages...}.
+CHECKPOINT_STATE: Final = _session_script("""
+if not live() then return {'missing'} end
+local pointer = redis.call('HGET', CPP, ARGV[5])
+if not pointer then return {'nocp'} end
+local reply = {'ok', redis.call('HGET', CP, ARGV[5])}
+local count, offset, length = string.match(pointer, '^(%d+)@(%d+)@(%d+)$')
+local messages
+if count then
+  offset, length = tonumber(offset), tonumber(length)
+  messages = length > 0 and redis.call('LRANGE', SNAP, offset, offset + length - 1) or {}
+else
+  count = tonumber(pointer)
+  messages = count > 0 and redis.call('LRANGE', LOG, 0, count - 1) or {}
+end
+for _, m in ipairs(messages) do reply[#reply + 1] = m end
+return reply
+""")
+
+#: KEYS: the namespace's updated index. ARGV: prefix, sid, updated_at, user json|'', expires|''.
+INDEX_TOUCH: Final = (
+    _INDEX
+    + """
+index_touch(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"""
+)
+
+#: KEYS: the namespace's updated index. ARGV: prefix, sid, now|''. Drops the session from the
+#: index (with ``now``: only if its expiry in the index has passed); 1 if it was listed.
+INDEX_DROP_EXPIRED: Final = (
+    _INDEX
+    + """
+if ARGV[3] ~= '' then
+  local exp = redis.call('ZSCORE', ARGV[1] .. 'exp', ARGV[2])
+  if exp and tonumber(exp) > tonumber(ARGV[3]) then return 0 end
+end
+return index_drop(ARGV[1], ARGV[2])
+"""
+)
