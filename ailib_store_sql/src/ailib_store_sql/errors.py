@@ -1,0 +1,72 @@
+"""Database errors as ailib errors, with the URL's password masked.
+
+SQLAlchemy's messages carry the SQL and, for connection failures, driver text; ailib's carry
+what went wrong in one line, the masked URL, and what to do. The driver error is not chained
+(``from None``): its traceback is noise to a caller, and text from a driver may quote a DSN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from ailib.errors import AilibError, ConflictError, StoreUnavailable
+from ailib.url import StoreURL
+
+__all__ = ("is_transient", "translating")
+
+# Deadlock / serialization failures: the transaction was rolled back and may simply be retried.
+_PG_RETRY = frozenset({"40001", "40P01"})
+_MYSQL_RETRY = frozenset({1213, 1205})
+
+
+def is_transient(exc: sa.exc.DBAPIError) -> bool:
+    """Whether the database rolled the transaction back for a retryable reason."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in _PG_RETRY:
+        return True
+    args = getattr(orig, "args", ())
+    return bool(args) and args[0] in _MYSQL_RETRY
+
+
+def _driver_text(exc: BaseException, url: StoreURL) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    if url.password:
+        text = text.replace(url.password, "***")
+    return f"{type(orig).__name__}: {text}" if text else type(orig).__name__
+
+
+def translate(exc: sa.exc.SQLAlchemyError, url: StoreURL, what: str) -> AilibError:
+    """The ailib error for a database error raised while doing ``what``."""
+    where = url.render()
+    detail = _driver_text(exc, url)
+    if isinstance(exc, sa.exc.IntegrityError):
+        return ConflictError(
+            f"{what} in {where} collided with a concurrent write ({detail}); "
+            "reload the session and try again"
+        )
+    if isinstance(exc, sa.exc.DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+    ):
+        return StoreUnavailable(
+            f"cannot reach the database at {where} ({detail}); check that the server is up "
+            "and the URL, user and database are right"
+        )
+    if isinstance(exc, sa.exc.TimeoutError):
+        return StoreUnavailable(
+            f"no free database connection for {where} ({detail}); raise pool_size or close "
+            "stores you no longer use"
+        )
+    return StoreUnavailable(f"the database at {where} failed to {what} ({detail})")
+
+
+@contextmanager
+def translating(url: StoreURL, what: str) -> Iterator[None]:
+    """Raise database errors inside the block as ailib errors."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        raise translate(exc, url, what) from None

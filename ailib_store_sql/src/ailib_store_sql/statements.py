@@ -1,0 +1,285 @@
+"""Every statement the store runs, as SQLAlchemy Core constructs.
+
+Pure functions of the tables and values, with no connection in sight, so the synchronous
+store and an asyncio one run the very same SQL. Reads of sessions carry the liveness filter
+(``expires_at`` NULL or in the future): an expired row is absent for every operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from ailib.codec import dumps
+from ailib.messages import Message
+from ailib.records import CheckpointRecord, SessionRecord
+
+from ailib_store_sql.schema import Tables, user_id_of
+
+__all__ = (
+    "bump_session",
+    "delete_sessions",
+    "insert_checkpoints",
+    "insert_messages",
+    "insert_session",
+    "list_sessions",
+    "live",
+    "materialize_checkpoint",
+    "next_checkpoint_number",
+    "select_bodies",
+    "select_checkpoint",
+    "select_checkpoints",
+    "select_expired",
+    "select_expiry",
+    "select_pointers_past",
+    "select_session",
+    "truncate_log",
+    "update_session",
+)
+
+
+def _key(table: sa.Table, namespace: str, session_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(table.c.namespace == namespace, table.c.session_id == session_id)
+
+
+def live(t: Tables, now: float) -> sa.ColumnElement[bool]:
+    expires_at = t.sessions.c.expires_at
+    return sa.or_(expires_at.is_(None), expires_at > now)
+
+
+def _session_columns(t: Tables) -> list[sa.Column[Any]]:
+    return [c for c in t.sessions.c if c.name not in ("namespace", "user_id")]
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+def select_session(
+    t: Tables, namespace: str, session_id: str, now: float, *, lock: bool = False
+) -> sa.Select[Any]:
+    """The live session row; ``lock`` takes its row lock (FOR UPDATE; a no-op on SQLite,
+    whose write transactions hold the database lock from BEGIN IMMEDIATE)."""
+    query = sa.select(*_session_columns(t)).where(
+        _key(t.sessions, namespace, session_id), live(t, now)
+    )
+    return query.with_for_update() if lock else query
+
+
+def select_expiry(t: Tables, namespace: str, session_id: str, *, lock: bool = False) -> sa.Select[Any]:
+    """The row's expiry whether or not it is live (to replace or delete an expired one)."""
+    query = sa.select(t.sessions.c.expires_at).where(_key(t.sessions, namespace, session_id))
+    return query.with_for_update() if lock else query
+
+
+def insert_session(t: Tables, namespace: str, record: SessionRecord) -> sa.Insert:
+    return sa.insert(t.sessions).values(
+        namespace=namespace,
+        session_id=record.session_id,
+        kind=record.kind,
+        metadata=dumps(record.metadata),
+        user_id=user_id_of(record.metadata),
+        version=record.version,
+        message_count=len(record.messages),
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        ttl=record.ttl,
+        expires_at=record.expires_at,
+    )
+
+
+def bump_session(
+    t: Tables,
+    namespace: str,
+    session_id: str,
+    now: float,
+    appended: int,
+    *,
+    expected_version: int | None,
+    ttl: float | None,
+) -> sa.Update:
+    """Lock, check and advance a live session in one statement, returning the new
+    ``version`` and ``message_count`` (no row: absent, expired or stale)."""
+    s = t.sessions
+    condition = sa.and_(_key(s, namespace, session_id), live(t, now))
+    if expected_version is not None:
+        condition = sa.and_(condition, s.c.version == expected_version)
+    return (
+        sa.update(s)
+        .where(condition)
+        .values(
+            version=s.c.version + 1,
+            message_count=s.c.message_count + appended,
+            updated_at=now,
+            **_expiry(t, now, ttl),
+        )
+        .returning(s.c.version, s.c.message_count)
+    )
+
+
+def update_session(
+    t: Tables, namespace: str, session_id: str, **values: Any
+) -> sa.Update:
+    """Set columns of a session row the caller has locked. ``metadata`` is given decoded and
+    also sets ``user_id``."""
+    if "metadata" in values:
+        metadata = values["metadata"]
+        values["metadata"] = dumps(metadata)
+        values["user_id"] = user_id_of(metadata)
+    return sa.update(t.sessions).where(_key(t.sessions, namespace, session_id)).values(**values)
+
+
+def touch(now: float, ttl: float | None) -> dict[str, Any]:
+    """``updated_at``/``ttl``/``expires_at`` values of a write at ``now`` leaving ``ttl``."""
+    return {"updated_at": now, "ttl": ttl, "expires_at": None if ttl is None else now + ttl}
+
+
+def _expiry(t: Tables, now: float, ttl: float | None) -> dict[str, Any]:
+    if ttl is not None:
+        return {"ttl": ttl, "expires_at": now + ttl}
+    # NULL ttl gives NULL: a session without a TTL never expires.
+    return {"expires_at": t.sessions.c.ttl + now}
+
+
+def delete_sessions(t: Tables, namespace: str, session_ids: Sequence[str]) -> list[sa.Delete]:
+    """Delete sessions with their messages and checkpoints (session row first: it is the lock
+    every writer of the session takes)."""
+    return [
+        sa.delete(table).where(
+            table.c.namespace == namespace, table.c.session_id.in_(list(session_ids))
+        )
+        for table in (t.sessions, t.messages, t.checkpoints)
+    ]
+
+
+def list_sessions(
+    t: Tables,
+    namespace: str,
+    user_id: str | None,
+    limit: int,
+    after: tuple[float, str] | None,
+    now: float,
+) -> sa.Select[Any]:
+    """Live sessions newest first, ties by id descending, strictly after ``after`` (a range
+    scan of the (namespace, [user_id,] updated_at, session_id) index)."""
+    s = t.sessions
+    query = sa.select(*_session_columns(t)).where(s.c.namespace == namespace, live(t, now))
+    if user_id is not None:
+        query = query.where(s.c.user_id == user_id)
+    if after is not None:
+        updated_at, session_id = after
+        query = query.where(
+            sa.or_(
+                s.c.updated_at < updated_at,
+                sa.and_(s.c.updated_at == updated_at, s.c.session_id < session_id),
+            )
+        )
+    return query.order_by(s.c.updated_at.desc(), s.c.session_id.desc()).limit(limit)
+
+
+def select_expired(t: Tables, namespace: str, now: float, batch: int) -> sa.Select[Any]:
+    """Ids of up to ``batch`` expired sessions, locked (a scan of the expiry index)."""
+    s = t.sessions
+    return (
+        sa.select(s.c.session_id)
+        .where(s.c.namespace == namespace, s.c.expires_at <= now)
+        .order_by(s.c.expires_at)
+        .limit(batch)
+        .with_for_update()
+    )
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def insert_messages(
+    t: Tables, namespace: str, session_id: str, start: int, messages: Sequence[Message]
+) -> tuple[sa.Insert, list[dict[str, Any]]]:
+    """One INSERT (executemany) of ``messages`` at positions ``start``, ``start + 1``, …"""
+    rows = [
+        {"namespace": namespace, "session_id": session_id, "seq": start + i, "body": dumps(m)}
+        for i, m in enumerate(messages)
+    ]
+    return sa.insert(t.messages), rows
+
+
+def select_bodies(
+    t: Tables, namespace: str, session_id: str, start: int, stop: int
+) -> sa.Select[Any]:
+    """The JSON bodies of positions ``start`` to ``stop - 1``, in order (a PK range scan)."""
+    m = t.messages
+    return (
+        sa.select(m.c.body)
+        .where(_key(m, namespace, session_id), m.c.seq >= start, m.c.seq < stop)
+        .order_by(m.c.seq)
+    )
+
+
+def truncate_log(t: Tables, namespace: str, session_id: str, keep: int) -> sa.Delete:
+    m = t.messages
+    return sa.delete(m).where(_key(m, namespace, session_id), m.c.seq >= keep)
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+
+
+def next_checkpoint_number(t: Tables, namespace: str, session_id: str) -> sa.Select[Any]:
+    c = t.checkpoints
+    return sa.select(sa.func.coalesce(sa.func.max(c.c.number), 0) + 1).where(
+        _key(c, namespace, session_id)
+    )
+
+
+def insert_checkpoints(
+    t: Tables, namespace: str, session_id: str, checkpoints: Sequence[CheckpointRecord]
+) -> tuple[sa.Insert, list[dict[str, Any]]]:
+    rows = [
+        {
+            "namespace": namespace,
+            "session_id": session_id,
+            "number": c.number,
+            "label": c.label,
+            "created_at": c.created_at,
+            "message_count": c.message_count,
+            "metadata": dumps(c.metadata),
+            "messages": None if c.messages is None else dumps(c.messages),
+        }
+        for c in checkpoints
+    ]
+    return sa.insert(t.checkpoints), rows
+
+
+def select_checkpoints(t: Tables, namespace: str, session_id: str) -> sa.Select[Any]:
+    """Every checkpoint of a session without its messages, oldest first."""
+    c = t.checkpoints
+    return (
+        sa.select(c.c.number, c.c.created_at, c.c.message_count, c.c.metadata, c.c.label)
+        .where(_key(c, namespace, session_id))
+        .order_by(c.c.number)
+    )
+
+
+def select_checkpoint(t: Tables, namespace: str, session_id: str, number: int) -> sa.Select[Any]:
+    c = t.checkpoints
+    return sa.select(c.c.message_count, c.c.metadata, c.c.messages).where(
+        _key(c, namespace, session_id), c.c.number == number
+    )
+
+
+def select_pointers_past(t: Tables, namespace: str, session_id: str, keep: int) -> sa.Select[Any]:
+    """Pointer checkpoints reaching past ``keep``: a rewrite keeping ``keep`` breaks them."""
+    c = t.checkpoints
+    return sa.select(c.c.number, c.c.message_count).where(
+        _key(c, namespace, session_id), c.c.messages.is_(None), c.c.message_count > keep
+    )
+
+
+def materialize_checkpoint(
+    t: Tables, namespace: str, session_id: str, number: int, messages: Sequence[Message]
+) -> sa.Update:
+    c = t.checkpoints
+    return (
+        sa.update(c)
+        .where(_key(c, namespace, session_id), c.c.number == number)
+        .values(messages=dumps(list(messages)))
+    )
