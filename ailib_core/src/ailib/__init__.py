@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ailib.async_base import AsyncBaseStore
+from ailib.async_session import AsyncSession
 from ailib.base import BaseStore
 from ailib.document import DocumentStore
 from ailib.errors import (
@@ -21,7 +23,13 @@ from ailib.errors import (
 )
 from ailib.hooks import hookimpl
 from ailib.records import CheckpointInfo, Page, SessionSummary
-from ailib.registry import StoreInfo, available_stores, open_store, register_store
+from ailib.registry import (
+    StoreInfo,
+    available_stores,
+    open_async_store,
+    open_store,
+    register_store,
+)
 from ailib.session import Session
 from ailib.stats import SessionStats
 from ailib.store import SessionStore
@@ -35,7 +43,9 @@ __version__ = "0.1.0"
 
 __all__ = (
     "AilibError",
+    "AsyncBaseStore",
     "AsyncOpenAIClient",
+    "AsyncSession",
     "BaseStore",
     "CheckpointInfo",
     "CheckpointNotFound",
@@ -61,6 +71,7 @@ __all__ = (
     "available_stores",
     "hookimpl",
     "make_url",
+    "open_async_store",
     "open_store",
     "register_store",
 )

@@ -7,18 +7,29 @@ never imports redis, SQLAlchemy or boto3.
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 import threading
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+from ailib.async_adapter import ThreadedAsyncStore
+from ailib.async_base import AsyncBaseStore
 from ailib.base import BaseStore
 from ailib.errors import ConfigurationError, UnknownStoreError
 from ailib.hooks import plugin_manager
+from ailib.storecore import StoreCore
 from ailib.url import StoreURL, make_url
 
-__all__ = ("StoreInfo", "available_stores", "open_store", "register_store", "resolve")
+__all__ = (
+    "StoreInfo",
+    "available_stores",
+    "open_async_store",
+    "open_store",
+    "register_store",
+    "resolve",
+)
 
 ENTRY_POINT_GROUP: Final = "ailib.stores"
 DEFAULT_URL: Final = "memory://"
@@ -150,24 +161,57 @@ def open_store(url: str | StoreURL | None = None, **options: Any) -> BaseStore:
     Options come from keyword arguments, then the URL's query string, then the store's
     defaults. Unknown options are an error naming the ones the store accepts.
     """
-    parsed = make_url(url or os.environ.get("AILIB_STORE_URL") or DEFAULT_URL)
-    cls = resolve(parsed)
+    parsed = _store_url(url)
+    return _build(resolve(parsed), parsed, options)
+
+
+def open_async_store(url: str | StoreURL | None = None, **options: Any) -> AsyncBaseStore:
+    """The async twin of :func:`open_store`: same URLs, options and errors.
+
+    A store that names no native ``async_twin`` runs in worker threads
+    (:class:`ailib.async_adapter.ThreadedAsyncStore`), so it never blocks the event loop.
+    """
+    parsed = _store_url(url)
+    return _build(_async_class(resolve(parsed), parsed), parsed, options)
+
+
+def _store_url(url: str | StoreURL | None) -> StoreURL:
+    return make_url(url or os.environ.get("AILIB_STORE_URL") or DEFAULT_URL)
+
+
+def _async_class(cls: type[BaseStore], url: StoreURL) -> type[AsyncBaseStore]:
+    if cls.async_twin is None:
+        return ThreadedAsyncStore.over(cls)
+    module_name, _, attribute = cls.async_twin.partition(":")
+    try:
+        twin = getattr(importlib.import_module(module_name), attribute)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"the async store for {url.scheme}:// ({cls.async_twin}) failed to import: "
+            f"{type(exc).__name__}: {exc}; install its async driver or reinstall the store"
+        ) from exc
+    if not (isinstance(twin, type) and issubclass(twin, AsyncBaseStore)):
+        raise ConfigurationError(f"{cls.async_twin} is not an AsyncBaseStore subclass")
+    return twin
+
+
+StoreT = TypeVar("StoreT", bound=StoreCore)
+
+
+def _build(cls: type[StoreT], parsed: StoreURL, options: dict[str, Any]) -> StoreT:
+    accepted = cls.common_options | cls.options
     merged: dict[str, Any] = {**parsed.query, **options}
-    plugin_options = {k: v for k, v in merged.items() if k not in _accepted(cls)}
-    store_options = {k: v for k, v in merged.items() if k in _accepted(cls)}
-    store = cls.from_url(parsed, **store_options)
+    plugin_options = {k: v for k, v in merged.items() if k not in accepted}
+    store = cls.from_url(parsed, **{k: v for k, v in merged.items() if k in accepted})
     try:
         plugin_manager().hook.ailib_configure_store(store=store, options=plugin_options)
         if plugin_options:
             raise ConfigurationError(
                 f"unknown option(s) {', '.join(sorted(plugin_options))} for {parsed.render()}; "
-                f"{cls.__name__} accepts: {', '.join(sorted(_accepted(cls)))}"
+                f"{cls.__name__} accepts: {', '.join(sorted(accepted))}"
             )
     except BaseException:
-        store.close()
+        if isinstance(store, BaseStore):
+            store.close()
         raise
     return store
-
-
-def _accepted(cls: type[BaseStore]) -> frozenset[str]:
-    return cls.common_options | cls.options

@@ -47,6 +47,8 @@ class StoreCore:
     """
 
     options: ClassVar[frozenset[str]] = frozenset()
+    #: ``"module:Class"`` of the native async twin, imported only by ``open_async_store``.
+    async_twin: ClassVar[str | None] = None
     common_options: ClassVar[frozenset[str]] = frozenset({"namespace", "ttl"})
 
     def __init__(self, *, namespace: str = "default", ttl: float | str | None = None) -> None:

@@ -11,12 +11,13 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from ailib.async_adapter import InlineAsyncStore
 from ailib.document import DocumentStore, check_expected, touch
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.records import Change, SessionRecord
 from ailib.url import StoreURL, make_url
 
-__all__ = ("MemoryStore",)
+__all__ = ("AsyncMemoryStore", "MemoryStore")
 
 
 class _Space:
@@ -32,6 +33,8 @@ _SHARED_LOCK = threading.Lock()
 
 
 class MemoryStore(DocumentStore):
+    async_twin = "ailib.stores.memory:AsyncMemoryStore"
+
     def __init__(self, *, name: str = "", **options: Any) -> None:
         super().__init__(**options)
         self.name = name
@@ -105,3 +108,10 @@ class MemoryStore(DocumentStore):
             touch(record, now, change.ttl)
             record.version += 1
             return record.version
+
+
+class AsyncMemoryStore(InlineAsyncStore):
+    """The memory store for asyncio: its operations never wait, so they run inline."""
+
+    sync_class = MemoryStore
+    options = MemoryStore.options

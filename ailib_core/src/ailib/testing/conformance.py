@@ -25,7 +25,6 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ailib.base import BaseStore
 from ailib.errors import (
     CheckpointNotFound,
     ConflictError,
@@ -35,11 +34,12 @@ from ailib.errors import (
 )
 from ailib.registry import open_store
 from ailib.session import Session
+from ailib.store import SessionStore
 from ailib.testing.pytest_plugin import empty
 
 __all__ = ("Capability", "StoreConformance")
 
-MakeStore = Callable[..., BaseStore]
+MakeStore = Callable[..., SessionStore]
 
 #: A short TTL that still leaves room for a round trip to a remote server.
 SHORT_TTL = 0.6
@@ -85,9 +85,9 @@ class StoreConformance:
     def make_store(self, store_url: str) -> Iterator[MakeStore]:
         """Opens stores on the backend under test, each in a namespace of this test."""
         prefix = f"c{uuid.uuid4().hex[:10]}"
-        opened: list[BaseStore] = []
+        opened: list[SessionStore] = []
 
-        def make(namespace: str = "a", **options: Any) -> BaseStore:
+        def make(namespace: str = "a", **options: Any) -> SessionStore:
             store = open_store(store_url, namespace=f"{prefix}-{namespace}", **options)
             opened.append(store)
             return store
@@ -98,7 +98,7 @@ class StoreConformance:
             store.close()
 
     @pytest.fixture
-    def store(self, make_store: MakeStore) -> BaseStore:
+    def store(self, make_store: MakeStore) -> SessionStore:
         return make_store()
 
     def need(self, capability: Capability) -> None:
@@ -107,7 +107,7 @@ class StoreConformance:
 
     # -- round trips ----------------------------------------------------------------------
 
-    def test_create_and_load_round_trip(self, store: BaseStore) -> None:
+    def test_create_and_load_round_trip(self, store: SessionStore) -> None:
         session = store.create({"user_id": "u1", "topic": "Ünïcødé ✓"})
         session.add_message("system", "You are terse.")
         session.add_message("user", "Grüß dich 👋 — 你好")
@@ -120,7 +120,7 @@ class StoreConformance:
         assert loaded.version == session.version
         assert loaded.store is None
 
-    def test_message_shapes_round_trip(self, store: BaseStore) -> None:
+    def test_message_shapes_round_trip(self, store: SessionStore) -> None:
         session = store.create()
         session.add_message(
             "user",
@@ -134,14 +134,14 @@ class StoreConformance:
         session.add_message("developer", "Prefer metric units.", name="policy")
         assert store.load(session.session_id).messages == session.messages
 
-    def test_large_content_round_trips(self, store: BaseStore) -> None:
+    def test_large_content_round_trips(self, store: SessionStore) -> None:
         self.need(Capability.LARGE_VALUES)
         big = "ø" * 1_000_000
         session = store.create()
         session.add_message("user", big)
         assert store.load(session.session_id).messages[0]["content"] == big
 
-    def test_metadata_values_round_trip(self, store: BaseStore) -> None:
+    def test_metadata_values_round_trip(self, store: SessionStore) -> None:
         values = {
             "when": datetime(2026, 5, 1, 12, 30, tzinfo=UTC),
             "naive": datetime(2026, 5, 1, 12, 30, 15, 250),
@@ -159,7 +159,7 @@ class StoreConformance:
             2030, 1, 1, tzinfo=UTC
         )
 
-    def test_items_session_stores_any_json_object(self, store: BaseStore) -> None:
+    def test_items_session_stores_any_json_object(self, store: SessionStore) -> None:
         items: list[dict[str, Any]] = [
             {"type": "message", "role": "user", "content": "hi"},
             {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
@@ -172,7 +172,7 @@ class StoreConformance:
         assert loaded.kind == "items"
         assert loaded.messages == items
 
-    def test_chat_session_rejects_items(self, store: BaseStore) -> None:
+    def test_chat_session_rejects_items(self, store: SessionStore) -> None:
         session = store.create()
         with pytest.raises(InvalidMessage):
             session.add({"type": "function_call", "name": "f"})
@@ -180,7 +180,7 @@ class StoreConformance:
 
     # -- reads of what is absent ----------------------------------------------------------
 
-    def test_missing_session(self, store: BaseStore) -> None:
+    def test_missing_session(self, store: SessionStore) -> None:
         assert store.get("no-such-session") is None
         assert not store.exists("no-such-session")
         with pytest.raises(SessionNotFound):
@@ -192,20 +192,20 @@ class StoreConformance:
     @pytest.mark.parametrize(
         "bad", ["", "a b", "../etc/passwd", "x/y", "{tag}", "-x", "é", "a" * 129]
     )
-    def test_bad_session_ids_rejected(self, store: BaseStore, bad: str) -> None:
+    def test_bad_session_ids_rejected(self, store: SessionStore, bad: str) -> None:
         with pytest.raises(InvalidSessionId):
             store.load(bad)
         with pytest.raises(InvalidSessionId):
             store.create(session_id=bad)
 
-    def test_create_with_existing_id_conflicts(self, store: BaseStore) -> None:
+    def test_create_with_existing_id_conflicts(self, store: SessionStore) -> None:
         session = store.create(session_id="fixed-id-1")
         with pytest.raises(ConflictError):
             store.create(session_id=session.session_id)
 
     # -- writes ---------------------------------------------------------------------------
 
-    def test_append_versions_and_expected_version(self, store: BaseStore) -> None:
+    def test_append_versions_and_expected_version(self, store: SessionStore) -> None:
         session = store.create()
         v1 = store.append(session.session_id, {"role": "user", "content": "one"})
         v2 = store.append(session.session_id, {"role": "assistant", "content": "two"})
@@ -223,7 +223,7 @@ class StoreConformance:
         assert [m["content"] for m in loaded.messages] == ["one", "two", "three", "four"]
         assert loaded.version == v3
 
-    def test_bound_session_writes_through(self, store: BaseStore) -> None:
+    def test_bound_session_writes_through(self, store: SessionStore) -> None:
         session = store.create()
         session.add_message("user", "hello")
         session.set_metadata("user_id", "u42")
@@ -233,19 +233,19 @@ class StoreConformance:
         other.add_message("assistant", "hi")
         assert len(store.load(session.session_id)) == 2
 
-    def test_session_get_or_create(self, store: BaseStore) -> None:
+    def test_session_get_or_create(self, store: SessionStore) -> None:
         with pytest.raises(SessionNotFound):
             store.session("made-on-demand")
         made = store.session("made-on-demand", create=True)
         made.add_message("user", "x")
         assert len(store.session("made-on-demand", create=True)) == 1
 
-    def test_update_metadata_merges_and_unsets(self, store: BaseStore) -> None:
+    def test_update_metadata_merges_and_unsets(self, store: SessionStore) -> None:
         session = store.create({"a": 1, "b": 2})
         store.update_metadata(session.session_id, {"c": 3}, unset=("a",))
         assert store.load(session.session_id).get_all_metadata() == {"b": 2, "c": 3}
 
-    def test_save_upserts_and_detects_conflicts(self, store: BaseStore) -> None:
+    def test_save_upserts_and_detects_conflicts(self, store: SessionStore) -> None:
         session = Session(metadata={"user_id": "u-save"})
         session.add_message("user", "first")
         store.save(session)
@@ -262,7 +262,7 @@ class StoreConformance:
             "theirs",
         ]
 
-    def test_save_rewrites_history(self, store: BaseStore) -> None:
+    def test_save_rewrites_history(self, store: SessionStore) -> None:
         session = store.create()
         for text in ("a", "b", "c"):
             session.add_message("user", text)
@@ -275,12 +275,12 @@ class StoreConformance:
         assert [m["content"] for m in again.messages] == ["a", "[REDACTED]"]
         assert again.get_metadata("sanitized") is True
 
-    def test_save_of_new_session_with_taken_id_conflicts(self, store: BaseStore) -> None:
+    def test_save_of_new_session_with_taken_id_conflicts(self, store: SessionStore) -> None:
         store.create(session_id="taken-id")
         with pytest.raises(ConflictError):
             store.save(Session("taken-id"))
 
-    def test_delete(self, store: BaseStore) -> None:
+    def test_delete(self, store: SessionStore) -> None:
         session = store.create()
         session.add_message("user", "bye")
         assert store.delete(session.session_id) is True
@@ -314,7 +314,7 @@ class StoreConformance:
             mine = [int(c.split(":")[1]) for c in contents if c.startswith(f"{worker}:")]
             assert mine == list(range(per_thread))
 
-    def test_pop_and_clear(self, store: BaseStore) -> None:
+    def test_pop_and_clear(self, store: SessionStore) -> None:
         session = store.create({"keep": "me"})
         for text in ("a", "b", "c", "d"):
             session.add_message("user", text)
@@ -330,7 +330,7 @@ class StoreConformance:
         with pytest.raises(SessionNotFound):
             store.pop("no-such-session")
 
-    def test_pop_keeps_what_checkpoints_need(self, store: BaseStore) -> None:
+    def test_pop_keeps_what_checkpoints_need(self, store: SessionStore) -> None:
         self.need(Capability.CHECKPOINTS)
         session = store.create()
         for text in ("a", "b", "c"):
@@ -343,7 +343,7 @@ class StoreConformance:
 
     # -- tails ----------------------------------------------------------------------------
 
-    def test_load_last_reads_the_tail(self, store: BaseStore) -> None:
+    def test_load_last_reads_the_tail(self, store: SessionStore) -> None:
         session = store.create()
         for n in range(10):
             session.add_message("user", str(n))
@@ -351,7 +351,7 @@ class StoreConformance:
         assert [m["content"] for m in tail.messages] == ["7", "8", "9"]
         assert store.load(session.session_id, last=0).messages == []
 
-    def test_load_last_never_splits_a_tool_call(self, store: BaseStore) -> None:
+    def test_load_last_never_splits_a_tool_call(self, store: SessionStore) -> None:
         session = store.create()
         session.add_message("user", "weather?")
         for message in _tool_exchange("call_a"):
@@ -363,7 +363,7 @@ class StoreConformance:
 
     # -- listing --------------------------------------------------------------------------
 
-    def test_list_newest_first_and_by_user(self, store: BaseStore) -> None:
+    def test_list_newest_first_and_by_user(self, store: SessionStore) -> None:
         made = []
         for n in range(5):
             s = store.create({"user_id": "alice" if n % 2 == 0 else "bob"})
@@ -379,7 +379,7 @@ class StoreConformance:
         assert summary.user_id == "alice"
         assert summary.updated_at >= summary.created_at
 
-    def test_list_paginates(self, store: BaseStore) -> None:
+    def test_list_paginates(self, store: SessionStore) -> None:
         made = {store.create({"user_id": "pager"}).session_id for _ in range(7)}
         seen: list[str] = []
         cursor = None
@@ -394,7 +394,7 @@ class StoreConformance:
         assert pages == 3
         assert sorted(seen) == sorted(made)
 
-    def test_listing_follows_updates(self, store: BaseStore) -> None:
+    def test_listing_follows_updates(self, store: SessionStore) -> None:
         old = store.create()
         time.sleep(0.01)
         new = store.create()
@@ -414,7 +414,7 @@ class StoreConformance:
 
     # -- TTL ------------------------------------------------------------------------------
 
-    def test_expired_session_is_gone_for_every_read(self, store: BaseStore) -> None:
+    def test_expired_session_is_gone_for_every_read(self, store: SessionStore) -> None:
         self.need(Capability.TTL)
         doomed = store.create({"user_id": "ttl"}, ttl=SHORT_TTL)
         keeper = store.create({"user_id": "ttl"})
@@ -431,7 +431,7 @@ class StoreConformance:
         assert store.purge_expired() >= 1
         assert store.exists(keeper.session_id)
 
-    def test_writes_refresh_expiry(self, store: BaseStore) -> None:
+    def test_writes_refresh_expiry(self, store: SessionStore) -> None:
         self.need(Capability.TTL)
         session = store.create(ttl=SHORT_TTL * 2)
         for _ in range(3):
@@ -454,7 +454,7 @@ class StoreConformance:
 
     # -- checkpoints ----------------------------------------------------------------------
 
-    def test_checkpoints_restore_and_keep_current_state(self, store: BaseStore) -> None:
+    def test_checkpoints_restore_and_keep_current_state(self, store: SessionStore) -> None:
         self.need(Capability.CHECKPOINTS)
         session = store.create({"step": 0})
         session.add_message("user", "a")
@@ -478,7 +478,7 @@ class StoreConformance:
         store.restore(session.session_id, saved.version)
         assert [m["content"] for m in store.load(session.session_id).messages] == ["a", "b", "c"]
 
-    def test_checkpoints_survive_history_rewrites(self, store: BaseStore) -> None:
+    def test_checkpoints_survive_history_rewrites(self, store: SessionStore) -> None:
         self.need(Capability.CHECKPOINTS)
         session = store.create()
         for text in ("a", "b", "c"):
@@ -491,7 +491,7 @@ class StoreConformance:
         store.restore(session.session_id, number)
         assert [m["content"] for m in store.load(session.session_id).messages] == ["a", "b", "c"]
 
-    def test_fork(self, store: BaseStore) -> None:
+    def test_fork(self, store: SessionStore) -> None:
         self.need(Capability.CHECKPOINTS)
         session = store.create({"user_id": "forker"})
         session.add_message("user", "a")
@@ -506,7 +506,7 @@ class StoreConformance:
         assert len(store.load(session.session_id)) == 2
         assert store.load(current.session_id).get_metadata("user_id") == "forker"
 
-    def test_unknown_checkpoint(self, store: BaseStore) -> None:
+    def test_unknown_checkpoint(self, store: SessionStore) -> None:
         self.need(Capability.CHECKPOINTS)
         session = store.create()
         with pytest.raises(CheckpointNotFound):
@@ -514,7 +514,7 @@ class StoreConformance:
         with pytest.raises(SessionNotFound):
             store.checkpoints("no-such-session")
 
-    def test_delete_removes_checkpoints(self, store: BaseStore) -> None:
+    def test_delete_removes_checkpoints(self, store: SessionStore) -> None:
         self.need(Capability.CHECKPOINTS)
         session = store.create(session_id="cp-delete")
         session.add_message("user", "a")

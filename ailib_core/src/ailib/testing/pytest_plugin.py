@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ailib.base import BaseStore
 from ailib.registry import open_store
+from ailib.store import SessionStore
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,7 +25,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture
-def session_store(request: pytest.FixtureRequest) -> Iterator[BaseStore]:
+def session_store(request: pytest.FixtureRequest) -> Iterator[SessionStore]:
     """A store for one test, in a fresh namespace, emptied afterwards."""
     url = (
         request.config.getoption("--ailib-store")
@@ -40,7 +40,7 @@ def session_store(request: pytest.FixtureRequest) -> Iterator[BaseStore]:
         store.close()
 
 
-def empty(store: BaseStore) -> None:
+def empty(store: SessionStore) -> None:
     """Delete every session in the store's namespace."""
     cursor: str | None = None
     while True:

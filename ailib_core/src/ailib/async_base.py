@@ -1,0 +1,239 @@
+"""`AsyncBaseStore`: the async twin of :class:`ailib.base.BaseStore`.
+
+Same public surface (awaited), same errors, same URLs and options; the backend implements
+the same underscore operations as coroutines. Every I/O-free step is shared with the sync
+store through :class:`ailib.storecore.StoreCore`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from ailib.async_session import AsyncSession
+from ailib.base import POP_ATTEMPTS
+from ailib.codec import decode_metadata
+from ailib.errors import ConflictError, SessionNotFound
+from ailib.ids import check_session_id
+from ailib.messages import CHAT, Message
+from ailib.records import Change, CheckpointInfo, CheckpointRecord, Page, SessionRecord
+from ailib.session import Session
+from ailib.storecore import CheckpointState, StoreCore
+
+__all__ = ("AsyncBaseStore",)
+
+
+class AsyncBaseStore(StoreCore, ABC):
+    """Implements the async store API on top of abstract async ``_`` operations, whose
+    contracts are those of :class:`ailib.base.BaseStore`."""
+
+    @abstractmethod
+    async def _create(self, record: SessionRecord) -> None: ...
+
+    @abstractmethod
+    async def _fetch(self, session_id: str, last: int | None) -> SessionRecord | None: ...
+
+    @abstractmethod
+    async def _apply(self, session_id: str, change: Change, now: float) -> int: ...
+
+    @abstractmethod
+    async def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int: ...
+
+    @abstractmethod
+    async def _delete(self, session_id: str) -> bool: ...
+
+    @abstractmethod
+    async def _list(
+        self, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
+    ) -> Sequence[SessionRecord]: ...
+
+    @abstractmethod
+    async def _purge(self, now: float) -> int: ...
+
+    @abstractmethod
+    async def _checkpoint(self, session_id: str, label: str | None, now: float) -> int: ...
+
+    @abstractmethod
+    async def _checkpoints(
+        self, session_id: str, now: float
+    ) -> Sequence[CheckpointRecord] | None: ...
+
+    @abstractmethod
+    async def _checkpoint_state(
+        self, session_id: str, number: int, now: float
+    ) -> CheckpointState: ...
+
+    @abstractmethod
+    async def _restore(self, session_id: str, number: int, now: float) -> int: ...
+
+    async def _pop(self, session_id: str, count: int, now: float) -> list[Message]:
+        """See ``BaseStore._pop``."""
+        for _ in range(POP_ATTEMPTS):
+            record = self._live(await self._fetch(session_id, None), None)
+            if record is None:
+                raise SessionNotFound(session_id, self.url)
+            if not record.messages:
+                return []
+            shorter, removed = self._popped(record, count)
+            try:
+                await self._replace(shorter, shorter.version, now)
+            except ConflictError:
+                now = time.time()
+                continue
+            return removed
+        raise ConflictError(f"session {session_id!r} in {self.url} kept changing; try again")
+
+    async def aclose(self) -> None:
+        """Release connections. The store must not be used afterwards."""
+
+    # -- public API (see BaseStore for each method's contract) ----------------------------
+
+    async def create(
+        self,
+        metadata: Mapping[str, Any] | None = None,
+        ttl: float | str | None = None,
+        *,
+        session_id: str | None = None,
+        kind: str = CHAT,
+        messages: Sequence[Message] = (),
+    ) -> AsyncSession:
+        session = Session(session_id, messages=messages, metadata=metadata, kind=kind)
+        record = self._new_record(session, ttl)
+        await self._create(record)
+        self._stamp(session, record)
+        return AsyncSession(session, self)
+
+    async def session(
+        self, session_id: str, *, create: bool = False, kind: str = CHAT
+    ) -> AsyncSession:
+        found = await self.get(session_id)
+        if found is None:
+            if not create:
+                raise SessionNotFound(session_id, self.url)
+            return await self.create(session_id=session_id, kind=kind)
+        return AsyncSession(found, self)
+
+    async def load(self, session_id: str, last: int | None = None) -> Session:
+        record = await self._fetch_live(session_id, last)
+        if record is None:
+            raise SessionNotFound(session_id, self.url)
+        return self._to_session(record)
+
+    async def get(self, session_id: str) -> Session | None:
+        record = await self._fetch_live(session_id, None)
+        return None if record is None else self._to_session(record)
+
+    async def exists(self, session_id: str) -> bool:
+        return await self._fetch_live(session_id, 0) is not None
+
+    async def save(self, session: Session, ttl: float | str | None = None) -> int:
+        if session.version == 0:
+            record = self._new_record(session, ttl)
+            await self._create(record)
+        else:
+            record = self._replacement(session, ttl)
+            record.version = await self._replace(record, session.version, record.updated_at)
+        self._stamp(session, record)
+        return session.version
+
+    async def append(
+        self, session_id: str, *messages: Message, expected_version: int | None = None
+    ) -> int:
+        change, counts = self._append_change(session_id, messages, expected_version)
+        if counts:
+            change = self._with_totals(change, counts, await self._fetch(session_id, 0))
+        return await self._apply(session_id, change, time.time())
+
+    async def update_metadata(
+        self,
+        session_id: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        unset: Sequence[str] = (),
+        expected_version: int | None = None,
+    ) -> int:
+        change = self._metadata_change(session_id, values, unset, expected_version)
+        return await self._apply(session_id, change, time.time())
+
+    async def pop(self, session_id: str, count: int = 1) -> builtins.list[Message]:
+        check_session_id(session_id)
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        return await self._pop(session_id, count, time.time())
+
+    async def clear(self, session_id: str) -> int:
+        check_session_id(session_id)
+        return len(await self._pop(session_id, 2**62, time.time()))
+
+    async def delete(self, session_id: str) -> bool:
+        check_session_id(session_id)
+        return await self._delete(session_id)
+
+    async def list(
+        self, user_id: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        after, now = self._list_args(limit, cursor)
+        return self._page(await self._list(user_id, limit + 1, after, now), limit, now)
+
+    async def purge_expired(self) -> int:
+        return await self._purge(time.time())
+
+    async def checkpoint(self, session_id: str, label: str | None = None) -> int:
+        check_session_id(session_id)
+        return await self._checkpoint(session_id, label, time.time())
+
+    async def checkpoints(self, session_id: str) -> builtins.list[CheckpointInfo]:
+        check_session_id(session_id)
+        found = await self._checkpoints(session_id, time.time())
+        if found is None:
+            raise SessionNotFound(session_id, self.url)
+        return [c.info() for c in found]
+
+    async def restore(self, session_id: str, version: int) -> int:
+        check_session_id(session_id)
+        return await self._restore(session_id, int(version), time.time())
+
+    async def fork(self, session_id: str, version: int | None = None) -> AsyncSession:
+        source = await self.load(session_id)
+        if version is None:
+            return await self.create(source.metadata, kind=source.kind, messages=source.messages)
+        messages, metadata = await self._checkpoint_state(session_id, version, time.time())
+        return await self.create(decode_metadata(metadata), kind=source.kind, messages=messages)
+
+    async def export_session(self, session_id: str) -> dict[str, Any]:
+        record = await self._fetch_live(session_id, None)
+        found = await self._checkpoints(session_id, time.time())
+        if record is None or found is None:
+            raise SessionNotFound(session_id, self.url)
+        states = [
+            (c, await self._checkpoint_state(session_id, c.number, time.time())) for c in found
+        ]
+        return self._export(record, states)
+
+    async def import_session(self, data: Mapping[str, Any]) -> Session:
+        record = self._imported_record(data)
+        await self._create(record)
+        return self._to_session(record)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _fetch_live(self, session_id: str, last: int | None) -> SessionRecord | None:
+        check_session_id(session_id)
+        self._check_last(last)
+        record = await self._fetch(session_id, last)
+        while (wider := self._wider_tail(record, last)) is not None:
+            record = await self._fetch(session_id, wider)
+        return self._live(record, last)
