@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from ailib.testing.servers import require_server
 
 PG_URL = os.environ.get(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from ailib.testing import StoreConformance
 
 from .conftest import mysql_url, postgres_url, sqlite_url

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import sqlalchemy as sa
-from ailib.errors import ConfigurationError
-from ailib.url import StoreURL
 from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
+
+from ailib.errors import ConfigurationError, StoreUnavailable
+from ailib.url import StoreURL
 
 __all__ = ("DRIVER_OPTIONS", "Engines", "make_engines", "sqlalchemy_url")
 
@@ -112,7 +113,7 @@ def make_engines(
     kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": pool_pre_ping}
     backend = target.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engines(target, kwargs)
+        return _sqlite_engines(target, masked, kwargs)
     if pool_size is not None:
         kwargs["pool_size"] = pool_size
     if backend in ("mysql", "mariadb"):
@@ -139,7 +140,7 @@ def _create(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> sa.Engine:
         raise ConfigurationError(f"cannot use {masked}: {exc}") from None
 
 
-def _sqlite_engines(target: sa.URL, kwargs: dict[str, Any]) -> Engines:
+def _sqlite_engines(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> Engines:
     database = target.database or ""
     memory = database in ("", ":memory:") or target.query.get("mode") == "memory"
     connect_args: dict[str, Any] = {"check_same_thread": False}
@@ -150,8 +151,15 @@ def _sqlite_engines(target: sa.URL, kwargs: dict[str, Any]) -> Engines:
         # One connection for the store's lifetime, so every thread sees the same database.
         kwargs["poolclass"] = StaticPool
     elif not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = _create(target, target.render_as_string(hide_password=True), kwargs)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create the folder {str(folder)!r} for {masked}: {exc.strerror}; "
+                "choose a path you can write to"
+            ) from None
+    engine = _create(target, masked, kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

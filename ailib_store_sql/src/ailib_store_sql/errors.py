@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
+
 from ailib.errors import AilibError, ConflictError, StoreUnavailable
 from ailib.url import StoreURL
 
@@ -27,7 +29,7 @@ def is_transient(exc: sa.exc.DBAPIError) -> bool:
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate in _PG_RETRY:
         return True
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     return bool(args) and args[0] in _MYSQL_RETRY
 
 
@@ -49,7 +51,8 @@ def translate(exc: sa.exc.SQLAlchemyError, url: StoreURL, what: str) -> AilibErr
             "reload the session and try again"
         )
     if isinstance(exc, sa.exc.DBAPIError) and (
-        exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+        exc.connection_invalidated
+        or isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
     ):
         return StoreUnavailable(
             f"cannot reach the database at {where} ({detail}); check that the server is up "

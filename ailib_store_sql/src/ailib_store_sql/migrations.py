@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from typing import Final
 
 import sqlalchemy as sa
+
 from ailib.codec import loads
 from ailib.errors import ConfigurationError
-
 from ailib_store_sql.schema import LATEST, Tables, define, user_id_of
 
 __all__ = ("MIGRATIONS", "read_version", "upgrade")
@@ -78,9 +78,7 @@ def read_version(conn: sa.Connection, tables: Tables) -> int:
     return int(found or 0)
 
 
-def upgrade(
-    engine: sa.Engine, tables: Tables, *, target: int = LATEST, create: bool = True
-) -> int:
+def upgrade(engine: sa.Engine, tables: Tables, *, target: int = LATEST, create: bool = True) -> int:
     """Bring the tables to ``target``; return the version found before. With ``create``
     false, refuse (ConfigurationError) instead of changing anything."""
     with _locked(engine, tables.prefix) as conn:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
-from ailib.errors import ConfigurationError
 from sqlalchemy.dialects import mysql
+
+from ailib.errors import ConfigurationError
 
 __all__ = ("LATEST", "Tables", "check_prefix", "define", "user_id_of")
 
@@ -35,10 +37,10 @@ _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 # Keys compare byte-wise everywhere, like Python strings compare ids: "C" collation on
 # PostgreSQL, utf8mb4_bin on MySQL/MariaDB (table default below), SQLite's BINARY default.
 _Key = sa.String(KEY_LENGTH).with_variant(sa.String(KEY_LENGTH, collation="C"), "postgresql")
-_Time = sa.Double()
+_Time: sa.Double[float] = sa.Double()
 # JSON text; MySQL's TEXT stops at 64 KiB, so use LONGTEXT there.
 _Json = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
-_TABLE_OPTIONS = {
+_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_bin",
@@ -76,7 +78,7 @@ def define(prefix: str = "ailib_", version: int = LATEST) -> Tables:
     if not 1 <= version <= LATEST:
         raise ValueError(f"no schema version {version}")
     md = sa.MetaData()
-    session_columns: list[sa.Column[object] | sa.Index] = [
+    session_columns: list[sa.schema.SchemaItem] = [
         sa.Column("namespace", _Key, primary_key=True),
         sa.Column("session_id", _Key, primary_key=True),
         sa.Column("kind", sa.String(16), nullable=False),

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+
 from ailib.codec import dumps
 from ailib.messages import Message
 from ailib.records import CheckpointRecord, SessionRecord
-
 from ailib_store_sql.schema import Tables, user_id_of
 
 __all__ = (
@@ -66,7 +66,9 @@ def select_session(
     return query.with_for_update() if lock else query
 
 
-def select_expiry(t: Tables, namespace: str, session_id: str, *, lock: bool = False) -> sa.Select[Any]:
+def select_expiry(
+    t: Tables, namespace: str, session_id: str, *, lock: bool = False
+) -> sa.Select[Any]:
     """The row's expiry whether or not it is live (to replace or delete an expired one)."""
     query = sa.select(t.sessions.c.expires_at).where(_key(t.sessions, namespace, session_id))
     return query.with_for_update() if lock else query
@@ -117,9 +119,7 @@ def bump_session(
     )
 
 
-def update_session(
-    t: Tables, namespace: str, session_id: str, **values: Any
-) -> sa.Update:
+def update_session(t: Tables, namespace: str, session_id: str, **values: Any) -> sa.Update:
     """Set columns of a session row the caller has locked. ``metadata`` is given decoded and
     also sets ``user_id``."""
     if "metadata" in values:

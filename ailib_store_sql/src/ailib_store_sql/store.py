@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Final, Self, TypeVar
 
 import sqlalchemy as sa
+
 from ailib.base import BaseStore, CheckpointState
 from ailib.checkpoints import common_prefix
 from ailib.codec import loads
@@ -30,7 +31,6 @@ from ailib.errors import (
 from ailib.messages import Message
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.url import StoreURL, make_url
-
 from ailib_store_sql import statements as st
 from ailib_store_sql.engine import DRIVER_OPTIONS, make_engines, sqlalchemy_url
 from ailib_store_sql.errors import is_transient, translating
@@ -126,7 +126,9 @@ class SQLStore(BaseStore):
                         raise
                     time.sleep(random.uniform(0, 0.005 * 2**attempt))
 
-    def _sql_bodies(self, conn: sa.Connection, session_id: str, start: int, stop: int) -> list[Message]:
+    def _sql_bodies(
+        self, conn: sa.Connection, session_id: str, start: int, stop: int
+    ) -> list[Message]:
         if start >= stop:
             return []
         rows = conn.execute(st.select_bodies(self.tables, self.namespace, session_id, start, stop))
@@ -151,7 +153,9 @@ class SQLStore(BaseStore):
         self, conn: sa.Connection, session_id: str, start: int, messages: Sequence[Message]
     ) -> None:
         if messages:
-            conn.execute(*st.insert_messages(self.tables, self.namespace, session_id, start, messages))
+            conn.execute(
+                *st.insert_messages(self.tables, self.namespace, session_id, start, messages)
+            )
 
     def _sql_rewrite(
         self,
