@@ -195,13 +195,15 @@ class StoreCore:
 
     @staticmethod
     def _live(record: SessionRecord | None, last: int | None) -> SessionRecord | None:
-        """``record`` unless it expired, its tail cut to ``last`` without orphaning tool
-        results."""
+        """``record`` unless it expired, its tail cut to ``last``: exactly, for items; for chat
+        messages, widened so as not to orphan tool results."""
         if record is None or record.expired(time.time()):
             return None
-        if last is not None and record.kind == CHAT:
-            start = safe_tail_start(record.messages, len(record.messages) - last)
-            record.messages = record.messages[start:]
+        if last is not None:
+            start = len(record.messages) - last
+            if record.kind == CHAT:
+                start = safe_tail_start(record.messages, start)
+            record.messages = record.messages[max(0, start) :]
         return record
 
     def _to_session(self, record: SessionRecord) -> Session:

@@ -1,0 +1,1 @@
+"""Adapters that put ailib stores behind other libraries' session interfaces."""
