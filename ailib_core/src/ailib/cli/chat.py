@@ -109,6 +109,7 @@ class _Chat:
                 say("(no messages yet)")
         elif name == "checkpoint":
             number = self.store.checkpoint(sid, argument or None)
+            self.reload()  # a checkpoint may bump the session's version
             label = f" ({argument})" if argument else ""
             say(f"checkpoint {number}{label} saved at {len(self.session)} messages")
         elif name == "checkpoints":

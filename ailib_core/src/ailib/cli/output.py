@@ -49,20 +49,28 @@ def _console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def is_terminal(*, stderr: bool = False) -> bool:
+    """Whether stdout (stderr) is a terminal. Only a real one counts, not Rich's FORCE_COLOR:
+    that asks for colour, while piped output must keep its plain layout."""
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def say(text: str, style: str | None = None) -> None:
     """A result line on stdout."""
-    console = _console()
-    if console.is_terminal:
-        console.print(escape(text), style=style)
+    if is_terminal():
+        _console().print(escape(text), style=style)
     else:
         print(text, file=sys.stdout, flush=True)
 
 
 def note(text: str, style: str | None = "dim") -> None:
     """A status line on stderr."""
-    console = _console(stderr=True)
-    if console.is_terminal:
-        console.print(escape(text), style=style)
+    if is_terminal(stderr=True):
+        _console(stderr=True).print(escape(text), style=style)
     else:
         print(text, file=sys.stderr, flush=True)
 
@@ -99,14 +107,13 @@ def report_failure(exc: BaseException, *, debug: bool) -> None:
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
     """A Rich table on a terminal; tab-separated lines with a header row when piped."""
-    console = _console()
-    if console.is_terminal:
+    if is_terminal():
         grid = Table(title=title, title_justify="left", show_edge=False)
         for column in columns:
             grid.add_column(column)
         for row in rows:
             grid.add_row(*(escape(_cell(value)) for value in row))
-        console.print(grid)
+        _console().print(grid)
         return
     print("\t".join(columns), file=sys.stdout)
     for row in rows:
@@ -131,12 +138,11 @@ def when(value: datetime) -> str:
 def progress(label: str, total: int | None) -> Iterator[Callable[[], None]]:
     """Yield a function to call once per item done. On a terminal (stderr) a Rich progress
     bar, a spinner if ``total`` is None; otherwise about ten plain ``label: n/total`` lines."""
-    console = _console(stderr=True)
-    if console.is_terminal:
+    if is_terminal(stderr=True):
         columns = [SpinnerColumn(), TextColumn("{task.description}")]
         if total is not None:
             columns += [BarColumn(), MofNCompleteColumn()]
-        with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        with Progress(*columns, TimeElapsedColumn(), console=_console(stderr=True)) as bar:
             task = bar.add_task(escape(label), total=total)
             yield lambda: bar.advance(task)
         return
@@ -157,7 +163,7 @@ def progress(label: str, total: int | None) -> Iterator[Callable[[], None]]:
 def transcript(messages: Sequence[Message], *, start: int = 0) -> None:
     """Print messages as a readable conversation, numbered from ``start + 1``."""
     console = _console()
-    rich = console.is_terminal
+    rich = is_terminal()
     styles = {"user": "bold cyan", "assistant": "bold green", "system": "bold magenta"}
     for number, message in enumerate(messages, start + 1):
         role = str(message.get("role") or message.get("type") or "item")
