@@ -145,7 +145,8 @@ def connect(url: StoreURL, settings: ConnectionSettings) -> Client:
         ]
         if settings.max_connections is not None:
             common["max_connections"] = settings.max_connections
-        return redis.cluster.RedisCluster(startup_nodes=nodes, **common)
+        with translate_errors(url):  # RedisCluster reads the slot map as it is built
+            return redis.cluster.RedisCluster(startup_nodes=nodes, **common)
     if settings.max_connections is not None:
         common["max_connections"] = settings.max_connections
     if url.scheme == "unix":
@@ -204,5 +205,5 @@ def translate_errors(url: StoreURL) -> Iterator[None]:
     """Raise every redis-py error as StoreUnavailable naming the server."""
     try:
         yield
-    except redis.exceptions.RedisError as exc:
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
         raise unavailable(url, exc) from None

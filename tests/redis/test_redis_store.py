@@ -1,0 +1,344 @@
+"""What the conformance suite does not cover: errors, secrets, retries, round trips, layout."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redis.cluster
+from redis.connection import Connection
+
+import ailib
+from ailib.errors import ConfigurationError, StoreUnavailable
+from ailib_store_redis import RedisStore
+from ailib_store_redis.keys import index_keys, session_keys
+
+
+@pytest.fixture
+def private(private_redis: tuple[str, Path]) -> Iterator[RedisStore]:
+    """A store on this run's private server, in a namespace of its own, emptied afterwards."""
+    url, _ = private_redis
+    store = ailib.open_store(url, namespace=f"t-{uuid.uuid4().hex[:10]}")
+    assert isinstance(store, RedisStore)
+    yield store
+    for summary in store.list(limit=1000):
+        store.delete(summary.session_id)
+    store.purge_expired()
+    store.close()
+
+
+def _namespace_keys(store: RedisStore) -> list[bytes]:
+    client = store.client
+    assert isinstance(client, redis.Redis)
+    return sorted(
+        k
+        for pattern in (f"ailib:{{{store.namespace}:*", f"ailib:{{{store.namespace}}}*")
+        for k in client.scan_iter(pattern)
+    )
+
+
+class Wire:
+    """Counts what redis-py sends: one packed write is one round trip."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sends: list[bytes] = []
+        original: Callable[..., Any] = Connection.send_packed_command
+
+        def send(conn: Connection, command: Any, check_health: bool = True) -> None:
+            chunks = [command] if isinstance(command, bytes | str) else list(command)
+            self.sends.append(b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks))
+            original(conn, command, check_health)
+
+        monkeypatch.setattr(Connection, "send_packed_command", send)
+
+    def reset(self) -> None:
+        self.sends.clear()
+
+
+# -- unreachable servers and secrets -----------------------------------------------------------
+
+
+def test_unreachable_server_names_host_and_port() -> None:
+    store = ailib.open_store("redis://127.0.0.1:1/0")
+    with pytest.raises(StoreUnavailable) as caught:
+        store.load("x")
+    assert "127.0.0.1:1" in str(caught.value)
+    store.close()
+
+
+def test_password_never_shown() -> None:
+    store = ailib.open_store("redis://alice:s3cr3t-pw@127.0.0.1:1/0?retries=0")
+    assert "s3cr3t-pw" not in repr(store)
+    assert "***" in repr(store)
+    with pytest.raises(StoreUnavailable) as caught:
+        store.append("x", {"role": "user", "content": "hi"})
+    assert "s3cr3t-pw" not in str(caught.value)
+    assert "alice:***@127.0.0.1:1" in str(caught.value)
+
+
+def test_wrong_password_is_unavailable_without_the_password(shared_redis: str) -> None:
+    url = shared_redis.replace("redis://", "redis://nobody:wr0ng-pw@")
+    store = ailib.open_store(url, retries=0)
+    with pytest.raises(StoreUnavailable) as caught:
+        store.exists("x")
+    assert "wr0ng-pw" not in str(caught.value)
+    assert "127.0.0.1:6379" in str(caught.value)
+
+
+def test_unreachable_cluster_names_its_seeds() -> None:
+    with pytest.raises(StoreUnavailable) as caught:
+        ailib.open_store("redis+cluster://127.0.0.1:1,127.0.0.1:2?retries=0")
+    assert "127.0.0.1:1,127.0.0.1:2" in str(caught.value)
+
+
+# -- URLs and options ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("redis+cluster://127.0.0.1:7000/3", "only database 0"),
+        ("redis://127.0.0.1:6379/x", "invalid db 'x'"),
+        ("redis://127.0.0.1:6379/0?db=2", "gives the database twice"),
+        ("redis://127.0.0.1:6379/0?socket_timeout=soon", "invalid socket_timeout"),
+        ("redis://127.0.0.1:6379/0?max_connections=0", "invalid max_connections"),
+        ("redis://127.0.0.1:6379/0?retries=-1", "invalid retries"),
+        ("rediss://127.0.0.1:6379/0?ssl_cert_reqs=maybe", "invalid ssl_cert_reqs"),
+        ("redis://a:1,b:2/0", "redis+cluster://a:1,b:2/0"),
+        ("unix://", "no socket path"),
+        ("redis://127.0.0.1:6379/0?pool=3", "unknown option(s) pool"),
+    ],
+)
+def test_bad_urls_say_what_to_do(url: str, complaint: str) -> None:
+    with pytest.raises(ConfigurationError, match=None) as caught:
+        ailib.open_store(url)
+    assert complaint in str(caught.value)
+
+
+def test_options_reach_the_client() -> None:
+    store = ailib.open_store(
+        "redis://127.0.0.1:6379/4?socket_timeout=2.5&connect_timeout=1&max_connections=7"
+        "&namespace=opts&ttl=1h"
+    )
+    assert isinstance(store, RedisStore)
+    client = store.client
+    assert isinstance(client, redis.Redis)
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["db"], kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (4, 2.5, 1)
+    assert client.connection_pool.max_connections == 7
+    assert (store.namespace, store.default_ttl) == ("opts", 3600)
+
+
+def test_rediss_uses_tls() -> None:
+    store = ailib.open_store("rediss://u:pw@example.invalid:6380/1?ssl_cert_reqs=none")
+    assert isinstance(store, RedisStore)
+    client = store.client
+    assert isinstance(client, redis.Redis)
+    assert client.connection_pool.connection_class is redis.SSLConnection
+    assert client.connection_pool.connection_kwargs["ssl_cert_reqs"] == "none"
+
+
+def test_unix_socket(private_redis: tuple[str, Path]) -> None:
+    _, socket_path = private_redis
+    store = ailib.open_store(f"unix://{socket_path}?db=3", namespace="unix")
+    session = store.create()
+    session.add_message("user", "over a socket")
+    assert store.load(session.session_id).messages[0]["content"] == "over a socket"
+    store.delete(session.session_id)
+    store.close()
+
+
+def test_fakeredis_without_lua_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "lupa" else real(name, *a)
+    )
+    with pytest.raises(ConfigurationError, match=r"pip install 'ailib-store-redis\[fakeredis\]'"):
+        ailib.open_store("fakeredis://")
+
+
+def test_fakeredis_urls_share_a_server_by_name() -> None:
+    one = ailib.open_store("fakeredis://shared-by-name", namespace="n")
+    two = ailib.open_store("fakeredis://shared-by-name", namespace="n")
+    other = ailib.open_store("fakeredis://another-name", namespace="n")
+    session = one.create()
+    assert two.exists(session.session_id)
+    assert not other.exists(session.session_id)
+    one.delete(session.session_id)
+
+
+# -- round trips and idempotent retries ----------------------------------------------------------
+
+
+def test_append_is_one_round_trip_whatever_the_history(
+    private: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = private.client
+    assert isinstance(client, redis.Redis)
+    short = private.create({"user_id": "rt"}, ttl=3600)
+    long = private.create({"user_id": "rt"}, ttl=3600)
+    private.append(long.session_id, *({"role": "user", "content": str(n)} for n in range(5000)))
+    for session in (short, long):
+        private.checkpoint(session.session_id)
+        private.append(session.session_id, {"role": "user", "content": "warm up"})
+    wire = Wire(monkeypatch)
+    executed = []
+    for session in (short, long):
+        client.config_resetstat()
+        wire.reset()
+        private.append(session.session_id, {"role": "user", "content": "one more"})
+        assert len(wire.sends) == 1
+        assert b"EVALSHA" in wire.sends[0]
+        stats = client.info("commandstats")
+        executed.append({name: s["calls"] for name, s in stats.items()})
+    assert executed[0]["cmdstat_evalsha"] == 1
+    assert "cmdstat_lrange" not in executed[0]
+    assert executed[0] == executed[1], "the same work at 2 and 5,000 messages"
+
+
+def test_load_is_one_round_trip(private: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = private.create()
+    private.append(session.session_id, *({"role": "user", "content": str(n)} for n in range(50)))
+    wire = Wire(monkeypatch)
+    assert len(private.load(session.session_id)) == 50
+    assert len(private.load(session.session_id, last=5)) == 5
+    assert len(wire.sends) == 2
+    assert all(s.count(b"MULTI") == 1 and s.count(b"EXEC") == 1 for s in wire.sends)
+
+
+def test_append_resent_after_a_lost_reply_is_stored_once(
+    private: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = private.create()
+    private.append(session.session_id, {"role": "user", "content": "first"})
+    wire = Wire(monkeypatch)
+    original = Connection.read_response
+    lost = []
+
+    def read_response(conn: Connection, *args: Any, **kwargs: Any) -> Any:
+        reply = original(conn, *args, **kwargs)
+        if not lost:  # the server executed the append; its reply is lost on the way back
+            lost.append(reply)
+            conn.disconnect()
+            raise redis.ConnectionError("connection reset while reading the reply")
+        return reply
+
+    monkeypatch.setattr(Connection, "read_response", read_response)
+    version = private.append(session.session_id, {"role": "user", "content": "once"})
+    monkeypatch.undo()
+
+    evalshas = [s for s in wire.sends if b"EVALSHA" in s]
+    assert len(evalshas) == 2, "redis-py resent the append"
+    assert evalshas[0] == evalshas[1], "with the same op id"
+    loaded = private.load(session.session_id)
+    assert [m["content"] for m in loaded.messages] == ["first", "once"]
+    assert version == loaded.version == lost[0][1]
+
+
+def test_op_ids_are_remembered_in_bounded_space(private: RedisStore) -> None:
+    session = private.create()
+    for n in range(100):
+        private.append(session.session_id, {"role": "user", "content": str(n)})
+    keys = session_keys(private.namespace, session.session_id)
+    client = private.client
+    assert client.hlen(keys.ops) == client.llen(keys.opq) == 64
+
+
+# -- key layout, TTL and copy-on-write checkpoints -----------------------------------------------
+
+
+def test_every_key_of_a_session_shares_one_slot_and_its_ttl(private: RedisStore) -> None:
+    session = private.create({"user_id": "layout"}, ttl=600)
+    session.add_message("user", "a")
+    private.checkpoint(session.session_id)
+    session.add_message("user", "b")
+    loaded = private.load(session.session_id)
+    loaded.messages = [{"role": "user", "content": "rewritten"}]
+    private.save(loaded)  # copies the checkpoint's messages out of the log
+    keys = session_keys(private.namespace, session.session_id)
+    client = private.client
+    present = [k for k in keys if client.exists(k)]
+    assert set(present) == set(keys), "every kind of key is exercised"
+    assert len({redis.cluster.key_slot(k.encode()) for k in keys}) == 1
+    for key in keys:
+        assert 0 < client.pttl(key) <= 600_000
+    index = index_keys(private.namespace)
+    assert client.zscore(index.updated, session.session_id) == pytest.approx(
+        loaded.updated_at.timestamp(), abs=1
+    )
+    assert client.zscore(index.user("layout"), session.session_id) is not None
+    assert client.zscore(index.expires, session.session_id) is not None
+
+
+def test_checkpoints_are_pointers_until_history_is_rewritten(private: RedisStore) -> None:
+    session = private.create()
+    private.append(session.session_id, *({"role": "user", "content": str(n)} for n in range(100)))
+    first = private.checkpoint(session.session_id)
+    second = private.checkpoint(session.session_id)
+    keys = session_keys(private.namespace, session.session_id)
+    client = private.client
+    assert client.hgetall(keys.cpp) == {str(first).encode(): b"100", str(second).encode(): b"100"}
+    assert client.llen(keys.snap) == 0
+    private.append(session.session_id, {"role": "user", "content": "appending keeps pointers"})
+    assert client.llen(keys.snap) == 0
+
+    loaded = private.load(session.session_id)
+    loaded.messages = loaded.messages[:10]
+    private.save(loaded)
+    assert client.llen(keys.snap) == 100, "one shared copy for both checkpoints"
+    assert client.hget(keys.cpp, str(first)) == b"100@0@100"
+    private.restore(session.session_id, first)
+    assert [m["content"] for m in private.load(session.session_id).messages] == [
+        str(n) for n in range(100)
+    ]
+
+
+def test_purge_removes_index_entries_of_expired_sessions(private: RedisStore) -> None:
+    doomed = private.create({"user_id": "gone"}, ttl=0.3)
+    kept = private.create({"user_id": "gone"})
+    time.sleep(0.5)
+    index = index_keys(private.namespace)
+    client = private.client
+    assert client.zscore(index.updated, doomed.session_id) is not None, "stale until purged"
+    assert [s.session_id for s in private.list(user_id="gone")] == [kept.session_id]
+    assert private.purge_expired() == 1
+    assert client.zscore(index.updated, doomed.session_id) is None
+    assert client.zscore(index.user("gone"), doomed.session_id) is None
+    assert client.zscore(index.expires, doomed.session_id) is None
+    assert private.purge_expired() == 0
+
+
+def test_deleting_everything_leaves_no_keys(private: RedisStore) -> None:
+    for n in range(3):
+        session = private.create({"user_id": f"u{n}"}, ttl=600 if n else None)
+        session.add_message("user", "x")
+        private.checkpoint(session.session_id)
+        private.restore(session.session_id, 1)
+    private.create(ttl=0.2)
+    time.sleep(0.3)
+    for summary in private.list():
+        private.delete(summary.session_id)
+    private.purge_expired()
+    assert _namespace_keys(private) == []
+
+
+def test_cluster_store_keeps_a_session_on_one_node(redis_cluster: str) -> None:
+    store = ailib.open_store(redis_cluster, namespace=f"cl-{uuid.uuid4().hex[:8]}")
+    assert isinstance(store, RedisStore)
+    session = store.create({"user_id": "c"}, ttl=600)
+    session.add_message("user", "a")
+    store.checkpoint(session.session_id)
+    client = store.client
+    assert isinstance(client, redis.cluster.RedisCluster)
+    keys = session_keys(store.namespace, session.session_id)
+    assert len({client.keyslot(k) for k in keys}) == 1
+    assert [s.session_id for s in store.list(user_id="c")] == [session.session_id]
+    store.delete(session.session_id)
+    assert store.list().items == []
+    store.close()
