@@ -1,0 +1,120 @@
+"""The boto3 client the store uses, and how S3's errors become ailib's.
+
+Retries of throttling, 500 and 503 answers (real S3 sends them at times; moto's server answers
+some concurrent PUTs to one key with 500) are left to botocore's retry modes; 412 answers to
+conditional writes are the store's business and are never retried here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from ailib.errors import AilibError, ConfigurationError, StoreUnavailable
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = (
+    "error_code",
+    "is_missing",
+    "is_precondition_failed",
+    "make_client",
+    "translate",
+)
+
+_DENIED = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
+)
+
+
+def make_client(
+    *,
+    region: str | None,
+    endpoint_url: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    max_attempts: int,
+    pool_size: int,
+) -> S3Client:
+    """A client on boto3's usual credential chain, unless the URL carried keys."""
+    config = Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        max_pool_connections=pool_size,
+        connect_timeout=5,
+        read_timeout=60,
+    )
+    session = boto3.session.Session()
+    return session.client(
+        "s3",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=config,
+    )
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        error: Any = exc.response.get("Error", {})
+        return str(error.get("Code", ""))
+    return ""
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def is_precondition_failed(exc: BaseException) -> bool:
+    """True for a conditional write that lost (412; 409 when S3 saw a concurrent one)."""
+    return isinstance(exc, ClientError) and (
+        error_code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}
+        or _status(exc) in {409, 412}
+    )
+
+
+def is_missing(exc: BaseException) -> bool:
+    """True for a missing key (not a missing bucket)."""
+    return isinstance(exc, ClientError) and (
+        error_code(exc) in {"NoSuchKey", "404", "NotFound"}
+        or (_status(exc) == 404 and error_code(exc) != "NoSuchBucket")
+    )
+
+
+def translate(exc: BaseException, *, bucket: str, endpoint: str, action: str) -> AilibError:
+    """An ailib error for a failed S3 call, naming the bucket and endpoint (never keys)."""
+    where = f"bucket {bucket!r} at {endpoint}"
+    code = error_code(exc)
+    if code == "NoSuchBucket":
+        return ConfigurationError(
+            f"{where} does not exist ({action}); create the bucket or fix the URL"
+        )
+    if code in _DENIED:
+        return StoreUnavailable(
+            f"{where} refused {action} ({code}); check the credentials and that their policy "
+            "allows s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket"
+        )
+    if isinstance(exc, NoCredentialsError):
+        return ConfigurationError(
+            f"no AWS credentials found for {where}; set AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY, a profile, or an instance role"
+        )
+    if isinstance(exc, EndpointConnectionError | ConnectionError):
+        return StoreUnavailable(
+            f"cannot reach {where} ({action}): {type(exc).__name__}; check endpoint_url, "
+            "the network, and that the service is running"
+        )
+    if isinstance(exc, ClientError):
+        return StoreUnavailable(f"{where} failed {action}: {code or _status(exc)}")
+    if isinstance(exc, BotoCoreError):
+        return StoreUnavailable(f"{where} failed {action}: {type(exc).__name__}")
+    return StoreUnavailable(f"{where} failed {action}: {type(exc).__name__}")

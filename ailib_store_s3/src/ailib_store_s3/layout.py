@@ -1,0 +1,130 @@
+"""Object keys: where each piece of a session lives in the bucket.
+
+Pure functions of the store's prefix and namespace, shared by the sync store and any async
+twin. Everything of one session lives under ``{root}s/{id}/``; listing indexes live under
+``{root}idx/`` (every session) and ``{root}u/{user}/`` (sessions of one user), as empty
+marker objects whose keys encode an inverted update time, so that S3's ascending key order
+is newest-first.
+
+    {root}s/{id}/manifest                      the session (header line + tail line)
+    {root}s/{id}/g/{gen}/c/{start}-{token}     a sealed chunk of the message log
+    {root}s/{id}/g/{gen}/cp/{number}-{token}   a checkpoint
+    {root}idx/{inverted updated}/{id}/{expires}
+    {root}u/{user}/{inverted updated}/{id}/{expires}
+
+``gen`` changes when a session is created (again), so the objects of a deleted or expired
+predecessor can be removed by prefix without touching the new one's.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+
+__all__ = ("Layout", "Marker", "micros", "new_token")
+
+_TIME_DIGITS = 16
+_TIME_MAX = 10**_TIME_DIGITS - 1
+
+
+def micros(timestamp: float) -> int:
+    """A POSIX timestamp as whole microseconds: the resolution of index keys."""
+    return round(timestamp * 1_000_000)
+
+
+def new_token() -> str:
+    """A short random token that makes an object key unique to one writer's attempt."""
+    return secrets.token_hex(6)
+
+
+def _inverted(timestamp: float) -> str:
+    return f"{_TIME_MAX - micros(timestamp):0{_TIME_DIGITS}d}"
+
+
+def _user_segment(user_id: str) -> str:
+    return base64.urlsafe_b64encode(user_id.encode()).decode().rstrip("=") or "_"
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A parsed index marker key."""
+
+    key: str
+    session_id: str
+    updated_us: int
+    expires_us: int | None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The keys of one store: ``prefix`` (from the URL path) and ``namespace``."""
+
+    prefix: str
+    namespace: str
+
+    @property
+    def root(self) -> str:
+        prefix = self.prefix.strip("/")
+        return f"{prefix}/{self.namespace}/" if prefix else f"{self.namespace}/"
+
+    def session_prefix(self, session_id: str) -> str:
+        return f"{self.root}s/{session_id}/"
+
+    @property
+    def sessions_prefix(self) -> str:
+        return f"{self.root}s/"
+
+    def manifest(self, session_id: str) -> str:
+        return f"{self.session_prefix(session_id)}manifest"
+
+    def generation_prefix(self, session_id: str, gen: str) -> str:
+        return f"{self.session_prefix(session_id)}g/{gen}/"
+
+    def chunk(self, session_id: str, gen: str, start: int) -> str:
+        return f"{self.generation_prefix(session_id, gen)}c/{start:012d}-{new_token()}"
+
+    def checkpoint(self, session_id: str, gen: str, number: int) -> str:
+        return f"{self.generation_prefix(session_id, gen)}cp/{number:010d}-{new_token()}"
+
+    # -- listing indexes ------------------------------------------------------------------
+
+    @property
+    def index_prefix(self) -> str:
+        return f"{self.root}idx/"
+
+    @property
+    def users_prefix(self) -> str:
+        return f"{self.root}u/"
+
+    def user_prefix(self, user_id: str) -> str:
+        return f"{self.users_prefix}{_user_segment(user_id)}/"
+
+    def markers(
+        self, session_id: str, user_id: object, updated_at: float, expires_at: float | None
+    ) -> list[str]:
+        """The index keys of a session in the state described by the arguments."""
+        tail = f"{_inverted(updated_at)}/{session_id}/"
+        tail += "-" if expires_at is None else str(micros(expires_at))
+        keys = [self.index_prefix + tail]
+        if isinstance(user_id, str):
+            keys.append(self.user_prefix(user_id) + tail)
+        return keys
+
+    @staticmethod
+    def start_after(base: str, updated_at: float) -> str:
+        """A ListObjectsV2 ``StartAfter`` so the listing begins at markers of ``updated_at``
+        (those with the same time included, for the caller to filter by id)."""
+        return base + _inverted(updated_at)
+
+    @staticmethod
+    def parse_marker(base: str, key: str) -> Marker | None:
+        """The marker under ``base`` named by ``key``; None for a key that is not one."""
+        parts = key[len(base) :].split("/")
+        if not key.startswith(base) or len(parts) != 3 or not parts[0].isdigit():
+            return None
+        inverted, session_id, expires = parts
+        expires_us = None if expires == "-" else int(expires) if expires.isdigit() else -1
+        if expires_us == -1:
+            return None
+        return Marker(key, session_id, _TIME_MAX - int(inverted), expires_us)

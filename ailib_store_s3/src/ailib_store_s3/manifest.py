@@ -1,0 +1,315 @@
+"""The manifest: one small object per session that says where everything is.
+
+Its first line is the header (id, kind, metadata, version, times, the list of sealed chunks,
+the checkpoints, the session's current index markers); its second line is the *tail*: the
+newest messages, kept inline so that an append rewrites only the manifest, never the
+history. When the tail outgrows :data:`TAIL_BYTES` it is sealed into a chunk object and the
+manifest keeps only the chunk's key. Listing reads just the header line (a ranged GET).
+
+Everything here is pure (no I/O): the sync store and an async twin share it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ailib.codec import dumps, loads
+from ailib.errors import CorruptSessionError
+from ailib.messages import Message
+from ailib.records import SessionRecord
+
+from ailib_store_s3.layout import Layout, new_token
+
+__all__ = (
+    "TAIL_BYTES",
+    "TAIL_MESSAGES",
+    "Chunk",
+    "CheckpointRef",
+    "Manifest",
+    "Write",
+)
+
+#: The tail is sealed into a chunk once its JSON exceeds this many bytes...
+TAIL_BYTES = 128 * 1024
+#: ...or it holds this many messages, whichever comes first.
+TAIL_MESSAGES = 1000
+#: How many recent commit ids the manifest remembers (to recognise a retried write).
+_COMMITS_KEPT = 32
+_FORMAT = 1
+
+#: An object to PUT before the manifest that references it: (key, JSON body).
+Write = tuple[str, bytes]
+
+
+@dataclass
+class Chunk:
+    key: str
+    count: int
+
+
+@dataclass
+class CheckpointRef:
+    """A checkpoint as the manifest knows it.
+
+    The object at ``key`` holds the record (label, time, count, metadata). ``messages_key``
+    is None while the checkpoint is a pointer to the first ``message_count`` messages of the
+    log; once a rewrite would break that, the messages are copied to ``messages_key``.
+    """
+
+    number: int
+    key: str
+    message_count: int
+    messages_key: str | None = None
+
+
+@dataclass
+class Manifest:
+    session_id: str
+    kind: str
+    metadata: dict[str, Any]
+    version: int
+    created_at: float
+    updated_at: float
+    ttl: float | None
+    expires_at: float | None
+    gen: str
+    chunks: list[Chunk] = field(default_factory=list)
+    tail: list[Message] = field(default_factory=list)
+    checkpoints: list[CheckpointRef] = field(default_factory=list)
+    markers: list[str] = field(default_factory=list)
+    commits: list[tuple[str, int]] = field(default_factory=list)
+    #: Set by :meth:`decode_header` when the tail was not read.
+    header_only: bool = False
+    _count: int | None = None
+
+    # -- derived --------------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        if self._count is not None:
+            return self._count
+        return sum(c.count for c in self.chunks) + len(self.tail)
+
+    @property
+    def sealed_count(self) -> int:
+        return sum(c.count for c in self.chunks)
+
+    @property
+    def user_id(self) -> Any:
+        return self.metadata.get("user_id")
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def committed(self, commit_id: str) -> int | None:
+        """The version a commit produced, if this manifest includes it."""
+        for known, version in self.commits:
+            if known == commit_id:
+                return version
+        return None
+
+    def clone(self) -> Manifest:
+        return copy.deepcopy(self)
+
+    def record(self, messages: list[Message] | None = None) -> SessionRecord:
+        """The session as a record; ``messages`` (a tail of the log) default to none."""
+        return SessionRecord(
+            session_id=self.session_id,
+            kind=self.kind,
+            messages=[] if messages is None else messages,
+            metadata=dict(self.metadata),
+            version=self.version,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            ttl=self.ttl,
+            expires_at=self.expires_at,
+            message_count=self.count,
+        )
+
+    def chunks_for_tail(self, last: int | None) -> list[Chunk]:
+        """The sealed chunks that hold the last ``last`` messages (None: all of them)."""
+        if last is None:
+            return list(self.chunks)
+        needed = last - len(self.tail)
+        picked: list[Chunk] = []
+        for chunk in reversed(self.chunks):
+            if needed <= 0:
+                break
+            picked.append(chunk)
+            needed -= chunk.count
+        return picked[::-1]
+
+    def chunks_for_prefix(self, count: int) -> list[Chunk]:
+        """The sealed chunks that hold the first ``count`` messages."""
+        picked: list[Chunk] = []
+        seen = 0
+        for chunk in self.chunks:
+            if seen >= count:
+                break
+            picked.append(chunk)
+            seen += chunk.count
+        return picked
+
+    # -- changes (each edits the manifest and returns the objects to write first) ---------
+
+    def touch(self, now: float, ttl: float | None) -> None:
+        if ttl is not None:
+            self.ttl = ttl
+        self.updated_at = now
+        self.expires_at = None if self.ttl is None else now + self.ttl
+
+    def commit(self, commit_id: str) -> None:
+        """Bump the version and remember ``commit_id`` as the write that produced it."""
+        self.version += 1
+        self.commits = [*self.commits[-(_COMMITS_KEPT - 1) :], (commit_id, self.version)]
+
+    def append(self, messages: Sequence[Message], layout: Layout) -> list[Write]:
+        """Add ``messages`` to the tail, sealing it into a chunk when it is full."""
+        self.tail.extend(messages)
+        self._count = None
+        if _size(self.tail) <= TAIL_BYTES and len(self.tail) < TAIL_MESSAGES:
+            return []
+        key = layout.chunk(self.session_id, self.gen, self.sealed_count)
+        write = (key, encode_messages(self.tail))
+        self.chunks.append(Chunk(key, len(self.tail)))
+        self.tail = []
+        return [write]
+
+    def rewrite(self, keep: int, messages: Sequence[Message], layout: Layout) -> list[Write]:
+        """Make the log ``messages``, of which the first ``keep`` equal the current log's:
+        chunks wholly inside that prefix are kept, the rest is written anew."""
+        kept: list[Chunk] = []
+        reused = 0
+        for chunk in self.chunks:
+            if reused + chunk.count > keep:
+                break
+            kept.append(chunk)
+            reused += chunk.count
+        self.chunks, self.tail, self._count = kept, [], None
+        writes: list[Write] = []
+        group: list[Message] = []
+        for message in messages[reused:]:
+            group.append(message)
+            if _size(group) > TAIL_BYTES or len(group) >= TAIL_MESSAGES:
+                writes += self.append(group, layout)
+                group = []
+        writes += self.append(group, layout)
+        return writes
+
+    def add_checkpoint(self, ref: CheckpointRef) -> None:
+        self.checkpoints.append(ref)
+
+    def next_checkpoint_number(self) -> int:
+        return max((c.number for c in self.checkpoints), default=0) + 1
+
+    def find_checkpoint(self, number: int) -> CheckpointRef | None:
+        return next((c for c in self.checkpoints if c.number == number), None)
+
+    # -- encoding -------------------------------------------------------------------------
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "session_id": self.session_id,
+            "kind": self.kind,
+            "metadata": self.metadata,
+            "version": self.version,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "ttl": self.ttl,
+            "expires_at": self.expires_at,
+            "gen": self.gen,
+            "count": self.count,
+            "chunks": [[c.key, c.count] for c in self.chunks],
+            "checkpoints": [
+                [c.number, c.key, c.message_count, c.messages_key] for c in self.checkpoints
+            ],
+            "markers": self.markers,
+            "commits": [list(c) for c in self.commits],
+        }
+
+    def encode(self) -> bytes:
+        if self.header_only:
+            raise ValueError("a manifest read without its tail cannot be written back")
+        return (dumps(self.header()) + "\n" + dumps(self.tail)).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Manifest:
+        head, sep, tail = data.partition(b"\n")
+        manifest = cls.from_header(loads(head, "stored session manifest"))
+        if not sep:
+            raise CorruptSessionError(f"manifest of {manifest.session_id!r} has no tail line")
+        manifest.tail = list(loads(tail, "stored session manifest tail"))
+        manifest._count = None
+        return manifest
+
+    @classmethod
+    def decode_header(cls, data: bytes) -> Manifest | None:
+        """The manifest without its tail, from the first bytes of the object; None if
+        ``data`` ends before the header does."""
+        head, sep, _ = data.partition(b"\n")
+        if not sep:
+            return None
+        manifest = cls.from_header(loads(head, "stored session manifest"))
+        manifest.header_only = True
+        return manifest
+
+    @classmethod
+    def from_header(cls, raw: Any) -> Manifest:
+        if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
+            raise CorruptSessionError("stored session manifest has an unknown format")
+        try:
+            return cls(
+                session_id=str(raw["session_id"]),
+                kind=str(raw["kind"]),
+                metadata=dict(raw["metadata"]),
+                version=int(raw["version"]),
+                created_at=float(raw["created_at"]),
+                updated_at=float(raw["updated_at"]),
+                ttl=None if raw["ttl"] is None else float(raw["ttl"]),
+                expires_at=None if raw["expires_at"] is None else float(raw["expires_at"]),
+                gen=str(raw["gen"]),
+                chunks=[Chunk(str(k), int(n)) for k, n in raw["chunks"]],
+                checkpoints=[
+                    CheckpointRef(int(n), str(k), int(c), None if m is None else str(m))
+                    for n, k, c, m in raw["checkpoints"]
+                ],
+                markers=[str(k) for k in raw["markers"]],
+                commits=[(str(c), int(v)) for c, v in raw["commits"]],
+                _count=int(raw["count"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptSessionError(f"stored session manifest is malformed: {exc!r}") from exc
+
+    @classmethod
+    def new(cls, record: SessionRecord) -> Manifest:
+        return cls(
+            session_id=record.session_id,
+            kind=record.kind,
+            metadata=dict(record.metadata),
+            version=record.version,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            ttl=record.ttl,
+            expires_at=record.expires_at,
+            gen=new_token(),
+        )
+
+
+def encode_messages(messages: Sequence[Message]) -> bytes:
+    return dumps(list(messages)).encode()
+
+
+def decode_messages(data: bytes, what: str) -> list[Message]:
+    value = loads(data, what)
+    if not isinstance(value, list):
+        raise CorruptSessionError(f"{what} is a {type(value).__name__}, not a list")
+    return value
+
+
+def _size(messages: Sequence[Message]) -> int:
+    return len(json.dumps(messages, ensure_ascii=False, separators=(",", ":")))

@@ -1,0 +1,101 @@
+"""`s3+mock://bucket/prefix`: the S3 store on moto's in-process S3, for tests.
+
+Opening the URL starts moto's ``mock_aws`` (with dummy credentials) for the store's lifetime
+and creates the bucket, so tests of an application need no AWS account and no server::
+
+    store = ailib.open_store("s3+mock://test-bucket")
+
+or, with ailib's pytest plugin, ``pytest --ailib-store s3+mock://test-bucket``. Stores open
+at the same time share moto's state; it is discarded when the last one closes. Requires
+``pip install ailib-store-s3[mock]``. While a mock store is open, *every* boto3 client in the
+process talks to moto, not AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ailib.errors import ConfigurationError
+from ailib.url import StoreURL, make_url
+
+from ailib_store_s3.store import S3Store
+
+__all__ = ("MockS3Store",)
+
+T = TypeVar("T")
+_MOTO_RACE_RETRIES = 20
+
+_DUMMY_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+_lock = threading.Lock()
+
+
+class MockS3Store(S3Store):
+    """An :class:`S3Store` whose bucket lives in moto's in-process mock."""
+
+    options = frozenset({"region", "max_attempts", "pool_size"})
+
+    def __init__(self, *, bucket: str, region: str | None = None, **options: Any) -> None:
+        try:
+            from moto import mock_aws
+        except ImportError as exc:
+            raise ConfigurationError(
+                "s3+mock:// needs moto: pip install 'ailib-store-s3[mock]'"
+            ) from exc
+        region = region or "us-east-1"
+        with _lock:
+            for name, value in _DUMMY_ENV.items():
+                os.environ.setdefault(name, value)
+            self._mock = mock_aws()
+            self._mock.start()
+        try:
+            super().__init__(bucket=bucket, region=region, **options)
+            existing = {b["Name"] for b in self.client.list_buckets().get("Buckets", [])}
+            if bucket not in existing:
+                if region == "us-east-1":
+                    self.client.create_bucket(Bucket=bucket)
+                else:
+                    self.client.create_bucket(
+                        Bucket=bucket,
+                        CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+                    )
+        except BaseException:
+            self._mock.stop()
+            raise
+        self.endpoint = "moto mock_aws (in process)"
+
+    @classmethod
+    def from_url(cls, url: str | StoreURL, **options: Any) -> MockS3Store:
+        parsed = make_url(url)
+        if not parsed.host:
+            raise ConfigurationError(f"no bucket in {parsed.render()}; use s3+mock://bucket")
+        store = cls(bucket=parsed.host, prefix=parsed.path, **options)
+        store._url = parsed
+        return store
+
+    def _call(self, action: str, fn: Callable[..., T], **kwargs: Any) -> T:
+        # moto's in-process S3 is not thread-safe when one key is read while it is being
+        # overwritten: the read fails with "I/O operation on closed file" (its server
+        # answers 500 there, which botocore retries). Retry the same way here.
+        for attempt in range(_MOTO_RACE_RETRIES):
+            try:
+                return super()._call(action, fn, **kwargs)
+            except ValueError as exc:
+                if "closed file" not in str(exc) or attempt == _MOTO_RACE_RETRIES - 1:
+                    raise
+                time.sleep(0.001 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            with _lock:
+                self._mock.stop()

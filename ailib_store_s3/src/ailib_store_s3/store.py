@@ -1,0 +1,782 @@
+"""`s3://bucket/prefix`: sessions in Amazon S3 or any S3-compatible service.
+
+Each session is a small *manifest* object (header + the newest messages inline) plus sealed
+*chunk* objects for older history (see :mod:`ailib_store_s3.manifest`). Every change is a
+conditional PUT of the manifest (``If-Match`` its ETag, ``If-None-Match: *`` to create), so
+concurrent writers never lose an update: the loser of a race re-reads and tries again.
+Listing uses index markers (:mod:`ailib_store_s3.layout`). ``docs/stores/s3.md`` counts the
+requests of every operation.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from ailib.base import BaseStore, CheckpointState
+from ailib.checkpoints import common_prefix
+from ailib.codec import dumps, loads
+from ailib.errors import (
+    CheckpointNotFound,
+    ConfigurationError,
+    ConflictError,
+    SessionNotFound,
+)
+from ailib.messages import Message
+from ailib.records import Change, CheckpointRecord, SessionRecord
+from ailib.url import StoreURL, make_url
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ailib_store_s3.client import (
+    is_missing,
+    is_precondition_failed,
+    make_client,
+    translate,
+)
+from ailib_store_s3.layout import Layout, Marker, micros, new_token
+from ailib_store_s3.manifest import (
+    CheckpointRef,
+    Chunk,
+    Manifest,
+    Write,
+    decode_messages,
+    encode_messages,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ("S3Store",)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Conditional-write attempts before an operation gives up with ConflictError.
+_ATTEMPTS = 400
+#: Bytes of the manifest that listing reads (its header line, in all but odd cases).
+_HEADER_BYTES = 16 * 1024
+#: A marker whose session has no manifest is removed only once it is this old: a create may
+#: be writing the manifest right now.
+_ORPHAN_GRACE = 60.0
+_CACHE_SIZE = 1024
+_DELETE_BATCH = 1000
+
+
+class S3Store(BaseStore):
+    """Sessions in an S3 bucket, under ``prefix/namespace/``.
+
+    Thread-safe: one store may be shared by many threads, which then also share a cache of
+    the manifests this process wrote or read last (always checked by ``If-Match``, so a
+    stale entry costs one retry, never a wrong write).
+    """
+
+    options: ClassVar[frozenset[str]] = frozenset(
+        {"region", "endpoint_url", "max_attempts", "pool_size"}
+    )
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str = "",
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        max_attempts: int | str = 8,
+        pool_size: int | str = 16,
+        client: S3Client | None = None,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        if not bucket:
+            raise ConfigurationError("an S3 store URL needs a bucket: s3://bucket/prefix")
+        self.bucket = bucket
+        self.layout = Layout(prefix.strip("/"), self.namespace)
+        self.endpoint = endpoint_url or f"AWS S3 ({region or 'default region'})"
+        try:
+            attempts, workers = int(max_attempts), int(pool_size)
+        except ValueError as exc:
+            raise ConfigurationError("max_attempts and pool_size must be whole numbers") from exc
+        self.client: S3Client = client or make_client(
+            region=region,
+            endpoint_url=endpoint_url,
+            access_key=access_key,
+            secret_key=secret_key,
+            max_attempts=attempts,
+            pool_size=workers * 2,
+        )
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ailib-s3")
+        self._background: set[Future[None]] = set()
+        self._cache: OrderedDict[str, tuple[str, Manifest]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str | StoreURL, **options: Any) -> S3Store:
+        parsed = make_url(url)
+        if not parsed.host:
+            raise ConfigurationError(
+                f"no bucket in {parsed.render()}; use s3://bucket/prefix?region=…"
+            )
+        store = cls(
+            bucket=parsed.host,
+            prefix=parsed.path,
+            access_key=parsed.username,
+            secret_key=parsed.password,
+            **options,
+        )
+        store._url = parsed
+        return store
+
+    def close(self) -> None:
+        self.flush()
+        self._pool.shutdown(wait=True)
+        self.client.close()
+
+    def flush(self) -> None:
+        """Wait for background clean-up (deleting superseded index markers and garbage)."""
+        while True:
+            with self._lock:
+                pending = list(self._background)
+            if not pending:
+                return
+            for future in pending:
+                future.exception()
+
+    # -- S3 calls -------------------------------------------------------------------------
+
+    def _call(self, action: str, fn: Callable[..., T], **kwargs: Any) -> T:
+        """Call ``fn``; 412 and 404-key answers propagate as ClientError for the caller to
+        decide on, anything else becomes an ailib error naming bucket and endpoint."""
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            if is_precondition_failed(exc) or is_missing(exc):
+                raise
+            raise translate(exc, bucket=self.bucket, endpoint=self.endpoint, action=action) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, bucket=self.bucket, endpoint=self.endpoint, action=action) from exc
+
+    def _get(self, key: str, byte_range: str | None = None) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag; None if there is no such key."""
+        extra = {"Range": byte_range} if byte_range else {}
+        try:
+            response = self._call("GetObject", self.client.get_object, Key=key, **extra)
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise translate(exc, bucket=self.bucket, endpoint=self.endpoint, action="GetObject")
+        return response["Body"].read(), response["ETag"]
+
+    def _put(
+        self, key: str, body: bytes, *, if_match: str | None = None, create: bool = False
+    ) -> str:
+        extra: dict[str, str] = {}
+        if if_match is not None:
+            extra["IfMatch"] = if_match
+        elif create:
+            extra["IfNoneMatch"] = "*"
+        response = self._call(
+            "PutObject",
+            self.client.put_object,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            **extra,
+        )
+        return response["ETag"]
+
+    def _put_all(self, writes: Sequence[Write]) -> None:
+        for _ in self._parallel(lambda w: self._put(w[0], w[1]), writes):
+            pass
+
+    def _keys(self, prefix: str, start_after: str | None = None) -> Iterator[list[str]]:
+        """The keys under ``prefix`` in ascending order, one ListObjectsV2 page at a time."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        extra = {"StartAfter": start_after} if start_after else {}
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra):
+                yield [item["Key"] for item in page.get("Contents", ())]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(
+                exc, bucket=self.bucket, endpoint=self.endpoint, action="ListObjectsV2"
+            ) from exc
+
+    def _delete_keys(self, keys: Iterable[str]) -> None:
+        """Delete ``keys`` with DeleteObjects, 1,000 a request."""
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _DELETE_BATCH):
+            batch = unique[start : start + _DELETE_BATCH]
+            self._call(
+                "DeleteObjects",
+                self.client.delete_objects,
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+            )
+
+    def _delete_prefix(self, prefix: str) -> None:
+        for page in self._keys(prefix):
+            self._delete_keys(page)
+
+    def _parallel(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
+        """``fn`` over ``items`` concurrently (one round trip for the caller)."""
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        return list(self._pool.map(fn, items))
+
+    def _later(self, fn: Callable[[], None], what: str) -> None:
+        """Run best-effort clean-up off the caller's path; ``flush`` waits for it."""
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception as exc:  # clean-up only: the next writer or purge retries it
+                log.warning("%s in %s failed: %s", what, self.url, exc)
+
+        future = self._pool.submit(run)
+        with self._lock:
+            self._background.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._background.discard(future)
+
+    def _discard(self, keys: Sequence[str], what: str = "deleting unused objects") -> None:
+        if keys:
+            self._later(lambda: self._delete_keys(keys), what)
+
+    # -- manifests ------------------------------------------------------------------------
+
+    def _remember(self, session_id: str, etag: str, manifest: Manifest) -> None:
+        with self._lock:
+            self._cache[session_id] = (etag, manifest)
+            self._cache.move_to_end(session_id)
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+
+    def _forget(self, session_id: str) -> None:
+        with self._lock:
+            self._cache.pop(session_id, None)
+
+    def _cached(self, session_id: str) -> tuple[Manifest, str] | None:
+        with self._lock:
+            found = self._cache.get(session_id)
+        return None if found is None else (found[1], found[0])
+
+    def _read(self, session_id: str) -> tuple[Manifest, str] | None:
+        """The stored manifest and its ETag (one GET); None if there is none."""
+        got = self._get(self.layout.manifest(session_id))
+        if got is None:
+            self._forget(session_id)
+            return None
+        manifest = Manifest.decode(got[0])
+        self._remember(session_id, got[1], manifest)
+        return manifest, got[1]
+
+    def _head(self, session_id: str) -> tuple[Manifest, str] | None:
+        """The manifest's header (no tail) with one ranged GET; None if there is none."""
+        key = self.layout.manifest(session_id)
+        got = self._get(key, f"bytes=0-{_HEADER_BYTES - 1}")
+        if got is None:
+            return None
+        manifest = Manifest.decode_header(got[0])
+        if manifest is None:  # a header longer than the range: read it all
+            full = self._get(key)
+            if full is None:
+                return None
+            return Manifest.decode(full[0]), full[1]
+        return manifest, got[1]
+
+    def _current(self, session_id: str) -> tuple[Manifest, str, bool] | None:
+        """The manifest to base a write on: the cached one if any (the write's If-Match
+        checks it), else a fresh read. The flag says whether it is fresh."""
+        cached = self._cached(session_id)
+        if cached is not None:
+            return cached[0], cached[1], False
+        fresh = self._read(session_id)
+        return None if fresh is None else (fresh[0], fresh[1], True)
+
+    def _chunks(self, chunks: Sequence[Chunk]) -> list[Message] | None:
+        """The messages of ``chunks`` in order (parallel GETs); None if one has vanished (a
+        rewrite replaced it after the manifest was read: read the manifest again)."""
+        bodies = self._parallel(lambda c: self._get(c.key), chunks)
+        messages: list[Message] = []
+        for chunk, body in zip(chunks, bodies, strict=True):
+            if body is None:
+                return None
+            messages += decode_messages(body[0], f"chunk {chunk.key!r}")
+        return messages
+
+    def _commit(
+        self,
+        manifest: Manifest,
+        etag: str | None,
+        old_markers: Sequence[str],
+        *,
+        keep_markers_on_loss: bool = False,
+    ) -> str | None:
+        """Conditionally PUT ``manifest`` (If-Match ``etag``; If-None-Match when None) with
+        its new index markers alongside; the new ETag, or None if the condition failed.
+
+        Markers are written in parallel with the manifest: a marker whose manifest write
+        lost is deleted again; superseded markers are deleted after a win, off the caller's
+        path (listing skips any it meets first, so the order of the two does not matter).
+        """
+        session_id = manifest.session_id
+        manifest.markers = self.layout.markers(
+            session_id, manifest.user_id, manifest.updated_at, manifest.expires_at
+        )
+        new_markers = [k for k in manifest.markers if k not in old_markers]
+        pending = [self._pool.submit(self._put, k, b"") for k in new_markers]
+        try:
+            new_etag: str | None = self._put(
+                self.layout.manifest(session_id),
+                manifest.encode(),
+                if_match=etag,
+                create=etag is None,
+            )
+        except ClientError as exc:
+            if not (is_precondition_failed(exc) or is_missing(exc)):
+                raise translate(
+                    exc, bucket=self.bucket, endpoint=self.endpoint, action="PutObject"
+                ) from exc
+            new_etag = None
+        finally:
+            for future in pending:
+                future.exception()
+        for future in pending:
+            future.result()
+        if new_etag is None:
+            if not keep_markers_on_loss:
+                self._discard(new_markers, "deleting markers of a lost write")
+            return None
+        self._remember(session_id, new_etag, manifest)
+        self._discard([k for k in old_markers if k not in manifest.markers], "updating index")
+        return new_etag
+
+    def _lost(self, session_id: str, attempt: int) -> None:
+        """After a lost conditional write: forget the stale manifest and back off."""
+        self._forget(session_id)
+        time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** min(attempt, 10))))
+
+    def _already_committed(self, session_id: str, commit_id: str) -> int | None:
+        """Whether a write we think we lost was applied after all (a retried PUT whose
+        first try succeeded answers 412): the version it produced, else None."""
+        fresh = self._read(session_id)
+        if fresh is None:
+            return None
+        version = fresh[0].committed(commit_id)
+        if version is not None:  # its markers may have been discarded as a loser's
+            self._put_all([(k, b"") for k in fresh[0].markers])
+        return version
+
+    def _conflict(self, session_id: str) -> ConflictError:
+        return ConflictError(
+            f"session {session_id!r} in {self.url} kept changing during {_ATTEMPTS} attempts"
+        )
+
+    # -- the store operations -------------------------------------------------------------
+
+    def _create(self, record: SessionRecord) -> None:
+        manifest = Manifest.new(record)
+        session_id = record.session_id
+        writes = manifest.rewrite(0, record.messages, self.layout)
+        for checkpoint in record.checkpoints:
+            key = self.layout.checkpoint(session_id, manifest.gen, checkpoint.number)
+            ref = CheckpointRef(checkpoint.number, key, checkpoint.message_count)
+            writes.append((key, _checkpoint_body(checkpoint)))
+            if checkpoint.messages is not None:
+                ref.messages_key = f"{key}-messages"
+                writes.append((ref.messages_key, encode_messages(checkpoint.messages)))
+            manifest.checkpoints.append(ref)
+        manifest.commit(new_token())
+        self._put_all(writes)
+        for _ in range(_ATTEMPTS):
+            if self._commit(manifest, None, (), keep_markers_on_loss=True):
+                return
+            found = self._read(session_id)
+            if found is None:
+                continue
+            current, etag = found
+            if not current.expired(record.updated_at):
+                self._discard([w[0] for w in writes] + manifest.markers)
+                raise ConflictError(
+                    f"session {session_id!r} already exists in {self.url}; "
+                    "load it, or create one with another id"
+                )
+            if self._commit(manifest, etag, current.markers, keep_markers_on_loss=True):
+                old = self.layout.generation_prefix(session_id, current.gen)
+                self._later(lambda: self._delete_prefix(old), "deleting an expired session")
+                return
+        raise self._conflict(session_id)
+
+    def _fetch(self, session_id: str, last: int | None) -> SessionRecord | None:
+        for _ in range(_ATTEMPTS):
+            found = self._read(session_id)
+            if found is None:
+                return None
+            manifest = found[0]
+            if last == 0:
+                return manifest.record([])
+            older = self._chunks(manifest.chunks_for_tail(last))
+            if older is None:
+                continue
+            messages = older + manifest.tail
+            if last is not None:
+                messages = messages[max(0, len(messages) - last) :]
+            return manifest.record(messages)
+        raise self._conflict(session_id)
+
+    def _apply(self, session_id: str, change: Change, now: float) -> int:
+        commit_id = new_token()
+        for attempt in range(_ATTEMPTS):
+            found = self._current(session_id)
+            if found is None:
+                raise SessionNotFound(session_id, self.url)
+            manifest, etag, fresh = found
+            stale = change.expected_version not in (None, manifest.version)
+            if manifest.expired(now) or stale:
+                if not fresh:
+                    self._forget(session_id)
+                    continue
+                if stale:
+                    raise self._stale(session_id, manifest.version, change.expected_version)
+                raise SessionNotFound(session_id, self.url)
+            new = manifest.clone()
+            writes = new.append(change.append, self.layout) if change.append else []
+            new.metadata = change.apply_metadata(new.metadata)
+            new.touch(now, change.ttl)
+            new.commit(commit_id)
+            self._put_all(writes)
+            if self._commit(new, etag, manifest.markers):
+                return new.version
+            self._discard([w[0] for w in writes])
+            done = self._already_committed(session_id, commit_id)
+            if done is not None:
+                return done
+            self._lost(session_id, attempt)
+            now = time.time()
+        raise self._conflict(session_id)
+
+    def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
+        session_id = record.session_id
+        commit_id = new_token()
+        for attempt in range(_ATTEMPTS):
+            found = self._current(session_id)
+            if found is None:
+                raise SessionNotFound(session_id, self.url)
+            manifest, etag, fresh = found
+            if manifest.expired(now) or manifest.version != expected_version:
+                if not fresh:
+                    self._forget(session_id)
+                    continue
+                if manifest.expired(now):
+                    raise SessionNotFound(session_id, self.url)
+                raise self._stale(session_id, manifest.version, expected_version)
+            old = self._chunks(manifest.chunks)
+            if old is None:
+                self._forget(session_id)
+                continue
+            old += manifest.tail
+            new = manifest.clone()
+            keep = common_prefix(old, record.messages)
+            writes = self._materialize(new, old, keep)
+            writes += new.rewrite(keep, record.messages, self.layout)
+            new.metadata = dict(record.metadata)
+            new.touch(now, record.ttl)
+            new.commit(commit_id)
+            if self._write_and_commit(manifest, new, etag, writes):
+                return new.version
+            done = self._already_committed(session_id, commit_id)
+            if done is not None:
+                return done
+            self._lost(session_id, attempt)
+            now = time.time()
+        raise self._conflict(session_id)
+
+    def _write_and_commit(
+        self, old: Manifest, new: Manifest, etag: str, writes: Sequence[Write]
+    ) -> bool:
+        """PUT the new objects, then the manifest; on a win, delete what ``old`` referenced
+        and ``new`` does not; on a loss, delete what was written."""
+        self._put_all(writes)
+        if not self._commit(new, etag, old.markers):
+            self._discard([w[0] for w in writes])
+            return False
+        kept = {c.key for c in new.chunks} | {c.messages_key for c in new.checkpoints}
+        garbage = [c.key for c in old.chunks if c.key not in kept]
+        garbage += [
+            c.messages_key for c in old.checkpoints if c.messages_key and c.messages_key not in kept
+        ]
+        self._discard(garbage)
+        return True
+
+    def _materialize(self, manifest: Manifest, log: Sequence[Message], keep: int) -> list[Write]:
+        """Copy-on-write: give each pointer checkpoint that a rewrite keeping ``keep``
+        messages would break its own copy of its messages."""
+        writes: list[Write] = []
+        for ref in manifest.checkpoints:
+            if ref.messages_key is None and ref.message_count > keep:
+                ref.messages_key = f"{ref.key}-messages-{new_token()}"
+                writes.append((ref.messages_key, encode_messages(log[: ref.message_count])))
+        return writes
+
+    def _stale(self, session_id: str, version: int, expected: int | None) -> ConflictError:
+        return ConflictError(
+            f"session {session_id!r} in {self.url} is at version {version}, not {expected}: "
+            "someone else changed it; reload and try again"
+        )
+
+    def _delete(self, session_id: str) -> bool:
+        found = self._get(self.layout.manifest(session_id))
+        self._forget(session_id)
+        if found is None:
+            return False
+        manifest = Manifest.decode(found[0])
+        self._call("DeleteObject", self.client.delete_object, Key=self.layout.manifest(session_id))
+        self._delete_prefix(self.layout.session_prefix(session_id))
+        self._delete_keys(manifest.markers)
+        return True
+
+    def _list(
+        self, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
+    ) -> Sequence[SessionRecord]:
+        base = self.layout.index_prefix if user_id is None else self.layout.user_prefix(user_id)
+        start = Layout.start_after(base, after[0]) if after else None
+        found: dict[str, SessionRecord] = {}
+        superseded: list[str] = []
+        batch_size = max(limit, 32)
+        for batch in _batches(self._markers(base, start), batch_size):
+            if len(found) >= limit:
+                # Everything from here on is older, so only exact-microsecond ties with the
+                # limit-th record can still make the page.
+                floor = sorted((micros(r.updated_at) for r in found.values()), reverse=True)
+                batch = [m for m in batch if m.updated_us >= floor[limit - 1]]
+                if not batch:
+                    break
+            heads = self._parallel(lambda m: self._head(m.session_id), batch)
+            for marker, head in zip(batch, heads, strict=True):
+                if head is None:
+                    if marker.updated_us < micros(now - _ORPHAN_GRACE):
+                        superseded.append(marker.key)
+                    continue
+                manifest = head[0]
+                stored_us = micros(manifest.updated_at)
+                if stored_us > marker.updated_us:
+                    superseded.append(marker.key)
+                if (
+                    stored_us != marker.updated_us
+                    or manifest.expired(now)
+                    or (user_id is not None and manifest.user_id != user_id)
+                    or (after is not None and (manifest.updated_at, manifest.session_id) >= after)
+                ):
+                    continue
+                found[manifest.session_id] = manifest.record()
+        self._discard(superseded, "deleting superseded index markers")
+        records = sorted(found.values(), key=lambda r: (r.updated_at, r.session_id), reverse=True)
+        return records[:limit]
+
+    def _markers(self, base: str, start_after: str | None) -> Iterator[Marker]:
+        for page in self._keys(base, start_after):
+            for key in page:
+                marker = Layout.parse_marker(base, key)
+                if marker is not None:
+                    yield marker
+
+    def _purge(self, now: float) -> int:
+        """Find expired sessions by the expiry time in their index markers' keys (listing
+        keys only), confirm each from its manifest, and delete them in batches."""
+        due: dict[str, list[str]] = {}
+        for base in (self.layout.index_prefix, self.layout.users_prefix):
+            for page in self._keys(base):
+                for key in page:
+                    marker = _parse_any(self.layout, base, key)
+                    if marker and marker.expires_us is not None and marker.expires_us <= micros(now):
+                        due.setdefault(marker.session_id, []).append(marker.key)
+        if not due:
+            return 0
+        session_ids = list(due)
+        heads = self._parallel(self._head, session_ids)
+        garbage: list[str] = []
+        purged: list[str] = []
+        for session_id, head in zip(session_ids, heads, strict=True):
+            if head is None:
+                garbage += due[session_id]
+                continue
+            manifest, etag = head
+            if not manifest.expired(now):
+                garbage += [k for k in due[session_id] if k not in manifest.markers]
+                continue
+            try:
+                self._call(
+                    "DeleteObject",
+                    self.client.delete_object,
+                    Key=self.layout.manifest(session_id),
+                    IfMatch=etag,
+                )
+            except ClientError:  # refreshed (412) or deleted (404) since we read it
+                continue
+            self._forget(session_id)
+            purged.append(session_id)
+            garbage += due[session_id] + manifest.markers
+        for keys in self._parallel(
+            lambda sid: [k for page in self._keys(self.layout.session_prefix(sid)) for k in page],
+            purged,
+        ):
+            garbage += keys
+        self._delete_keys(garbage)
+        return len(purged)
+
+    def _checkpoint(self, session_id: str, label: str | None, now: float) -> int:
+        commit_id = new_token()
+        for attempt in range(_ATTEMPTS):
+            found = self._current(session_id)
+            if found is None:
+                raise SessionNotFound(session_id, self.url)
+            manifest, etag, fresh = found
+            if manifest.expired(now):
+                if not fresh:
+                    self._forget(session_id)
+                    continue
+                raise SessionNotFound(session_id, self.url)
+            new = manifest.clone()
+            number = new.next_checkpoint_number()
+            key = self.layout.checkpoint(session_id, new.gen, number)
+            record = CheckpointRecord(number, now, new.count, dict(new.metadata), label)
+            new.checkpoints.append(CheckpointRef(number, key, new.count))
+            new.commit(commit_id)
+            if self._write_and_commit(manifest, new, etag, [(key, _checkpoint_body(record))]):
+                return number
+            done = self._already_committed(session_id, commit_id)
+            if done is not None:
+                return number
+            self._lost(session_id, attempt)
+            now = time.time()
+        raise self._conflict(session_id)
+
+    def _live_manifest(self, session_id: str, now: float) -> tuple[Manifest, str]:
+        """The stored manifest and its ETag; SessionNotFound if absent or expired."""
+        found = self._read(session_id)
+        if found is None or found[0].expired(now):
+            raise SessionNotFound(session_id, self.url)
+        return found
+
+    def _checkpoints(self, session_id: str, now: float) -> Sequence[CheckpointRecord] | None:
+        for _ in range(_ATTEMPTS):
+            try:
+                manifest = self._live_manifest(session_id, now)[0]
+            except SessionNotFound:
+                return None
+            bodies = self._parallel(lambda c: self._get(c.key), manifest.checkpoints)
+            if any(body is None for body in bodies):
+                continue
+            records = [_decode_checkpoint(body[0]) for body in bodies if body is not None]
+            return sorted(records, key=lambda c: c.number)
+        raise self._conflict(session_id)
+
+    def _checkpoint_state(self, session_id: str, number: int, now: float) -> CheckpointState:
+        for _ in range(_ATTEMPTS):
+            manifest = self._live_manifest(session_id, now)[0]
+            ref = manifest.find_checkpoint(number)
+            if ref is None:
+                raise CheckpointNotFound(session_id, number)
+            state = self._checkpoint_contents(manifest, ref)
+            if state is not None:
+                return state
+        raise self._conflict(session_id)
+
+    def _checkpoint_contents(self, manifest: Manifest, ref: CheckpointRef) -> CheckpointState | None:
+        """A checkpoint's messages and metadata: its record, and its messages from its own
+        copy or from the log, all in one parallel round; None if an object vanished."""
+        chunks = [] if ref.messages_key else manifest.chunks_for_prefix(ref.message_count)
+        keys = [ref.key, *([ref.messages_key] if ref.messages_key else [c.key for c in chunks])]
+        bodies = self._parallel(self._get, keys)
+        if any(body is None for body in bodies):
+            return None
+        record = _decode_checkpoint(bodies[0][0])  # type: ignore[index]
+        if ref.messages_key:
+            messages = decode_messages(bodies[1][0], f"checkpoint {ref.key!r}")  # type: ignore[index]
+        else:
+            messages = []
+            for chunk, body in zip(chunks, bodies[1:], strict=True):
+                messages += decode_messages(body[0], f"chunk {chunk.key!r}")  # type: ignore[index]
+            messages = (messages + manifest.tail)[: ref.message_count]
+        return messages, dict(record.metadata)
+
+    def _restore(self, session_id: str, number: int, now: float) -> int:
+        commit_id = new_token()
+        for attempt in range(_ATTEMPTS):
+            manifest, etag = self._live_manifest(session_id, now)
+            target = manifest.find_checkpoint(number)
+            if target is None:
+                raise CheckpointNotFound(session_id, number)
+            older = self._chunks(manifest.chunks)
+            state = None if older is None else self._checkpoint_contents(manifest, target)
+            if older is None or state is None:
+                continue
+            old = older + manifest.tail
+            messages, metadata = state
+            if target.messages_key is None:
+                keep = target.message_count
+            else:
+                keep = common_prefix(old, messages)
+            new = manifest.clone()
+            before = new.next_checkpoint_number()
+            key = self.layout.checkpoint(session_id, new.gen, before)
+            saved = CheckpointRecord(
+                before, now, len(old), dict(manifest.metadata), f"before restore to {number}"
+            )
+            new.checkpoints.append(CheckpointRef(before, key, len(old)))
+            writes = [(key, _checkpoint_body(saved))]
+            writes += self._materialize(new, old, keep)
+            writes += new.rewrite(keep, messages, self.layout)
+            new.metadata = dict(metadata)
+            new.touch(now, None)
+            new.commit(commit_id)
+            if self._write_and_commit(manifest, new, etag, writes):
+                return new.version
+            done = self._already_committed(session_id, commit_id)
+            if done is not None:
+                return done
+            self._lost(session_id, attempt)
+            now = time.time()
+        raise self._conflict(session_id)
+
+
+def _checkpoint_body(checkpoint: CheckpointRecord) -> bytes:
+    data = checkpoint.to_json()
+    data["messages"] = None  # messages live in the log or in the checkpoint's own copy
+    return dumps(data).encode()
+
+
+def _decode_checkpoint(body: bytes) -> CheckpointRecord:
+    return CheckpointRecord.from_json(loads(body, "stored checkpoint"))
+
+
+def _parse_any(layout: Layout, base: str, key: str) -> Marker | None:
+    """A marker of the global index or of any user's index."""
+    if base == layout.users_prefix:
+        user_end = key.find("/", len(base))
+        if user_end < 0:
+            return None
+        base = key[: user_end + 1]
+    return Layout.parse_marker(base, key)
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
