@@ -177,7 +177,8 @@ class AsyncBaseStore(StoreCore, ABC):
         self, user_id: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page:
         after, now = self._list_args(limit, cursor)
-        return self._page(await self._list(user_id, limit + 1, after, now), limit, now)
+        user_key = self._user_key(user_id)
+        return self._page(await self._list(user_key, limit + 1, after, now), limit, now)
 
     async def purge_expired(self) -> int:
         return await self._purge(time.time())
@@ -201,7 +202,8 @@ class AsyncBaseStore(StoreCore, ABC):
         source = await self.load(session_id)
         if version is None:
             return await self.create(source.metadata, kind=source.kind, messages=source.messages)
-        messages, metadata = await self._checkpoint_state(session_id, version, time.time())
+        state = await self._checkpoint_state(session_id, version, time.time())
+        messages, metadata = self._readable_state(session_id, state)
         return await self.create(decode_metadata(metadata), kind=source.kind, messages=messages)
 
     async def export_session(self, session_id: str) -> dict[str, Any]:

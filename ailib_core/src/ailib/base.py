@@ -195,7 +195,8 @@ class BaseStore(StoreCore, ABC):
 
     def list(self, user_id: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
         after, now = self._list_args(limit, cursor)
-        return self._page(self._list(user_id, limit + 1, after, now), limit, now)
+        user_key = self._user_key(user_id)
+        return self._page(self._list(user_key, limit + 1, after, now), limit, now)
 
     def purge_expired(self) -> int:
         return self._purge(time.time())
@@ -219,7 +220,8 @@ class BaseStore(StoreCore, ABC):
         source = self.load(session_id)
         if version is None:
             return self.create(source.metadata, kind=source.kind, messages=source.messages)
-        messages, metadata = self._checkpoint_state(session_id, version, time.time())
+        state = self._checkpoint_state(session_id, version, time.time())
+        messages, metadata = self._readable_state(session_id, state)
         return self.create(decode_metadata(metadata), kind=source.kind, messages=messages)
 
     def export_session(self, session_id: str) -> dict[str, Any]:

@@ -22,9 +22,10 @@ def plugin_manager() -> pluggy.PluginManager:
     """The process-wide manager, loaded once from the ``ailib`` entry-point group."""
     manager = pluggy.PluginManager("ailib")
     manager.add_hookspecs(hookspecs)
-    from ailib.redaction import RedactionPlugin
+    from ailib.builtin_plugins import EncryptionPlugin, RedactionPlugin
 
     manager.register(RedactionPlugin(), name="ailib.redaction")
+    manager.register(EncryptionPlugin(), name="ailib.encryption")
     manager.load_setuptools_entrypoints("ailib")
     return manager
 
@@ -46,6 +47,20 @@ class StoreHooks:
     def __bool__(self) -> bool:
         """True once a plugin is registered (writes then copy messages before hooks run)."""
         return self._manager is not None
+
+    def after_read(
+        self, store: Any, session_id: str, messages: list[Message], metadata: dict[str, Any]
+    ) -> None:
+        if self._manager is not None:
+            self._manager.hook.ailib_after_read(
+                store=store, session_id=session_id, messages=messages, metadata=metadata
+            )
+
+    def user_key(self, store: Any, user_id: str) -> str:
+        if self._manager is None:
+            return user_id
+        stored: str | None = self._manager.hook.ailib_user_key(store=store, user_id=user_id)
+        return user_id if stored is None else stored
 
     def before_write(
         self, store: Any, session_id: str, messages: list[Message], metadata: dict[str, Any]

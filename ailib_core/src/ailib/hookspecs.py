@@ -23,6 +23,19 @@ def ailib_configure_store(store: Any, options: dict[str, str]) -> None:
 
 
 @hookspec
+def ailib_after_read(
+    store: Any, session_id: str, messages: list[Message], metadata: dict[str, Any]
+) -> None:
+    """Called on a store's registered plugins on what was read, before it is decoded; may
+    change messages and (encoded) metadata in place (decryption does)."""
+
+
+@hookspec(firstresult=True)
+def ailib_user_key(store: Any, user_id: str) -> str | None:
+    """The form ``user_id`` is stored (and so listed) under, if a plugin changes it."""
+
+
+@hookspec
 def ailib_before_write(
     store: Any,
     session_id: str,

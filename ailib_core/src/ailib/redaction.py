@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ailib.errors import ConfigurationError
 from ailib.hooks import hookimpl
 from ailib.messages import Message
 
@@ -144,19 +143,3 @@ class Redactor:
     ) -> None:
         for message in messages:
             self.redact_message(message, counts[COUNT_KEY])
-
-
-class RedactionPlugin:
-    """Turns redaction on for stores opened with ``?redact=default``."""
-
-    @hookimpl
-    def ailib_configure_store(self, store: Any, options: dict[str, str]) -> None:
-        policy = options.pop("redact", None)
-        if policy in (None, "", "none", "off"):
-            return
-        if policy != "default":
-            raise ConfigurationError(
-                f"unknown redact policy {policy!r}; use redact=default, or register a "
-                "Redactor in code with store.hooks.register(Redactor(...))"
-            )
-        store.hooks.register(Redactor(), name="redaction")

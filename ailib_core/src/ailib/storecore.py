@@ -38,6 +38,9 @@ __all__ = ("CheckpointState", "StoreCore")
 CheckpointState = tuple[list[Message], dict[str, Any]]
 Counts = dict[str, Counter[str]]
 
+#: The key of a message or metadata value that is stored encrypted.
+SEALED = "$sealed"
+
 
 class StoreCore:
     """Configuration and the I/O-free steps of every public store method.
@@ -206,11 +209,27 @@ class StoreCore:
             record.messages = record.messages[max(0, start) :]
         return record
 
-    def _to_session(self, record: SessionRecord) -> Session:
-        if record.kind not in KINDS or not all(isinstance(m, dict) for m in record.messages):
+    def _readable(self, session_id: str, messages: list[Message], metadata: dict[str, Any]) -> None:
+        """Run the read hooks in place; refuse what is still sealed (read without its key)."""
+        if not all(isinstance(m, dict) for m in messages) or not isinstance(metadata, dict):
             raise CorruptSessionError(
-                f"session {record.session_id!r} in {self.url} holds data that is not messages"
+                f"session {session_id!r} in {self.url} holds data that is not messages"
             )
+        self.hooks.after_read(self, session_id, messages, metadata)
+        if any(SEALED in m for m in messages) or any(
+            isinstance(v, dict) and SEALED in v for v in metadata.values()
+        ):
+            raise ConfigurationError(
+                f"session {session_id!r} in {self.url} is encrypted; open the store with "
+                "its key (for example ?encrypt=env:AILIB_KEY) to read it"
+            )
+
+    def _to_session(self, record: SessionRecord) -> Session:
+        if record.kind not in KINDS:
+            raise CorruptSessionError(
+                f"session {record.session_id!r} in {self.url} has unknown kind {record.kind!r}"
+            )
+        self._readable(record.session_id, record.messages, record.metadata)
         session = Session(record.session_id, kind=record.kind)
         session.messages = record.messages
         session.metadata = decode_metadata(record.metadata)
@@ -231,23 +250,34 @@ class StoreCore:
             raise ValueError("limit must be >= 1")
         return (decode_cursor(cursor) if cursor else None), time.time()
 
-    @staticmethod
-    def _page(records: Sequence[SessionRecord], limit: int, now: float) -> Page:
+    def _page(self, records: Sequence[SessionRecord], limit: int, now: float) -> Page:
         live = [r for r in records if not r.expired(now)]
         more = len(live) > limit
         live = live[:limit]
         cursor = encode_cursor(live[-1].updated_at, live[-1].session_id) if more else None
+        for record in live:
+            self._readable(record.session_id, [], record.metadata)
         return Page([r.summary() for r in live], cursor)
+
+    def _user_key(self, user_id: str | None) -> str | None:
+        return None if user_id is None else self.hooks.user_key(self, user_id)
+
+    def _readable_state(self, session_id: str, state: CheckpointState) -> CheckpointState:
+        messages, metadata = state
+        self._readable(session_id, messages, metadata)
+        return messages, metadata
 
     def _export(
         self, record: SessionRecord, checkpoints: Sequence[tuple[CheckpointRecord, CheckpointState]]
     ) -> dict[str, Any]:
         data = self._to_session(record).to_dict()
         data["ttl"] = record.ttl
-        data["checkpoints"] = [
-            {**c.to_json(), "messages": messages, "metadata": metadata}
-            for c, (messages, metadata) in checkpoints
-        ]
+        data["checkpoints"] = []
+        for checkpoint, state in checkpoints:
+            messages, metadata = self._readable_state(record.session_id, state)
+            data["checkpoints"].append(
+                {**checkpoint.to_json(), "messages": messages, "metadata": metadata}
+            )
         return data
 
     @staticmethod
@@ -263,7 +293,8 @@ def _totals(metadata: Mapping[str, Any], counts: Counts) -> dict[str, dict[str, 
     totals = {}
     for key, counter in counts.items():
         current = metadata.get(key)
-        merged = Counter(current if isinstance(current, dict) else {})
+        counted = isinstance(current, dict) and all(isinstance(v, int) for v in current.values())
+        merged = Counter(current if counted else {})
         merged.update(counter)
         totals[key] = dict(merged)
     return totals
