@@ -276,7 +276,8 @@ def copy(
     if source.url == destination.url and source.namespace == destination.namespace:
         raise AilibError(f"source and destination are the same store ({source.url})")
     wanted = list(session_ids(source, user))
-    note(f"copying {len(wanted)} sessions from {source.url} to {destination.url}", None)
+    plural = "" if len(wanted) == 1 else "s"
+    note(f"copying {len(wanted)} session{plural} from {source.url} to {destination.url}", None)
     tally = Tally()
     with progress("copying", len(wanted)) as advance:
         for session_id in wanted:
