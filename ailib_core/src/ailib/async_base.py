@@ -19,7 +19,7 @@ from ailib.base import POP_ATTEMPTS
 from ailib.codec import decode_metadata
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.ids import check_session_id
-from ailib.messages import CHAT, Message
+from ailib.messages import CHAT, MEMORY, Message
 from ailib.records import Change, CheckpointInfo, CheckpointRecord, Page, SessionRecord
 from ailib.session import Session
 from ailib.storecore import CheckpointState, StoreCore
@@ -178,7 +178,13 @@ class AsyncBaseStore(StoreCore, ABC):
     ) -> Page:
         after, now = self._list_args(limit, cursor)
         user_key = self._user_key(user_id)
-        return self._page(await self._list(user_key, limit + 1, after, now), limit, now)
+        records: builtins.list[SessionRecord] = []
+        while True:
+            batch = await self._list(user_key, limit + 1, after, now)
+            records += [r for r in batch if r.kind != MEMORY]
+            if len(batch) <= limit or len(records) > limit:
+                return self._page(records, limit, now)
+            after = (batch[-1].updated_at, batch[-1].session_id)
 
     async def purge_expired(self) -> int:
         return await self._purge(time.time())

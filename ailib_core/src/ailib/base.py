@@ -19,10 +19,11 @@ from typing import Any, Self
 from ailib.codec import decode_metadata
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.ids import check_session_id
-from ailib.messages import CHAT, Message
+from ailib.messages import CHAT, MEMORY, Message
 from ailib.records import Change, CheckpointInfo, CheckpointRecord, Page, SessionRecord
 from ailib.session import Session
 from ailib.storecore import CheckpointState, StoreCore
+from ailib.user_memory import UserMemory, forget_user
 
 __all__ = ("BaseStore", "CheckpointState")
 
@@ -196,7 +197,13 @@ class BaseStore(StoreCore, ABC):
     def list(self, user_id: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
         after, now = self._list_args(limit, cursor)
         user_key = self._user_key(user_id)
-        return self._page(self._list(user_key, limit + 1, after, now), limit, now)
+        records: builtins.list[SessionRecord] = []
+        while True:
+            batch = self._list(user_key, limit + 1, after, now)
+            records += [r for r in batch if r.kind != MEMORY]
+            if len(batch) <= limit or len(records) > limit:
+                return self._page(records, limit, now)
+            after = (batch[-1].updated_at, batch[-1].session_id)
 
     def purge_expired(self) -> int:
         return self._purge(time.time())
@@ -223,6 +230,14 @@ class BaseStore(StoreCore, ABC):
         state = self._checkpoint_state(session_id, version, time.time())
         messages, metadata = self._readable_state(session_id, state)
         return self.create(decode_metadata(metadata), kind=source.kind, messages=messages)
+
+    def memory(self, user_id: str, ttl: float | str | None = None) -> UserMemory:
+        """``user_id``'s long-term memory, shared by all of their sessions."""
+        return UserMemory(self, user_id, ttl)
+
+    def forget_user(self, user_id: str) -> int:
+        """Erase ``user_id``: their sessions, checkpoints and memory. Returns sessions deleted."""
+        return forget_user(self, user_id)
 
     def export_session(self, session_id: str) -> dict[str, Any]:
         """The session and its checkpoints as one JSON-ready dict (``Session.to_dict`` plus

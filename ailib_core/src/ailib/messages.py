@@ -13,13 +13,15 @@ from typing import Any, Final, Literal, TypeAlias
 
 from ailib.errors import InvalidMessage
 
-__all__ = ("CHAT", "ITEMS", "KINDS", "Message", "SessionKind", "check_message")
+__all__ = ("CHAT", "ITEMS", "KINDS", "MEMORY", "Message", "SessionKind", "check_message")
 
 Message: TypeAlias = dict[str, Any]
-SessionKind: TypeAlias = Literal["chat", "items"]
+SessionKind: TypeAlias = Literal["chat", "items", "memory"]
 CHAT: Final = "chat"
 ITEMS: Final = "items"
-KINDS: Final = (CHAT, ITEMS)
+#: A user's long-term memory (``store.memory(user_id)``): metadata only, never listed.
+MEMORY: Final = "memory"
+KINDS: Final = (CHAT, ITEMS, MEMORY)
 
 _COMMON: Final = frozenset({"role", "content", "name"})
 _ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
@@ -35,6 +37,8 @@ def check_message(message: object, kind: str = CHAT) -> Message:
     """Return ``message`` if it is valid for a session of ``kind``; raise InvalidMessage if not."""
     if not isinstance(message, dict):
         raise InvalidMessage(f"a message must be a dict, got {type(message).__name__}")
+    if kind == MEMORY:
+        raise InvalidMessage("a memory session holds no messages; use store.memory(user_id)")
     if kind == ITEMS:
         _check_json(message)
         return message

@@ -10,6 +10,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 from ailib.messages import Message
 from ailib.records import CheckpointInfo, Page
 from ailib.session import Session
+from ailib.user_memory import UserMemory
 
 __all__ = ("SessionStore",)
 
@@ -68,6 +69,10 @@ class SessionStore(Protocol):
     def import_session(self, data: Mapping[str, Any]) -> Session: ...
 
     def delete(self, session_id: str) -> bool: ...
+
+    def memory(self, user_id: str, ttl: float | str | None = None) -> UserMemory: ...
+
+    def forget_user(self, user_id: str) -> int: ...
 
     def exists(self, session_id: str) -> bool: ...
 

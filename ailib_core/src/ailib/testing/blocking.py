@@ -19,6 +19,7 @@ from ailib.async_session import AsyncSession
 from ailib.messages import CHAT, Message
 from ailib.records import CheckpointInfo, Page
 from ailib.session import Session
+from ailib.user_memory import UserMemory, forget_user
 
 __all__ = ("BlockingStore", "LoopThread")
 
@@ -136,6 +137,12 @@ class BlockingStore:
 
     def fork(self, session_id: str, version: int | None = None) -> Session:
         return self._bound(self._loop.run(self.store.fork(session_id, version)))
+
+    def memory(self, user_id: str, ttl: float | str | None = None) -> UserMemory:
+        return UserMemory(self, user_id, ttl)
+
+    def forget_user(self, user_id: str) -> int:
+        return forget_user(self, user_id)
 
     def export_session(self, session_id: str) -> dict[str, Any]:
         return self._loop.run(self.store.export_session(session_id))

@@ -452,6 +452,82 @@ class StoreConformance:
         assert store.get(session.session_id) is None
         assert store.purge_expired() == 1
 
+    # -- per-user memory ------------------------------------------------------------------
+
+    def test_user_memory_round_trip(self, store: SessionStore) -> None:
+        memory = store.memory("user@example.com")
+        assert memory.all() == {}
+        memory.set_preference("programming_language", "Python")
+        memory.add_fact("User's name is Alex")
+        memory.add_topic("Python programming")
+        memory.add_topic("Python programming")
+        memory.set("last_seen", datetime(2026, 1, 1, tzinfo=UTC))
+        again = store.memory("user@example.com")
+        assert again.preferences == {"programming_language": "Python"}
+        assert again.facts == ["User's name is Alex"]
+        assert again.topics == ["Python programming"]
+        assert again.get("last_seen") == datetime(2026, 1, 1, tzinfo=UTC)
+        again.delete("last_seen")
+        assert "last_seen" not in memory.all()
+        assert store.memory("someone-else").all() == {}
+
+    def test_user_memory_is_not_listed(self, store: SessionStore) -> None:
+        for n in range(4):
+            store.memory(f"listed-{n}").set("x", n)
+        made = {store.create({"user_id": "listed-0"}).session_id for _ in range(3)}
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = store.list(limit=2, cursor=cursor)
+            seen += [s.session_id for s in page]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert sorted(seen) == sorted(made)
+        assert {s.session_id for s in store.list(user_id="listed-0")} == made
+
+    def test_user_memory_concurrent_updates_lose_nothing(self, store: SessionStore) -> None:
+        self.need(Capability.CONCURRENCY)
+        memory = store.memory("busy-user")
+        errors: list[BaseException] = []
+
+        def writer(worker: int) -> None:
+            try:
+                for n in range(5):
+                    store.memory("busy-user").add_fact(f"{worker}:{n}")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        pool = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        assert errors == []
+        assert sorted(memory.facts) == sorted(f"{w}:{n}" for w in range(8) for n in range(5))
+
+    def test_user_memory_expires(self, store: SessionStore) -> None:
+        self.need(Capability.TTL)
+        memory = store.memory("short-memory", ttl=SHORT_TTL)
+        memory.set("mood", "curious")
+        assert memory.get("mood") == "curious"
+        time.sleep(SHORT_TTL + 0.4)
+        assert memory.all() == {}
+
+    def test_forget_user_erases_everything(self, store: SessionStore) -> None:
+        for _ in range(3):
+            session = store.create({"user_id": "erase-me"})
+            session.add_message("user", "personal")
+            store.checkpoint(
+                session.session_id
+            ) if Capability.CHECKPOINTS not in self.lacks else None
+        keeper = store.create({"user_id": "keep-me"})
+        store.memory("erase-me").add_fact("lives in Oslo")
+        assert store.forget_user("erase-me") == 4
+        assert store.list(user_id="erase-me").items == []
+        assert store.memory("erase-me").all() == {}
+        assert store.exists(keeper.session_id)
+
     # -- checkpoints ----------------------------------------------------------------------
 
     def test_checkpoints_restore_and_keep_current_state(self, store: SessionStore) -> None:
