@@ -47,6 +47,7 @@ TRUE_POSITIVES = [
     ("my password is hunter2!", "password", "hunter2!"),
     ("Password: 'c0rrect-horse'", "password", "c0rrect-horse"),
     ("pwd=Tr0ub4dor&3 thanks", "password", "Tr0ub4dor&3"),
+    ("my password is hunter2, thanks", "password", "hunter2"),
     ("write to alice.smith+work@example.co.uk please", "email", "alice.smith+work@example.co.uk"),
     ("card 4111 1111 1111 1111 exp 12/29", "card_number", "4111 1111 1111 1111"),
     ("amex 378282246310005.", "card_number", "378282246310005"),

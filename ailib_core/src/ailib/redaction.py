@@ -84,7 +84,7 @@ DEFAULT_RULES: Final = (
     Rule.of(
         "password",
         r"(?i)\b(?:password|passwd|pwd|passphrase)\b['\"]?(?:\s+is|\s*[:=])\s*['\"]?"
-        r"(?P<secret>[^\s'\"]{3,})",
+        r"(?P<secret>[^\s'\"]{2,}[^\s'\",.;:)])",
     ),
     Rule.of("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
     Rule.of("card_number", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", luhn_valid),
