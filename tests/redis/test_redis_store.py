@@ -238,7 +238,7 @@ def test_append_resent_after_a_lost_reply_is_stored_once(
     assert evalshas[0] == evalshas[1], "with the same op id"
     loaded = private.load(session.session_id)
     assert [m["content"] for m in loaded.messages] == ["first", "once"]
-    assert version == loaded.version == lost[0][1]
+    assert version == loaded.version == lost[0]
 
 
 def test_op_ids_are_remembered_in_bounded_space(private: RedisStore) -> None:
@@ -247,7 +247,8 @@ def test_op_ids_are_remembered_in_bounded_space(private: RedisStore) -> None:
         private.append(session.session_id, {"role": "user", "content": str(n)})
     keys = session_keys(private.namespace, session.session_id)
     client = private.client
-    assert client.hlen(keys.ops) == client.llen(keys.opq) == 64
+    assert client.hlen(keys.ops) == client.llen(keys.opq)
+    assert 64 <= client.llen(keys.opq) <= 96
 
 
 # -- key layout, TTL and copy-on-write checkpoints -----------------------------------------------

@@ -11,8 +11,11 @@ Times travel as the decimal text Python wrote and are stored as is: Lua's own nu
 formatting keeps only 14 digits. Only the sources live here; sync and async clients each
 register them (``register_script``).
 
-Replies are ``{status, ...}``: ``ok``, ``missing`` (absent or expired), ``conflict`` (with the
-stored version) or ``nocp`` (no such checkpoint).
+A write that succeeds replies with its result (a version or checkpoint number) as an integer,
+or on a cluster ``{'ok', result, user_id json, expires_at}`` for the index update. Refusals
+are ``{status, ...}``: ``missing`` (absent or expired), ``conflict`` (with the stored version,
+if any) or ``nocp`` (no such checkpoint). Small integer replies keep the client's parsing cost
+down on the hot path.
 """
 
 from __future__ import annotations
@@ -37,20 +40,21 @@ __all__ = (
 OPS_KEPT: Final = 64
 
 _INDEX = """
-local function index_touch(prefix, sid, updated, user, exp)
+-- `old` is the user the index holds for the session: nil to look it up (in `own`, which
+-- maps session -> user for the sessions that have one).
+local function index_touch(prefix, sid, updated, user, exp, old)
   local own = prefix .. 'own'
-  local old = redis.call('HGET', own, sid)
-  if old and old ~= user then redis.call('ZREM', prefix .. 'user:' .. old, sid) end
-  if user ~= '' then
-    redis.call('ZADD', prefix .. 'user:' .. user, 'GT', updated, sid)
-    if old ~= user then redis.call('HSET', own, sid, user) end
-  elseif old then
-    redis.call('HDEL', own, sid)
+  local lookup = old == nil
+  if lookup then old = redis.call('HGET', own, sid) or '' end
+  if old ~= user then
+    if old ~= '' then redis.call('ZREM', prefix .. 'user:' .. old, sid) end
+    if user ~= '' then redis.call('HSET', own, sid, user) else redis.call('HDEL', own, sid) end
   end
+  if user ~= '' then redis.call('ZADD', prefix .. 'user:' .. user, 'GT', updated, sid) end
   redis.call('ZADD', prefix .. 'idx', 'GT', updated, sid)
   if exp ~= '' then
     redis.call('ZADD', prefix .. 'exp', exp, sid)
-  else
+  elseif lookup then
     redis.call('ZREM', prefix .. 'exp', sid)
   end
 end
@@ -83,43 +87,31 @@ local function push(key, list, first, last)
   end
 end
 
+-- {version, expires_at, ttl, user_id json} of the live session, or nil.
 local function live()
-  local f = redis.call('HMGET', META, 'v', 'e', 't')
+  local f = redis.call('HMGET', META, 'v', 'e', 't', 'm:user_id')
   if not f[1] then return nil end
   if f[2] and tonumber(f[2]) <= tonumber(NOW) then return nil end
   return f
 end
 
-local function user_of()
-  return redis.call('HGET', META, 'm:user_id') or ''
-end
-
 local function replay()
   local done = OPID ~= '' and redis.call('HGET', OPS, OPID)
   if not done then return nil end
-  return {'ok', tonumber(done), user_of(), redis.call('HGET', META, 'e') or ''}
+  if PREFIX ~= '' then return tonumber(done) end
+  local f = redis.call('HMGET', META, 'm:user_id', 'e')
+  return {'ok', tonumber(done), f[1] or '', f[2] or ''}
 end
 
+-- Remember at least the last OPS_KEPT op ids (trimmed 32 at a time).
 local function remember(result)
   if OPID == '' then return end
   redis.call('HSET', OPS, OPID, result)
-  if redis.call('RPUSH', OPQ, OPID) > OPS_KEPT then
-    redis.call('HDEL', OPS, redis.call('LPOP', OPQ))
+  if redis.call('RPUSH', OPQ, OPID) > OPS_KEPT + 32 then
+    local oldest = redis.call('LRANGE', OPQ, 0, 31)
+    redis.call('LTRIM', OPQ, 32, -1)
+    redis.call('HDEL', OPS, unpack(oldest))
   end
-end
-
--- Stamp the write's time and give every key of the session the full TTL again.
-local function touch(ttl)
-  if not ttl then
-    redis.call('HSET', META, 'u', NOW)
-    return ''
-  end
-  local secs = tonumber(ttl)
-  local exp = string.format('%.17g', tonumber(NOW) + secs)
-  redis.call('HSET', META, 'u', NOW, 'e', exp)
-  local ms = math.max(1, math.ceil(secs * 1000))
-  for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ms) end
-  return exp
 end
 
 -- Keys created by a write that does not refresh the TTL get the session's remaining one.
@@ -130,11 +122,29 @@ local function align_ttl()
   end
 end
 
-local function finish(version, ttl)
+-- End a write: bump the version, stamp the time, give every key of the session the full TTL
+-- again, and (single server) move the session in the index. `f` is what live() read before
+-- the write (nil for a new session); `changed` tells whether the metadata changed.
+local function finish(f, ttl, changed)
+  local version = f and tonumber(f[1]) + 1 or 1
   remember(version)
-  local exp = touch(ttl)
-  local user = user_of()
-  if PREFIX ~= '' then index_touch(PREFIX, ARGV[4], NOW, user, exp) end
+  local exp = ''
+  if ttl then
+    local secs = tonumber(ttl)
+    exp = string.format('%.17g', tonumber(NOW) + secs)
+    redis.call('HSET', META, 'v', version, 'u', NOW, 'e', exp)
+    local ms = math.max(1, math.ceil(secs * 1000))
+    for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ms) end
+  else
+    redis.call('HSET', META, 'v', version, 'u', NOW)
+  end
+  local old = f and (f[4] or '') or nil
+  local user = old
+  if changed then user = redis.call('HGET', META, 'm:user_id') or '' end
+  if PREFIX ~= '' then
+    index_touch(PREFIX, ARGV[4], NOW, user, exp, old)
+    return version
+  end
   return {'ok', version, user, exp}
 end
 
@@ -233,7 +243,7 @@ if done then return done end
 if live() then return {'conflict'} end
 redis.call('DEL', unpack(KEYS))
 local ttl = ARGV[7] ~= '' and ARGV[7] or nil
-local fields = {'v', 1, 'k', ARGV[5], 'c', ARGV[6], 'n', ARGV[8]}
+local fields = {'k', ARGV[5], 'c', ARGV[6], 'n', ARGV[8]}
 if ttl then fields[#fields + 1] = 't'; fields[#fields + 1] = ttl end
 redis.call('HSET', META, unpack(fields))
 local at = set_metadata(9)
@@ -246,7 +256,7 @@ at = at + 3 * c + 1
 local s = tonumber(ARGV[at])
 push(SNAP, ARGV, at + 1, at + s)
 push(LOG, ARGV, at + s + 1, #ARGV)
-return finish(1, ttl)
+return finish(nil, ttl, true)
 """)
 
 #: ARGV: prefix, opid, now, sid, expected version|'', replace metadata 0|1, new ttl|'',
@@ -263,12 +273,14 @@ if ARGV[7] ~= '' then
   ttl = ARGV[7]
   redis.call('HSET', META, 't', ttl)
 end
+local changed = ARGV[6] == '1' or ARGV[8] ~= '0'
 local at = set_metadata(8)
 local u = tonumber(ARGV[at])
 for i = at + 1, at + u do redis.call('HDEL', META, 'm:' .. ARGV[i]) end
+changed = changed or u > 0
 at = at + u + 1
 if at <= #ARGV then push(LOG, ARGV, at, #ARGV) end
-return finish(redis.call('HINCRBY', META, 'v', 1), ttl)
+return finish(f, ttl, changed)
 """)
 
 #: ARGV: prefix, opid, now, sid, expected version, ttl|'' (keep), 2m + m metadata pairs,
@@ -289,7 +301,7 @@ local first = set_metadata(7)
 local keep = common_prefix(redis.call('LRANGE', LOG, 0, -1), ARGV, first)
 materialize(keep)
 rewrite_log(keep, ARGV, first + keep, #ARGV)
-return finish(redis.call('HINCRBY', META, 'v', 1), ttl)
+return finish(f, ttl, true)
 """)
 
 #: ARGV: prefix, opid, now, sid, label (JSON).
@@ -301,7 +313,7 @@ local n = add_checkpoint(ARGV[5])
 redis.call('HINCRBY', META, 'v', 1)
 remember(n)
 align_ttl()
-return {'ok', n}
+return n
 """)
 
 #: ARGV: prefix, opid, now, sid, checkpoint number, label of the checkpoint of the current
@@ -331,7 +343,7 @@ else
 end
 clear_metadata()
 for i = 1, #saved, 2 do redis.call('HSET', META, 'm:' .. saved[i], saved[i + 1]) end
-return finish(redis.call('HINCRBY', META, 'v', 1), f[3])
+return finish(f, f[3], true)
 """)
 
 #: ARGV: prefix, '', now, sid. Reply: 1 if a live session was deleted, else 0.
@@ -376,7 +388,7 @@ return reply
 INDEX_TOUCH: Final = (
     _INDEX
     + """
-index_touch(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+index_touch(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], nil)
 return 1
 """
 )

@@ -146,9 +146,16 @@ class RedisStore(BaseStore):
         with translate_errors(self._where):
             return script(keys=self._keys(session_id), args=args)
 
-    def _after_write(self, session_id: str, now: float, reply: list[Any]) -> int:
-        """The version of a write's ``ok`` reply; on a cluster, also update the index."""
-        if self._cluster:
+    def _write(
+        self, script: Script, session_id: str, args: list[str], now: float, number: int = 0
+    ) -> int:
+        """Run a write script; return its result, raising for a refusal. On a cluster, then
+        move the session in the namespace's index (another slot, so another call)."""
+        reply = self._call(script, session_id, args)
+        if isinstance(reply, int):
+            return reply
+        self._refused(session_id, reply, number)
+        if len(reply) > 2:
             user, expires = reply[2], reply[3]
             with translate_errors(self._where):
                 self._scripts.index_touch(
@@ -157,8 +164,11 @@ class RedisStore(BaseStore):
                 )
         return int(reply[1])
 
-    def _refused(self, session_id: str, reply: list[Any]) -> None:
+    def _refused(self, session_id: str, reply: list[Any], number: int = 0) -> None:
+        """Raise the error a refusal reply stands for (``number``: the checkpoint asked for)."""
         status = reply[0]
+        if status == b"nocp":
+            raise CheckpointNotFound(session_id, number)
         if status == b"missing":
             raise SessionNotFound(session_id, self.url)
         if status == b"conflict":
@@ -224,9 +234,7 @@ class RedisStore(BaseStore):
             *snapshot,
             *(dumps(m) for m in record.messages),
         ]
-        reply = self._call(self._scripts.create, record.session_id, args)
-        self._refused(record.session_id, reply)
-        self._after_write(record.session_id, record.updated_at, reply)
+        self._write(self._scripts.create, record.session_id, args, record.updated_at)
 
     def _fetch(self, session_id: str, last: int | None) -> SessionRecord | None:
         keys = self._keys(session_id)
@@ -235,9 +243,10 @@ class RedisStore(BaseStore):
             pipe.hgetall(keys.meta)
             if last is None:
                 pipe.lrange(keys.log, 0, -1)
-            elif last:
-                pipe.lrange(keys.log, -last, -1)
-            pipe.llen(keys.log)
+            else:
+                if last:
+                    pipe.lrange(keys.log, -last, -1)
+                pipe.llen(keys.log)
             replies = pipe.execute()
         meta, count = replies[0], replies[-1]
         if not meta:
@@ -259,9 +268,7 @@ class RedisStore(BaseStore):
             *change.unset_metadata,
             *(dumps(m) for m in change.append),
         ]
-        reply = self._call(self._scripts.apply, session_id, args)
-        self._refused(session_id, reply)
-        return self._after_write(session_id, now, reply)
+        return self._write(self._scripts.apply, session_id, args, now)
 
     def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
         args = [
@@ -274,9 +281,7 @@ class RedisStore(BaseStore):
             *_pairs(record.metadata),
             *(dumps(m) for m in record.messages),
         ]
-        reply = self._call(self._scripts.replace, record.session_id, args)
-        self._refused(record.session_id, reply)
-        return self._after_write(record.session_id, now, reply)
+        return self._write(self._scripts.replace, record.session_id, args, now)
 
     def _delete(self, session_id: str) -> bool:
         args = [self._inline, "", _num(time.time()), session_id]
@@ -367,9 +372,7 @@ class RedisStore(BaseStore):
 
     def _checkpoint(self, session_id: str, label: str | None, now: float) -> int:
         args = [self._inline, _op_id(), _num(now), session_id, dumps(label)]
-        reply = self._call(self._scripts.checkpoint, session_id, args)
-        self._refused(session_id, reply)
-        return int(reply[1])
+        return self._write(self._scripts.checkpoint, session_id, args, now)
 
     def _checkpoints(self, session_id: str, now: float) -> Sequence[CheckpointRecord] | None:
         keys = self._keys(session_id)
@@ -403,9 +406,7 @@ class RedisStore(BaseStore):
     def _checkpoint_state(self, session_id: str, number: int, now: float) -> CheckpointState:
         args = ["", "", _num(now), session_id, str(int(number))]
         reply = self._call(self._scripts.checkpoint_state, session_id, args)
-        if reply[0] == b"nocp":
-            raise CheckpointNotFound(session_id, number)
-        self._refused(session_id, reply)
+        self._refused(session_id, reply, number)
         messages = _decode_messages(reply[2:], session_id) if len(reply) > 2 else []
         record = self._checkpoint_record(session_id, number, reply[1], len(messages))
         return messages, record.metadata
@@ -419,8 +420,4 @@ class RedisStore(BaseStore):
             str(int(number)),
             dumps(f"before restore to {number}"),
         ]
-        reply = self._call(self._scripts.restore, session_id, args)
-        if reply[0] == b"nocp":
-            raise CheckpointNotFound(session_id, number)
-        self._refused(session_id, reply)
-        return self._after_write(session_id, now, reply)
+        return self._write(self._scripts.restore, session_id, args, now, number)
