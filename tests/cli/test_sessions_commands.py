@@ -273,3 +273,21 @@ def test_version_and_help(cli: Invoke) -> None:
     help_text = cli("sessions", "--help").stdout
     for command in ("ls", "show", "rm", "prune", "checkpoints", "restore", "fork", "export"):
         assert command in help_text
+
+
+def test_on_a_terminal_tables_and_transcripts_are_drawn_by_rich(
+    cli: Invoke, store: BaseStore, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = store.create({"user_id": "ann"})
+    session.add_message("user", "is [bold]this[/bold] markup?")
+    monkeypatch.setattr("ailib.cli.output.is_terminal", lambda stderr=False: True)
+    monkeypatch.setenv("COLUMNS", "120")
+    listed = cli("sessions", "ls", "-s", url)
+    assert listed.exit_code == 0
+    assert "\t" not in listed.stdout
+    assert session.session_id in listed.stdout
+    shown = cli("sessions", "show", session.session_id, "-s", url)
+    assert "[1] user: is [bold]this[/bold] markup?" in shown.stdout
+    pruned = cli("sessions", "prune", "-s", url)
+    assert pruned.exit_code == 0
+    assert "purged 0 expired sessions" in pruned.stdout

@@ -109,8 +109,8 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     """A Rich table on a terminal; tab-separated lines with a header row when piped."""
     if is_terminal():
         grid = Table(title=title, title_justify="left", show_edge=False)
-        for column in columns:
-            grid.add_column(column)
+        for number, column in enumerate(columns):
+            grid.add_column(column, no_wrap=number == 0)  # ids must stay copyable
         for row in rows:
             grid.add_row(*(escape(_cell(value)) for value in row))
         _console().print(grid)
