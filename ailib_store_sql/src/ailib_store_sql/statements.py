@@ -7,6 +7,7 @@ store and an asyncio one run the very same SQL. Reads of sessions carry the live
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,10 +23,13 @@ __all__ = (
     "delete_sessions",
     "insert_checkpoints",
     "insert_messages",
+    "insert_messages_after_bump",
     "insert_session",
+    "key",
     "list_sessions",
     "live",
     "materialize_checkpoint",
+    "message_rows",
     "next_checkpoint_number",
     "select_bodies",
     "select_checkpoint",
@@ -34,6 +38,7 @@ __all__ = (
     "select_expiry",
     "select_pointers_past",
     "select_session",
+    "touch",
     "truncate_log",
     "update_session",
 )
@@ -55,15 +60,23 @@ def _session_columns(t: Tables) -> list[sa.Column[Any]]:
 # -- sessions -------------------------------------------------------------------------------
 
 
-def select_session(
-    t: Tables, namespace: str, session_id: str, now: float, *, lock: bool = False
-) -> sa.Select[Any]:
-    """The live session row; ``lock`` takes its row lock (FOR UPDATE; a no-op on SQLite,
-    whose write transactions hold the database lock from BEGIN IMMEDIATE)."""
+@functools.cache
+def select_session(t: Tables, *, lock: bool = False) -> sa.Select[Any]:
+    """The live session row (params ``key(...)``); ``lock`` takes its row lock (FOR UPDATE; a
+    no-op on SQLite, whose write transactions hold the database lock from BEGIN IMMEDIATE).
+    Prepared once per table set, like every statement on the append and load paths."""
+    s = t.sessions
     query = sa.select(*_session_columns(t)).where(
-        _key(t.sessions, namespace, session_id), live(t, now)
+        s.c.namespace == sa.bindparam("p_namespace"),
+        s.c.session_id == sa.bindparam("p_session_id"),
+        sa.or_(s.c.expires_at.is_(None), s.c.expires_at > sa.bindparam("p_now", type_=sa.Double)),
     )
     return query.with_for_update() if lock else query
+
+
+def key(namespace: str, session_id: str, now: float = 0.0) -> dict[str, Any]:
+    """The parameters of the prepared statements: which session, and the time of liveness."""
+    return {"p_namespace": namespace, "p_session_id": session_id, "p_now": now}
 
 
 def select_expiry(
@@ -90,32 +103,74 @@ def insert_session(t: Tables, namespace: str, record: SessionRecord) -> sa.Inser
     )
 
 
+@functools.cache
 def bump_session(
-    t: Tables,
-    namespace: str,
-    session_id: str,
-    now: float,
-    appended: int,
-    *,
-    expected_version: int | None,
-    ttl: float | None,
+    t: Tables, *, check_version: bool, new_ttl: bool, variables: bool = False
 ) -> sa.Update:
     """Lock, check and advance a live session in one statement, returning the new
-    ``version`` and ``message_count`` (no row: absent, expired or stale)."""
+    ``version`` and ``message_count`` (no row: absent, expired or stale). Params: ``key``,
+    ``p_appended``, and ``p_expected`` / ``p_ttl`` + ``p_expires`` as the flags say."""
     s = t.sessions
-    condition = sa.and_(_key(s, namespace, session_id), live(t, now))
-    if expected_version is not None:
-        condition = sa.and_(condition, s.c.version == expected_version)
+    condition = sa.and_(
+        s.c.namespace == sa.bindparam("p_namespace"),
+        s.c.session_id == sa.bindparam("p_session_id"),
+        sa.or_(s.c.expires_at.is_(None), s.c.expires_at > sa.bindparam("p_now", type_=sa.Double)),
+    )
+    if check_version:
+        condition = sa.and_(condition, s.c.version == sa.bindparam("p_expected", type_=sa.Integer))
+    expiry: dict[str, Any]
+    if new_ttl:
+        expiry = {
+            "ttl": sa.bindparam("p_ttl", type_=sa.Double),
+            "expires_at": sa.bindparam("p_expires", type_=sa.Double),
+        }
+    else:
+        # NULL ttl gives NULL: a session without a TTL never expires.
+        expiry = {"expires_at": s.c.ttl + sa.bindparam("p_now", type_=sa.Double)}
+    version = s.c.version + 1
+    count = s.c.message_count + sa.bindparam("p_appended", type_=sa.Integer)
+    if variables:
+        # MariaDB has no UPDATE … RETURNING: the new values go to session variables, which
+        # the INSERT of ``insert_messages_after_bump`` reads and returns in the same transaction.
+        statement = sa.update(s).where(condition)
+        return statement.values(
+            version=_assign("@ailib_version", version),
+            message_count=_assign("@ailib_count", count),
+            updated_at=sa.bindparam("p_now", type_=sa.Double),
+            **expiry,
+        )
     return (
         sa.update(s)
         .where(condition)
         .values(
-            version=s.c.version + 1,
-            message_count=s.c.message_count + appended,
-            updated_at=now,
-            **_expiry(t, now, ttl),
+            version=version,
+            message_count=count,
+            updated_at=sa.bindparam("p_now", type_=sa.Double),
+            **expiry,
         )
         .returning(s.c.version, s.c.message_count)
+    )
+
+
+def _assign(variable: str, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """MySQL ``(@variable := value)``."""
+    return sa.literal_column(variable).op(":=", precedence=0)(value).self_group()
+
+
+@functools.cache
+def insert_messages_after_bump(t: Tables) -> sa.Insert:
+    """The INSERT of an append after ``bump_session(variables=True)``: positions count back
+    from ``@ailib_count`` (``p_back`` = n, n - 1, …, 1); returns the new version (MariaDB)."""
+    m = t.messages
+    return (
+        sa.insert(m)
+        .values(
+            namespace=sa.bindparam("p_namespace"),
+            session_id=sa.bindparam("p_session_id"),
+            seq=sa.literal_column("@ailib_count") - sa.bindparam("p_back", type_=sa.Integer),
+            body=sa.bindparam("p_body"),
+        )
+        .returning(sa.literal_column("@ailib_version"))
     )
 
 
@@ -132,13 +187,6 @@ def update_session(t: Tables, namespace: str, session_id: str, **values: Any) ->
 def touch(now: float, ttl: float | None) -> dict[str, Any]:
     """``updated_at``/``ttl``/``expires_at`` values of a write at ``now`` leaving ``ttl``."""
     return {"updated_at": now, "ttl": ttl, "expires_at": None if ttl is None else now + ttl}
-
-
-def _expiry(t: Tables, now: float, ttl: float | None) -> dict[str, Any]:
-    if ttl is not None:
-        return {"ttl": ttl, "expires_at": now + ttl}
-    # NULL ttl gives NULL: a session without a TTL never expires.
-    return {"expires_at": t.sessions.c.ttl + now}
 
 
 def delete_sessions(t: Tables, namespace: str, session_ids: Sequence[str]) -> list[sa.Delete]:
@@ -192,25 +240,35 @@ def select_expired(t: Tables, namespace: str, now: float, batch: int) -> sa.Sele
 # -- messages -------------------------------------------------------------------------------
 
 
-def insert_messages(
-    t: Tables, namespace: str, session_id: str, start: int, messages: Sequence[Message]
-) -> tuple[sa.Insert, list[dict[str, Any]]]:
-    """One INSERT (executemany) of ``messages`` at positions ``start``, ``start + 1``, …"""
-    rows = [
+@functools.cache
+def insert_messages(t: Tables) -> sa.Insert:
+    """One INSERT, run with the rows of ``message_rows`` (executemany)."""
+    return sa.insert(t.messages)
+
+
+def message_rows(
+    namespace: str, session_id: str, start: int, messages: Sequence[Message]
+) -> list[dict[str, Any]]:
+    """Rows for ``messages`` at positions ``start``, ``start + 1``, …"""
+    return [
         {"namespace": namespace, "session_id": session_id, "seq": start + i, "body": dumps(m)}
         for i, m in enumerate(messages)
     ]
-    return sa.insert(t.messages), rows
 
 
-def select_bodies(
-    t: Tables, namespace: str, session_id: str, start: int, stop: int
-) -> sa.Select[Any]:
-    """The JSON bodies of positions ``start`` to ``stop - 1``, in order (a PK range scan)."""
+@functools.cache
+def select_bodies(t: Tables) -> sa.Select[Any]:
+    """The JSON bodies of positions ``p_start`` to ``p_stop - 1`` of the session of ``key``,
+    in order (a primary-key range scan)."""
     m = t.messages
     return (
         sa.select(m.c.body)
-        .where(_key(m, namespace, session_id), m.c.seq >= start, m.c.seq < stop)
+        .where(
+            m.c.namespace == sa.bindparam("p_namespace"),
+            m.c.session_id == sa.bindparam("p_session_id"),
+            m.c.seq >= sa.bindparam("p_start", type_=sa.Integer),
+            m.c.seq < sa.bindparam("p_stop", type_=sa.Integer),
+        )
         .order_by(m.c.seq)
     )
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ailib.base import BaseStore, CheckpointState
 from ailib.checkpoints import common_prefix
-from ailib.codec import loads
+from ailib.codec import dumps, loads
 from ailib.errors import (
     CheckpointNotFound,
     ConfigurationError,
@@ -88,7 +88,11 @@ class SQLStore(BaseStore):
             self._engines.engine.dispose()
             raise
         # Known only once connected (SQLite's depends on the library version).
-        self._update_returning = bool(self._engines.engine.dialect.update_returning)
+        dialect = self._engines.engine.dialect
+        self._update_returning = bool(dialect.update_returning)
+        self._bump_by_variables = bool(
+            getattr(dialect, "is_mariadb", False) and dialect.insert_returning
+        )
 
     @classmethod
     def from_url(cls, url: str | StoreURL, **options: Any) -> Self:
@@ -131,12 +135,13 @@ class SQLStore(BaseStore):
     ) -> list[Message]:
         if start >= stop:
             return []
-        rows = conn.execute(st.select_bodies(self.tables, self.namespace, session_id, start, stop))
+        params = st.key(self.namespace, session_id) | {"p_start": start, "p_stop": stop}
+        rows = conn.execute(st.select_bodies(self.tables), params)
         return [loads(body, f"a message of session {session_id!r}") for body in rows.scalars()]
 
     def _sql_locked(self, conn: sa.Connection, session_id: str, now: float) -> sa.Row[Any]:
         row = conn.execute(
-            st.select_session(self.tables, self.namespace, session_id, now, lock=True)
+            st.select_session(self.tables, lock=True), st.key(self.namespace, session_id, now)
         ).first()
         if row is None:
             raise SessionNotFound(session_id, self.url)
@@ -153,9 +158,8 @@ class SQLStore(BaseStore):
         self, conn: sa.Connection, session_id: str, start: int, messages: Sequence[Message]
     ) -> None:
         if messages:
-            conn.execute(
-                *st.insert_messages(self.tables, self.namespace, session_id, start, messages)
-            )
+            rows = st.message_rows(self.namespace, session_id, start, messages)
+            conn.execute(st.insert_messages(self.tables), rows)
 
     def _sql_rewrite(
         self,
@@ -207,7 +211,7 @@ class SQLStore(BaseStore):
         t, ns = self.tables, self.namespace
 
         def work(conn: sa.Connection) -> SessionRecord | None:
-            row = conn.execute(st.select_session(t, ns, session_id, time.time())).first()
+            row = conn.execute(st.select_session(t), st.key(ns, session_id, time.time())).first()
             if row is None:
                 return None
             count = row.message_count
@@ -227,18 +231,20 @@ class SQLStore(BaseStore):
         )
 
         def work(conn: sa.Connection) -> int:
+            if self._bump_by_variables and appended and not edits_metadata:
+                return self._sql_append_mariadb(conn, session_id, change, now)
             if self._update_returning and not edits_metadata:
-                bumped = conn.execute(
-                    st.bump_session(
-                        t,
-                        ns,
-                        session_id,
-                        now,
-                        appended,
-                        expected_version=change.expected_version,
-                        ttl=change.ttl,
-                    )
-                ).first()
+                params = st.key(ns, session_id, now) | {"p_appended": appended}
+                if change.expected_version is not None:
+                    params["p_expected"] = change.expected_version
+                if change.ttl is not None:
+                    params |= {"p_ttl": change.ttl, "p_expires": now + change.ttl}
+                statement = st.bump_session(
+                    t,
+                    check_version=change.expected_version is not None,
+                    new_ttl=change.ttl is not None,
+                )
+                bumped = conn.execute(statement, params).first()
                 if bumped is None:
                     row = self._sql_locked(conn, session_id, now)  # SessionNotFound if absent
                     self._sql_check_version(session_id, row.version, change.expected_version)
@@ -257,6 +263,35 @@ class SQLStore(BaseStore):
             return int(version)
 
         return self._sql_tx(f"write to session {session_id!r}", work, write=True)
+
+    def _sql_append_mariadb(
+        self, conn: sa.Connection, session_id: str, change: Change, now: float
+    ) -> int:
+        """An append in two statements where UPDATE … RETURNING is missing: the UPDATE that
+        locks and advances the row leaves its values in session variables for the INSERT."""
+        t, ns = self.tables, self.namespace
+        appended = len(change.append)
+        params = st.key(ns, session_id, now) | {"p_appended": appended}
+        if change.expected_version is not None:
+            params["p_expected"] = change.expected_version
+        if change.ttl is not None:
+            params |= {"p_ttl": change.ttl, "p_expires": now + change.ttl}
+        statement = st.bump_session(
+            t,
+            check_version=change.expected_version is not None,
+            new_ttl=change.ttl is not None,
+            variables=True,
+        )
+        if conn.execute(statement, params).rowcount != 1:
+            row = self._sql_locked(conn, session_id, now)  # SessionNotFound if absent
+            self._sql_check_version(session_id, row.version, change.expected_version)
+            raise AssertionError("unreachable: the row was live and current")
+        rows = [
+            {"p_namespace": ns, "p_session_id": session_id, "p_back": appended - i, "p_body": b}
+            for i, b in enumerate(dumps(m) for m in change.append)
+        ]
+        versions = conn.execute(st.insert_messages_after_bump(t), rows).scalars().all()
+        return int(versions[0])
 
     def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
         t, ns, sid = self.tables, self.namespace, record.session_id
@@ -363,7 +398,7 @@ class SQLStore(BaseStore):
         t, ns = self.tables, self.namespace
 
         def work(conn: sa.Connection) -> list[CheckpointRecord] | None:
-            if conn.execute(st.select_session(t, ns, session_id, now)).first() is None:
+            if conn.execute(st.select_session(t), st.key(ns, session_id, now)).first() is None:
                 return None
             return [
                 CheckpointRecord(
@@ -395,7 +430,9 @@ class SQLStore(BaseStore):
         return self._sql_tx(f"read checkpoint {number} of {session_id!r}", work, write=False)
 
     def _sql_require_live(self, conn: sa.Connection, session_id: str, now: float) -> sa.Row[Any]:
-        row = conn.execute(st.select_session(self.tables, self.namespace, session_id, now)).first()
+        row = conn.execute(
+            st.select_session(self.tables), st.key(self.namespace, session_id, now)
+        ).first()
         if row is None:
             raise SessionNotFound(session_id, self.url)
         return row
