@@ -46,6 +46,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(sessions.app, name="sessions")
@@ -80,8 +81,7 @@ def _root(
 
 @app.command("stores")
 def stores() -> None:
-    """List the installed store backends: URL schemes, the distribution providing each, and
-    its version."""
+    """List installed store backends: scheme, distribution, version."""
     found = available_stores()
     table(
         ["SCHEME", "DISTRIBUTION", "VERSION", "CLASS"],

@@ -110,8 +110,9 @@ def rm(
     ],
     store: StoreOption = None,
 ) -> None:
-    """Delete sessions with their checkpoints. A missing id is an error (after the others are
-    deleted)."""
+    """Delete sessions with their checkpoints.
+
+    A missing id is an error, reported after the others are deleted."""
     opened = open_cli_store(ctx, store)
     missing = []
     for session_id in session_ids:
@@ -153,8 +154,9 @@ def restore(
     version: Annotated[int, typer.Argument(help="The checkpoint to go back to.")],
     store: StoreOption = None,
 ) -> None:
-    """Make a checkpoint the current state. The state it replaces is kept as a new checkpoint,
-    so a restore can itself be undone."""
+    """Make a checkpoint the current state.
+
+    The state it replaces is kept as a new checkpoint, so a restore can be undone."""
     opened = open_cli_store(ctx, store)
     opened.restore(session_id, version)
     session = opened.load(session_id)
@@ -175,8 +177,9 @@ def fork(
     ] = None,
     store: StoreOption = None,
 ) -> None:
-    """Copy a session (or one of its checkpoints) into a new session. The new id is printed
-    on stdout, the explanation on stderr."""
+    """Copy a session, or one of its checkpoints, into a new session.
+
+    The new id goes to stdout, the explanation to stderr."""
     opened = open_cli_store(ctx, store)
     forked = opened.fork(session_id, version)
     source = f"checkpoint {version} of {session_id}" if version is not None else session_id

@@ -148,8 +148,10 @@ def export(
     user: User = None,
     store: StoreOption = None,
 ) -> None:
-    """Write sessions, with their checkpoints, as JSON Lines (one session a line). A file
-    appears only once complete."""
+    """Write sessions with their checkpoints as JSON Lines.
+
+    One session a line, the same format for every backend. A file appears only once complete.
+    """
     opened = open_cli_store(ctx, store)
     for session_id in session_ids_ or ():
         if not opened.exists(session_id):
@@ -239,8 +241,9 @@ def import_(
     overwrite: Overwrite = False,
     store: StoreOption = None,
 ) -> None:
-    """Import sessions exported by ``ailib sessions export``. The whole file is checked first:
-    if any line is unreadable, nothing is written."""
+    """Import sessions from a JSON Lines export.
+
+    The whole file is checked first: if any line is unreadable, nothing is written."""
     where = "stdin" if str(file) == "-" else str(file)
     stdin = list(_lines(file)) if where == "stdin" else None
     total = validate(_lines(file) if stdin is None else stdin, where)
@@ -264,7 +267,7 @@ def copy(
     user: User = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Copy every session (or a user's), checkpoints included, from one store to another.
+    """Copy sessions with their checkpoints from one store to another.
 
     Safe to re-run: sessions already copied are skipped. A session that exists at the
     destination with different content is left as is and reported, unless --overwrite.
