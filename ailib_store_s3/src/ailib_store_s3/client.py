@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from ailib.errors import AilibError, ConfigurationError, StoreUnavailable
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -20,6 +19,8 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
+from ailib.errors import AilibError, ConfigurationError, StoreUnavailable
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -28,6 +29,7 @@ __all__ = (
     "is_missing",
     "is_precondition_failed",
     "make_client",
+    "retried",
     "translate",
 )
 
@@ -80,6 +82,11 @@ def is_precondition_failed(exc: BaseException) -> bool:
         error_code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}
         or _status(exc) in {409, 412}
     )
+
+
+def retried(exc: ClientError) -> bool:
+    """True if botocore sent the request more than once before this answer."""
+    return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) > 0
 
 
 def is_missing(exc: BaseException) -> bool:

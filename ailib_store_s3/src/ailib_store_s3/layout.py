@@ -14,6 +14,12 @@ is newest-first.
 
 ``gen`` changes when a session is created (again), so the objects of a deleted or expired
 predecessor can be removed by prefix without touching the new one's.
+
+Marker times are rounded down to ``resolution`` seconds (1 s by default): a session's marker
+changes only when its update time enters a new interval, so a burst of appends rewrites the
+manifest alone. Listing therefore reads every marker of an interval and orders them by the
+exact times in the manifests. The expiry in a marker key is the interval start plus the TTL:
+never later than the real expiry, so purge can pick candidates from keys alone.
 """
 
 from __future__ import annotations
@@ -38,10 +44,6 @@ def new_token() -> str:
     return secrets.token_hex(6)
 
 
-def _inverted(timestamp: float) -> str:
-    return f"{_TIME_MAX - micros(timestamp):0{_TIME_DIGITS}d}"
-
-
 def _user_segment(user_id: str) -> str:
     return base64.urlsafe_b64encode(user_id.encode()).decode().rstrip("=") or "_"
 
@@ -52,6 +54,7 @@ class Marker:
 
     key: str
     session_id: str
+    #: The start of the interval holding the session's update time, in microseconds.
     updated_us: int
     expires_us: int | None
 
@@ -62,6 +65,7 @@ class Layout:
 
     prefix: str
     namespace: str
+    resolution: float = 1.0
 
     @property
     def root(self) -> str:
@@ -100,22 +104,29 @@ class Layout:
     def user_prefix(self, user_id: str) -> str:
         return f"{self.users_prefix}{_user_segment(user_id)}/"
 
+    def interval(self, timestamp: float) -> int:
+        """The start of the index interval holding ``timestamp``, in microseconds."""
+        step = max(1, micros(self.resolution))
+        return micros(timestamp) // step * step
+
+    def _inverted(self, timestamp: float) -> str:
+        return f"{_TIME_MAX - self.interval(timestamp):0{_TIME_DIGITS}d}"
+
     def markers(
-        self, session_id: str, user_id: object, updated_at: float, expires_at: float | None
+        self, session_id: str, user_id: object, updated_at: float, ttl: float | None
     ) -> list[str]:
         """The index keys of a session in the state described by the arguments."""
-        tail = f"{_inverted(updated_at)}/{session_id}/"
-        tail += "-" if expires_at is None else str(micros(expires_at))
+        tail = f"{self._inverted(updated_at)}/{session_id}/"
+        tail += "-" if ttl is None else str(self.interval(updated_at) + micros(ttl))
         keys = [self.index_prefix + tail]
         if isinstance(user_id, str):
             keys.append(self.user_prefix(user_id) + tail)
         return keys
 
-    @staticmethod
-    def start_after(base: str, updated_at: float) -> str:
-        """A ListObjectsV2 ``StartAfter`` so the listing begins at markers of ``updated_at``
-        (those with the same time included, for the caller to filter by id)."""
-        return base + _inverted(updated_at)
+    def start_after(self, base: str, updated_at: float) -> str:
+        """A ListObjectsV2 ``StartAfter`` so the listing begins at the interval holding
+        ``updated_at`` (all of it, for the caller to filter by exact time and id)."""
+        return base + self._inverted(updated_at)
 
     @staticmethod
     def parse_marker(base: str, key: str) -> Marker | None:

@@ -21,14 +21,13 @@ from ailib.codec import dumps, loads
 from ailib.errors import CorruptSessionError
 from ailib.messages import Message
 from ailib.records import SessionRecord
-
 from ailib_store_s3.layout import Layout, new_token
 
 __all__ = (
     "TAIL_BYTES",
     "TAIL_MESSAGES",
-    "Chunk",
     "CheckpointRef",
+    "Chunk",
     "Manifest",
     "Write",
 )
@@ -165,6 +164,10 @@ class Manifest:
     def commit(self, commit_id: str) -> None:
         """Bump the version and remember ``commit_id`` as the write that produced it."""
         self.version += 1
+        self.note(commit_id)
+
+    def note(self, commit_id: str) -> None:
+        """Remember ``commit_id`` as the write that produced the current version."""
         self.commits = [*self.commits[-(_COMMITS_KEPT - 1) :], (commit_id, self.version)]
 
     def append(self, messages: Sequence[Message], layout: Layout) -> list[Write]:

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 from ailib.errors import ConfigurationError
 from ailib.url import StoreURL, make_url
-
 from ailib_store_s3.store import S3Store
 
 __all__ = ("MockS3Store",)

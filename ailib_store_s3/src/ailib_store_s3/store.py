@@ -17,7 +17,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ailib.base import BaseStore, CheckpointState
 from ailib.checkpoints import common_prefix
@@ -31,12 +35,11 @@ from ailib.errors import (
 from ailib.messages import Message
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.url import StoreURL, make_url
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ailib_store_s3.client import (
     is_missing,
     is_precondition_failed,
     make_client,
+    retried,
     translate,
 )
 from ailib_store_s3.layout import Layout, Marker, micros, new_token
@@ -78,7 +81,7 @@ class S3Store(BaseStore):
     """
 
     options: ClassVar[frozenset[str]] = frozenset(
-        {"region", "endpoint_url", "max_attempts", "pool_size"}
+        {"region", "endpoint_url", "max_attempts", "pool_size", "index_resolution"}
     )
 
     def __init__(
@@ -92,6 +95,7 @@ class S3Store(BaseStore):
         secret_key: str | None = None,
         max_attempts: int | str = 8,
         pool_size: int | str = 16,
+        index_resolution: float | str = 1.0,
         client: S3Client | None = None,
         **common: Any,
     ) -> None:
@@ -99,12 +103,17 @@ class S3Store(BaseStore):
         if not bucket:
             raise ConfigurationError("an S3 store URL needs a bucket: s3://bucket/prefix")
         self.bucket = bucket
-        self.layout = Layout(prefix.strip("/"), self.namespace)
         self.endpoint = endpoint_url or f"AWS S3 ({region or 'default region'})"
         try:
             attempts, workers = int(max_attempts), int(pool_size)
+            resolution = float(index_resolution)
         except ValueError as exc:
-            raise ConfigurationError("max_attempts and pool_size must be whole numbers") from exc
+            raise ConfigurationError(
+                "max_attempts and pool_size must be whole numbers, index_resolution seconds"
+            ) from exc
+        if attempts < 1 or workers < 1 or not resolution > 0:
+            raise ConfigurationError("max_attempts, pool_size and index_resolution must be > 0")
+        self.layout = Layout(prefix.strip("/"), self.namespace, resolution)
         self.client: S3Client = client or make_client(
             region=region,
             endpoint_url=endpoint_url,
@@ -116,6 +125,7 @@ class S3Store(BaseStore):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ailib-s3")
         self._background: set[Future[None]] = set()
         self._cache: OrderedDict[str, tuple[str, Manifest]] = OrderedDict()
+        self._queues: dict[str, _Queue] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -172,7 +182,9 @@ class S3Store(BaseStore):
         except ClientError as exc:
             if is_missing(exc):
                 return None
-            raise translate(exc, bucket=self.bucket, endpoint=self.endpoint, action="GetObject")
+            raise translate(
+                exc, bucket=self.bucket, endpoint=self.endpoint, action="GetObject"
+            ) from exc
         return response["Body"].read(), response["ETag"]
 
     def _put(
@@ -200,7 +212,7 @@ class S3Store(BaseStore):
     def _keys(self, prefix: str, start_after: str | None = None) -> Iterator[list[str]]:
         """The keys under ``prefix`` in ascending order, one ListObjectsV2 page at a time."""
         paginator = self.client.get_paginator("list_objects_v2")
-        extra = {"StartAfter": start_after} if start_after else {}
+        extra: dict[str, Any] = {"StartAfter": start_after} if start_after else {}
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra):
                 yield [item["Key"] for item in page.get("Contents", ())]
@@ -315,28 +327,26 @@ class S3Store(BaseStore):
         return messages
 
     def _commit(
-        self,
-        manifest: Manifest,
-        etag: str | None,
-        old_markers: Sequence[str],
-        *,
-        keep_markers_on_loss: bool = False,
-    ) -> str | None:
+        self, manifest: Manifest, etag: str | None, old_markers: Sequence[str], tried: set[str]
+    ) -> _Outcome:
         """Conditionally PUT ``manifest`` (If-Match ``etag``; If-None-Match when None) with
-        its new index markers alongside; the new ETag, or None if the condition failed.
+        any index markers its new state needs, in parallel.
 
-        Markers are written in parallel with the manifest: a marker whose manifest write
-        lost is deleted again; superseded markers are deleted after a win, off the caller's
-        path (listing skips any it meets first, so the order of the two does not matter).
+        A marker changes only when the update time enters a new index interval, so most
+        writes are the manifest PUT alone. ``tried`` collects the markers this operation has
+        written; after a win, those the winning state does not use are deleted, with the
+        superseded ones, off the caller's path.
         """
         session_id = manifest.session_id
         manifest.markers = self.layout.markers(
-            session_id, manifest.user_id, manifest.updated_at, manifest.expires_at
+            session_id, manifest.user_id, manifest.updated_at, manifest.ttl
         )
         new_markers = [k for k in manifest.markers if k not in old_markers]
+        tried.update(new_markers)
         pending = [self._pool.submit(self._put, k, b"") for k in new_markers]
+        outcome = _Outcome(None)
         try:
-            new_etag: str | None = self._put(
+            outcome.etag = self._put(
                 self.layout.manifest(session_id),
                 manifest.encode(),
                 if_match=etag,
@@ -347,35 +357,31 @@ class S3Store(BaseStore):
                 raise translate(
                     exc, bucket=self.bucket, endpoint=self.endpoint, action="PutObject"
                 ) from exc
-            new_etag = None
+            # A 412 after botocore retried (a 500, a timeout) may answer our own first try.
+            outcome.ambiguous = retried(exc)
         finally:
             for future in pending:
                 future.exception()
         for future in pending:
             future.result()
-        if new_etag is None:
-            if not keep_markers_on_loss:
-                self._discard(new_markers, "deleting markers of a lost write")
-            return None
-        self._remember(session_id, new_etag, manifest)
-        self._discard([k for k in old_markers if k not in manifest.markers], "updating index")
-        return new_etag
+        if outcome.etag is not None:
+            self._remember(session_id, outcome.etag, manifest)
+            unused = (tried | set(old_markers)) - set(manifest.markers)
+            self._discard(sorted(unused), "updating the index")
+        return outcome
 
     def _lost(self, session_id: str, attempt: int) -> None:
         """After a lost conditional write: forget the stale manifest and back off."""
         self._forget(session_id)
         time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** min(attempt, 10))))
 
-    def _already_committed(self, session_id: str, commit_id: str) -> int | None:
-        """Whether a write we think we lost was applied after all (a retried PUT whose
-        first try succeeded answers 412): the version it produced, else None."""
+    def _already_committed(self, outcome: _Outcome, session_id: str, commit_id: str) -> bool:
+        """Whether a write that looked lost was applied after all (a PUT retried by botocore
+        whose first try succeeded answers 412)."""
+        if not outcome.ambiguous:
+            return False
         fresh = self._read(session_id)
-        if fresh is None:
-            return None
-        version = fresh[0].committed(commit_id)
-        if version is not None:  # its markers may have been discarded as a loser's
-            self._put_all([(k, b"") for k in fresh[0].markers])
-        return version
+        return fresh is not None and fresh[0].committed(commit_id) is not None
 
     def _conflict(self, session_id: str) -> ConflictError:
         return ConflictError(
@@ -396,24 +402,27 @@ class S3Store(BaseStore):
                 ref.messages_key = f"{key}-messages"
                 writes.append((ref.messages_key, encode_messages(checkpoint.messages)))
             manifest.checkpoints.append(ref)
-        manifest.commit(new_token())
+        commit_id = new_token()
+        manifest.note(commit_id)
+        tried: set[str] = set()
         self._put_all(writes)
         for _ in range(_ATTEMPTS):
-            if self._commit(manifest, None, (), keep_markers_on_loss=True):
+            outcome = self._commit(manifest, None, (), tried)
+            if outcome or self._already_committed(outcome, session_id, commit_id):
                 return
             found = self._read(session_id)
             if found is None:
                 continue
             current, etag = found
             if not current.expired(record.updated_at):
-                self._discard([w[0] for w in writes] + manifest.markers)
+                self._discard([w[0] for w in writes] + sorted(tried - set(current.markers)))
                 raise ConflictError(
                     f"session {session_id!r} already exists in {self.url}; "
                     "load it, or create one with another id"
                 )
-            if self._commit(manifest, etag, current.markers, keep_markers_on_loss=True):
+            if self._commit(manifest, etag, current.markers, tried):
                 old = self.layout.generation_prefix(session_id, current.gen)
-                self._later(lambda: self._delete_prefix(old), "deleting an expired session")
+                self._later(partial(self._delete_prefix, old), "deleting an expired session")
                 return
         raise self._conflict(session_id)
 
@@ -435,39 +444,97 @@ class S3Store(BaseStore):
         raise self._conflict(session_id)
 
     def _apply(self, session_id: str, change: Change, now: float) -> int:
+        """Group commit: concurrent changes to one session from this process go out in one
+        manifest write (each still gets its own version and expected-version check)."""
+        mine = _Pending(change)
+        with self._lock:
+            queue = self._queues.setdefault(session_id, _Queue())
+            queue.items.append(mine)
+            lead = not queue.leading
+            queue.leading = True
+        if not lead:
+            mine.wake.wait()
+        if mine.lead or lead:
+            with self._lock:
+                batch, queue.items = queue.items, []
+            try:
+                self._apply_batch(session_id, batch)
+            except BaseException as exc:
+                for pending in batch:
+                    if pending.version is None and pending.error is None:
+                        pending.error = exc
+            finally:
+                with self._lock:
+                    if queue.items:  # hand over to the first waiting writer
+                        queue.items[0].lead = True
+                        queue.items[0].wake.set()
+                    else:
+                        queue.leading = False
+                        if self._queues.get(session_id) is queue:
+                            del self._queues[session_id]
+                for pending in batch:
+                    pending.wake.set()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.version is not None
+        return mine.version
+
+    def _apply_batch(self, session_id: str, batch: Sequence[_Pending]) -> None:
         commit_id = new_token()
+        tried: set[str] = set()
         for attempt in range(_ATTEMPTS):
             found = self._current(session_id)
             if found is None:
-                raise SessionNotFound(session_id, self.url)
+                _fail(batch, SessionNotFound(session_id, self.url))
+                return
             manifest, etag, fresh = found
-            stale = change.expected_version not in (None, manifest.version)
-            if manifest.expired(now) or stale:
+            now = time.time()
+            if manifest.expired(now):
                 if not fresh:
                     self._forget(session_id)
                     continue
-                if stale:
-                    raise self._stale(session_id, manifest.version, change.expected_version)
-                raise SessionNotFound(session_id, self.url)
+                _fail(batch, SessionNotFound(session_id, self.url))
+                return
             new = manifest.clone()
-            writes = new.append(change.append, self.layout) if change.append else []
-            new.metadata = change.apply_metadata(new.metadata)
-            new.touch(now, change.ttl)
-            new.commit(commit_id)
+            writes: list[Write] = []
+            accepted: list[_Pending] = []
+            refused: list[tuple[_Pending, int]] = []
+            for pending in batch:
+                change = pending.change
+                if change.expected_version not in (None, new.version):
+                    refused.append((pending, new.version))
+                    continue
+                if change.append:
+                    writes += new.append(change.append, self.layout)
+                new.metadata = change.apply_metadata(new.metadata)
+                new.touch(now, change.ttl)
+                new.version += 1
+                pending.version = new.version
+                accepted.append(pending)
+            if refused and not fresh:  # the cached manifest may be what is stale
+                self._forget(session_id)
+                continue
+            for pending, version in refused:
+                pending.error = self._stale(session_id, version, pending.change.expected_version)
+            if not accepted:
+                return
+            new.note(commit_id)
             self._put_all(writes)
-            if self._commit(new, etag, manifest.markers):
-                return new.version
+            outcome = self._commit(new, etag, manifest.markers, tried)
+            if outcome or self._already_committed(outcome, session_id, commit_id):
+                return
+            for pending, _ in refused:
+                pending.error = None
+            for pending in accepted:
+                pending.version = None
             self._discard([w[0] for w in writes])
-            done = self._already_committed(session_id, commit_id)
-            if done is not None:
-                return done
             self._lost(session_id, attempt)
-            now = time.time()
-        raise self._conflict(session_id)
+        _fail(batch, self._conflict(session_id))
 
     def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
         session_id = record.session_id
         commit_id = new_token()
+        tried: set[str] = set()
         for attempt in range(_ATTEMPTS):
             found = self._current(session_id)
             if found is None:
@@ -492,22 +559,26 @@ class S3Store(BaseStore):
             new.metadata = dict(record.metadata)
             new.touch(now, record.ttl)
             new.commit(commit_id)
-            if self._write_and_commit(manifest, new, etag, writes):
+            if self._write_and_commit(manifest, new, etag, writes, tried, commit_id):
                 return new.version
-            done = self._already_committed(session_id, commit_id)
-            if done is not None:
-                return done
             self._lost(session_id, attempt)
             now = time.time()
         raise self._conflict(session_id)
 
     def _write_and_commit(
-        self, old: Manifest, new: Manifest, etag: str, writes: Sequence[Write]
+        self,
+        old: Manifest,
+        new: Manifest,
+        etag: str,
+        writes: Sequence[Write],
+        tried: set[str],
+        commit_id: str,
     ) -> bool:
         """PUT the new objects, then the manifest; on a win, delete what ``old`` referenced
         and ``new`` does not; on a loss, delete what was written."""
         self._put_all(writes)
-        if not self._commit(new, etag, old.markers):
+        outcome = self._commit(new, etag, old.markers, tried)
+        if not outcome and not self._already_committed(outcome, new.session_id, commit_id):
             self._discard([w[0] for w in writes])
             return False
         kept = {c.key for c in new.chunks} | {c.messages_key for c in new.checkpoints}
@@ -548,31 +619,28 @@ class S3Store(BaseStore):
     def _list(
         self, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
     ) -> Sequence[SessionRecord]:
+        """Walk the index newest interval first, checking each marker against its session's
+        manifest header (ranged GETs in parallel), until ``limit`` sessions are found and
+        the interval they end in is complete."""
         base = self.layout.index_prefix if user_id is None else self.layout.user_prefix(user_id)
-        start = Layout.start_after(base, after[0]) if after else None
+        start = self.layout.start_after(base, after[0]) if after else None
         found: dict[str, SessionRecord] = {}
         superseded: list[str] = []
-        batch_size = max(limit, 32)
-        for batch in _batches(self._markers(base, start), batch_size):
-            if len(found) >= limit:
-                # Everything from here on is older, so only exact-microsecond ties with the
-                # limit-th record can still make the page.
-                floor = sorted((micros(r.updated_at) for r in found.values()), reverse=True)
-                batch = [m for m in batch if m.updated_us >= floor[limit - 1]]
-                if not batch:
-                    break
-            heads = self._parallel(lambda m: self._head(m.session_id), batch)
-            for marker, head in zip(batch, heads, strict=True):
+        for group in _intervals(self._markers(base, start), max(limit, 32)):
+            if len(found) >= limit:  # later intervals hold only older sessions
+                break
+            heads = self._parallel(lambda m: self._head(m.session_id), group)
+            for marker, head in zip(group, heads, strict=True):
                 if head is None:
                     if marker.updated_us < micros(now - _ORPHAN_GRACE):
                         superseded.append(marker.key)
                     continue
                 manifest = head[0]
-                stored_us = micros(manifest.updated_at)
-                if stored_us > marker.updated_us:
+                interval = self.layout.interval(manifest.updated_at)
+                if marker.updated_us < interval:
                     superseded.append(marker.key)
                 if (
-                    stored_us != marker.updated_us
+                    interval != marker.updated_us
                     or manifest.expired(now)
                     or (user_id is not None and manifest.user_id != user_id)
                     or (after is not None and (manifest.updated_at, manifest.session_id) >= after)
@@ -591,15 +659,19 @@ class S3Store(BaseStore):
                     yield marker
 
     def _purge(self, now: float) -> int:
-        """Find expired sessions by the expiry time in their index markers' keys (listing
+        """Find expired sessions by the expiry bound in their index markers' keys (listing
         keys only), confirm each from its manifest, and delete them in batches."""
-        due: dict[str, list[str]] = {}
+        due: dict[str, list[Marker]] = {}
         for base in (self.layout.index_prefix, self.layout.users_prefix):
             for page in self._keys(base):
                 for key in page:
                     marker = _parse_any(self.layout, base, key)
-                    if marker and marker.expires_us is not None and marker.expires_us <= micros(now):
-                        due.setdefault(marker.session_id, []).append(marker.key)
+                    if (
+                        marker
+                        and marker.expires_us is not None
+                        and marker.expires_us <= micros(now)
+                    ):
+                        due.setdefault(marker.session_id, []).append(marker)
         if not due:
             return 0
         session_ids = list(due)
@@ -607,12 +679,14 @@ class S3Store(BaseStore):
         garbage: list[str] = []
         purged: list[str] = []
         for session_id, head in zip(session_ids, heads, strict=True):
+            markers = due[session_id]
             if head is None:
-                garbage += due[session_id]
+                garbage += [m.key for m in markers if m.updated_us < micros(now - _ORPHAN_GRACE)]
                 continue
             manifest, etag = head
             if not manifest.expired(now):
-                garbage += [k for k in due[session_id] if k not in manifest.markers]
+                interval = self.layout.interval(manifest.updated_at)
+                garbage += [m.key for m in markers if m.updated_us < interval]
                 continue
             try:
                 self._call(
@@ -625,17 +699,16 @@ class S3Store(BaseStore):
                 continue
             self._forget(session_id)
             purged.append(session_id)
-            garbage += due[session_id] + manifest.markers
-        for keys in self._parallel(
-            lambda sid: [k for page in self._keys(self.layout.session_prefix(sid)) for k in page],
-            purged,
-        ):
+            garbage += [m.key for m in markers] + manifest.markers
+        prefixes = [self.layout.session_prefix(sid) for sid in purged]
+        for keys in self._parallel(lambda p: [k for page in self._keys(p) for k in page], prefixes):
             garbage += keys
         self._delete_keys(garbage)
         return len(purged)
 
     def _checkpoint(self, session_id: str, label: str | None, now: float) -> int:
         commit_id = new_token()
+        tried: set[str] = set()
         for attempt in range(_ATTEMPTS):
             found = self._current(session_id)
             if found is None:
@@ -652,10 +725,8 @@ class S3Store(BaseStore):
             record = CheckpointRecord(number, now, new.count, dict(new.metadata), label)
             new.checkpoints.append(CheckpointRef(number, key, new.count))
             new.commit(commit_id)
-            if self._write_and_commit(manifest, new, etag, [(key, _checkpoint_body(record))]):
-                return number
-            done = self._already_committed(session_id, commit_id)
-            if done is not None:
+            writes = [(key, _checkpoint_body(record))]
+            if self._write_and_commit(manifest, new, etag, writes, tried, commit_id):
                 return number
             self._lost(session_id, attempt)
             now = time.time()
@@ -692,7 +763,9 @@ class S3Store(BaseStore):
                 return state
         raise self._conflict(session_id)
 
-    def _checkpoint_contents(self, manifest: Manifest, ref: CheckpointRef) -> CheckpointState | None:
+    def _checkpoint_contents(
+        self, manifest: Manifest, ref: CheckpointRef
+    ) -> CheckpointState | None:
         """A checkpoint's messages and metadata: its record, and its messages from its own
         copy or from the log, all in one parallel round; None if an object vanished."""
         chunks = [] if ref.messages_key else manifest.chunks_for_prefix(ref.message_count)
@@ -712,6 +785,7 @@ class S3Store(BaseStore):
 
     def _restore(self, session_id: str, number: int, now: float) -> int:
         commit_id = new_token()
+        tried: set[str] = set()
         for attempt in range(_ATTEMPTS):
             manifest, etag = self._live_manifest(session_id, now)
             target = manifest.find_checkpoint(number)
@@ -740,14 +814,45 @@ class S3Store(BaseStore):
             new.metadata = dict(metadata)
             new.touch(now, None)
             new.commit(commit_id)
-            if self._write_and_commit(manifest, new, etag, writes):
+            if self._write_and_commit(manifest, new, etag, writes, tried, commit_id):
                 return new.version
-            done = self._already_committed(session_id, commit_id)
-            if done is not None:
-                return done
             self._lost(session_id, attempt)
             now = time.time()
         raise self._conflict(session_id)
+
+
+@dataclass
+class _Outcome:
+    """What a conditional manifest write did: its new ETag if it won."""
+
+    etag: str | None
+    ambiguous: bool = False
+
+    def __bool__(self) -> bool:
+        return self.etag is not None
+
+
+@dataclass
+class _Pending:
+    """One change waiting in a session's group-commit queue."""
+
+    change: Change
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    version: int | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _Queue:
+    items: list[_Pending] = field(default_factory=list)
+    leading: bool = False
+
+
+def _fail(batch: Sequence[_Pending], error: BaseException) -> None:
+    for pending in batch:
+        pending.version = None
+        pending.error = error
 
 
 def _checkpoint_body(checkpoint: CheckpointRecord) -> bytes:
@@ -770,13 +875,13 @@ def _parse_any(layout: Layout, base: str, key: str) -> Marker | None:
     return Layout.parse_marker(base, key)
 
 
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
+def _intervals(markers: Iterable[Marker], size: int) -> Iterator[list[Marker]]:
+    """Markers in groups of about ``size``, never splitting one index interval."""
+    group: list[Marker] = []
+    for marker in markers:
+        if len(group) >= size and marker.updated_us != group[-1].updated_us:
+            yield group
+            group = []
+        group.append(marker)
+    if group:
+        yield group
