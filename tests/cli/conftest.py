@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import platformdirs
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -25,6 +26,12 @@ def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AILIB_STORE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "AILIB_DEBUG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    # platformdirs ignores XDG_DATA_HOME on macOS and Windows; never touch the real one.
+    monkeypatch.setattr(
+        platformdirs,
+        "user_data_dir",
+        lambda appname=None, *a, **k: str(tmp_path / "xdg-data" / appname),
+    )
 
 
 @pytest.fixture
