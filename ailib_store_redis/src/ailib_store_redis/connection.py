@@ -1,7 +1,8 @@
 """From a store URL to a redis-py client, and from redis-py errors to ailib's.
 
 Schemes: ``redis://``, ``rediss://`` (TLS), ``unix://`` (socket path), ``redis+cluster://`` and
-``rediss+cluster://`` (seed nodes), ``fakeredis://[name]`` (in-process fakeredis server).
+``rediss+cluster://`` (seed nodes), ``fakeredis://[name][/db]`` (a fakeredis server of this
+process, shared by every store opened with the same name).
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def _fake(url: StoreURL, settings: ConnectionSettings) -> Client:
         )
     import fakeredis
 
-    name = (url.host or "") + url.path.strip("/")
+    name = url.host or ""
     with _fake_lock:
         server = _fake_servers.setdefault(name, fakeredis.FakeServer())
     client: redis.Redis = fakeredis.FakeRedis(server=server, db=settings.db)
@@ -187,7 +188,7 @@ def where(url: StoreURL) -> str:
     if url.scheme == "unix":
         return url.path
     if url.scheme == "fakeredis":
-        return f"fakeredis server {(url.host or '') + url.path.strip('/') or '(default)'!r}"
+        return f"fakeredis server {url.host or '(default)'!r}"
     hosts = ",".join(f"{h}:{p or _DEFAULT_PORT}" for h, p in url.hosts)
     return hosts or f"localhost:{_DEFAULT_PORT}"
 

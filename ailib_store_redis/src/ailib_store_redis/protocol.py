@@ -1,0 +1,235 @@
+"""What goes into the Lua scripts and what comes back, free of any I/O.
+
+The sync store here and an async twin build the same ``ARGV`` lists and decode the same
+replies with these functions; only how the bytes travel differs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ailib.codec import dumps, loads
+from ailib.errors import (
+    AilibError,
+    CheckpointNotFound,
+    ConflictError,
+    CorruptSessionError,
+    SessionNotFound,
+)
+from ailib.messages import Message
+from ailib.records import Change, CheckpointRecord, SessionRecord
+
+__all__ = (
+    "IndexUpdate",
+    "apply_args",
+    "checkpoint_args",
+    "create_args",
+    "decode_checkpoint",
+    "decode_messages",
+    "decode_record",
+    "num",
+    "op_id",
+    "read_args",
+    "refusal",
+    "replace_args",
+    "restore_args",
+    "write_result",
+)
+
+
+def op_id() -> str:
+    """A fresh id for one write, resent unchanged when redis-py retries the call."""
+    return os.urandom(12).hex()
+
+
+def num(value: float) -> str:
+    """A time or duration as exact decimal text (Lua's own formatting keeps 14 digits)."""
+    return repr(float(value))
+
+
+def _ttl(ttl: float | None) -> str:
+    return "" if ttl is None else num(ttl)
+
+
+def _pairs(values: Mapping[str, Any]) -> list[str]:
+    out = [str(2 * len(values))]
+    for key, value in values.items():
+        out += (key, dumps(value))
+    return out
+
+
+def _checkpoint_info(checkpoint: CheckpointRecord) -> str:
+    flat = [part for k, v in checkpoint.metadata.items() for part in (k, dumps(v))]
+    return f"[{num(checkpoint.created_at)},{dumps(checkpoint.label)},{dumps(flat)}]"
+
+
+# -- ARGV of each script (see scripts.py) ------------------------------------------------------
+
+
+def create_args(record: SessionRecord, prefix: str) -> list[str]:
+    checkpoints: list[str] = []
+    snapshot: list[str] = []
+    for cp in record.checkpoints:
+        pointer = str(cp.message_count)
+        if cp.messages is not None:
+            pointer += f"@{len(snapshot)}@{len(cp.messages)}"
+            snapshot += (dumps(m) for m in cp.messages)
+        checkpoints += (str(cp.number), pointer, _checkpoint_info(cp))
+    return [
+        prefix,
+        op_id(),
+        num(record.updated_at),
+        record.session_id,
+        record.kind,
+        num(record.created_at),
+        _ttl(record.ttl),
+        str(max((cp.number for cp in record.checkpoints), default=0)),
+        *_pairs(record.metadata),
+        str(len(record.checkpoints)),
+        *checkpoints,
+        str(len(snapshot)),
+        *snapshot,
+        *(dumps(m) for m in record.messages),
+    ]
+
+
+def apply_args(session_id: str, change: Change, now: float, prefix: str) -> list[str]:
+    return [
+        prefix,
+        op_id(),
+        num(now),
+        session_id,
+        "" if change.expected_version is None else str(change.expected_version),
+        "1" if change.replace_metadata else "0",
+        _ttl(change.ttl),
+        *_pairs(change.set_metadata),
+        str(len(change.unset_metadata)),
+        *change.unset_metadata,
+        *(dumps(m) for m in change.append),
+    ]
+
+
+def replace_args(
+    record: SessionRecord, expected_version: int, now: float, prefix: str
+) -> list[str]:
+    return [
+        prefix,
+        op_id(),
+        num(now),
+        record.session_id,
+        str(expected_version),
+        _ttl(record.ttl),
+        *_pairs(record.metadata),
+        *(dumps(m) for m in record.messages),
+    ]
+
+
+def checkpoint_args(session_id: str, label: str | None, now: float, prefix: str) -> list[str]:
+    return [prefix, op_id(), num(now), session_id, dumps(label)]
+
+
+def restore_args(session_id: str, number: int, now: float, prefix: str) -> list[str]:
+    label = dumps(f"before restore to {number}")
+    return [prefix, op_id(), num(now), session_id, str(number), label]
+
+
+def read_args(session_id: str, now: float, *extra: str, prefix: str = "") -> list[str]:
+    """ARGV of the scripts that take no op id (delete, purge, checkpoint state)."""
+    return [prefix, "", num(now), session_id, *extra]
+
+
+# -- replies ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """What a cluster write leaves for the index script: the session's user and expiry."""
+
+    user: bytes
+    expires: bytes
+
+
+def write_result(
+    reply: Any, session_id: str, where: str, number: int = 0
+) -> tuple[int, IndexUpdate | None]:
+    """The result of a write script, and the index update a cluster still owes."""
+    if isinstance(reply, int):
+        return reply, None
+    if isinstance(reply, list) and reply and reply[0] == b"ok":
+        update = IndexUpdate(reply[2], reply[3]) if len(reply) > 3 else None
+        return int(reply[1]), update
+    raise refusal(reply, session_id, where, number)
+
+
+def refusal(reply: Any, session_id: str, where: str, number: int = 0) -> AilibError:
+    """The error a script's refusal stands for (``number``: the checkpoint asked for)."""
+    status = reply[0] if isinstance(reply, list) and reply else reply
+    if status == b"missing":
+        return SessionNotFound(session_id, where)
+    if status == b"nocp":
+        return CheckpointNotFound(session_id, number)
+    if status == b"conflict":
+        stored = f"is at version {reply[1]}" if len(reply) > 1 else "already exists"
+        return ConflictError(
+            f"session {session_id!r} in {where} {stored}: someone else changed or created it; "
+            "reload it (or use another id) and try again"
+        )
+    return CorruptSessionError(f"unexpected reply {reply!r} from {where}")
+
+
+def decode_messages(raw: Sequence[bytes], what: str) -> list[Message]:
+    """Stored messages, parsed in one call (one JSON array) rather than one call each."""
+    if not raw:
+        return []
+    messages = loads(b"[" + b",".join(raw) + b"]", what)
+    if not isinstance(messages, list) or len(messages) != len(raw):
+        raise CorruptSessionError(f"{what}: a stored message is not one JSON document")
+    return messages
+
+
+def decode_record(
+    session_id: str,
+    meta: Mapping[bytes, bytes],
+    raw: Sequence[bytes],
+    count: int | None,
+    where: str,
+) -> SessionRecord:
+    try:
+        return SessionRecord(
+            session_id=session_id,
+            kind=meta[b"k"].decode(),
+            messages=decode_messages(raw, f"messages of session {session_id!r} in {where}"),
+            metadata={
+                k[2:].decode(): loads(v, f"metadata {k[2:]!r} of session {session_id!r}")
+                for k, v in meta.items()
+                if k.startswith(b"m:")
+            },
+            version=int(meta[b"v"]),
+            created_at=float(meta[b"c"]),
+            updated_at=float(meta[b"u"]),
+            ttl=float(meta[b"t"]) if b"t" in meta else None,
+            expires_at=float(meta[b"e"]) if b"e" in meta else None,
+            message_count=count,
+        )
+    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise CorruptSessionError(
+            f"session {session_id!r} in {where} is malformed: {exc!r}"
+        ) from exc
+
+
+def decode_checkpoint(
+    session_id: str, number: int, info: bytes, count: int, where: str
+) -> CheckpointRecord:
+    """A checkpoint from its stored ``[created_at, label, [key, value json, ...]]``."""
+    what = f"checkpoint {number} of session {session_id!r} in {where}"
+    try:
+        created_at, label, flat = loads(info, what)
+        if not isinstance(flat, list) or len(flat) % 2:
+            raise ValueError("metadata is not a flat list of pairs")
+        metadata = {str(flat[i]): loads(flat[i + 1], what) for i in range(0, len(flat), 2)}
+        return CheckpointRecord(number, float(created_at), count, metadata, label)
+    except (TypeError, ValueError) as exc:
+        raise CorruptSessionError(f"{what} is malformed: {exc}") from exc
