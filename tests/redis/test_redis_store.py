@@ -212,24 +212,31 @@ def test_load_is_one_round_trip(private: RedisStore, monkeypatch: pytest.MonkeyP
     assert all(s.count(b"MULTI") == 1 and s.count(b"EXEC") == 1 for s in wire.sends)
 
 
-def test_append_resent_after_a_lost_reply_is_stored_once(
-    private: RedisStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    session = private.create()
-    private.append(session.session_id, {"role": "user", "content": "first"})
-    wire = Wire(monkeypatch)
+def _lose_the_next_reply(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The next reply is read from the server, then lost as if the connection dropped;
+    returns the list that receives it."""
     original = Connection.read_response
-    lost = []
+    lost: list[Any] = []
 
     def read_response(conn: Connection, *args: Any, **kwargs: Any) -> Any:
         reply = original(conn, *args, **kwargs)
-        if not lost:  # the server executed the append; its reply is lost on the way back
+        if not lost:
             lost.append(reply)
             conn.disconnect()
             raise redis.ConnectionError("connection reset while reading the reply")
         return reply
 
     monkeypatch.setattr(Connection, "read_response", read_response)
+    return lost
+
+
+def test_append_resent_after_a_lost_reply_is_stored_once(
+    private: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = private.create()
+    private.append(session.session_id, {"role": "user", "content": "first"})
+    wire = Wire(monkeypatch)
+    lost = _lose_the_next_reply(monkeypatch)
     version = private.append(session.session_id, {"role": "user", "content": "once"})
     monkeypatch.undo()
 
@@ -239,6 +246,23 @@ def test_append_resent_after_a_lost_reply_is_stored_once(
     loaded = private.load(session.session_id)
     assert [m["content"] for m in loaded.messages] == ["first", "once"]
     assert version == loaded.version == lost[0]
+
+
+def test_pop_is_one_round_trip_and_resent_pops_once(
+    private: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = private.create()
+    private.append(session.session_id, *({"role": "user", "content": str(n)} for n in range(6)))
+    assert private.pop(session.session_id) == [{"role": "user", "content": "5"}]
+    wire = Wire(monkeypatch)
+    assert [m["content"] for m in private.pop(session.session_id, 2)] == ["3", "4"]
+    assert len(wire.sends) == 1
+
+    _lose_the_next_reply(monkeypatch)
+    popped = private.pop(session.session_id)
+    monkeypatch.undo()
+    assert popped == [{"role": "user", "content": "2"}]
+    assert [m["content"] for m in private.load(session.session_id).messages] == ["0", "1"]
 
 
 def test_op_ids_are_remembered_in_bounded_space(private: RedisStore) -> None:

@@ -32,6 +32,8 @@ __all__ = (
     "decode_record",
     "num",
     "op_id",
+    "pop_args",
+    "pop_result",
     "read_args",
     "refusal",
     "replace_args",
@@ -131,6 +133,10 @@ def checkpoint_args(session_id: str, label: str | None, now: float, prefix: str)
     return [prefix, op_id(), num(now), session_id, dumps(label)]
 
 
+def pop_args(session_id: str, count: int, now: float, prefix: str) -> list[str]:
+    return [prefix, op_id(), num(now), session_id, str(count)]
+
+
 def restore_args(session_id: str, number: int, now: float, prefix: str) -> list[str]:
     label = dumps(f"before restore to {number}")
     return [prefix, op_id(), num(now), session_id, str(number), label]
@@ -162,6 +168,16 @@ def write_result(
         update = IndexUpdate(reply[2], reply[3]) if len(reply) > 3 else None
         return int(reply[1]), update
     raise refusal(reply, session_id, where, number)
+
+
+def pop_result(reply: Any, session_id: str, where: str) -> tuple[list[Message], IndexUpdate]:
+    """The messages a pop removed, and the index update a cluster still owes."""
+    if not (isinstance(reply, list) and reply and reply[0] == b"popped"):
+        raise refusal(reply, session_id, where)
+    removed = loads(reply[1], f"messages popped from session {session_id!r} in {where}")
+    if not isinstance(removed, list):
+        raise CorruptSessionError(f"messages popped from session {session_id!r} are not a list")
+    return removed, IndexUpdate(reply[2], reply[3])
 
 
 def refusal(reply: Any, session_id: str, where: str, number: int = 0) -> AilibError:

@@ -31,6 +31,7 @@ __all__ = (
     "INDEX_DROP_EXPIRED",
     "INDEX_TOUCH",
     "OPS_KEPT",
+    "POP",
     "PURGE_SESSION",
     "REPLACE",
     "RESTORE",
@@ -124,10 +125,11 @@ end
 
 -- End a write: bump the version, stamp the time, give every key of the session the full TTL
 -- again, and (single server) move the session in the index. `f` is what live() read before
--- the write (nil for a new session); `changed` tells whether the metadata changed.
-local function finish(f, ttl, changed)
+-- the write (nil for a new session); `changed` tells whether the metadata changed; `memo` is
+-- what a resent call gets back (default: the new version). Returns version, user, expiry.
+local function commit(f, ttl, changed, memo)
   local version = f and tonumber(f[1]) + 1 or 1
-  remember(version)
+  remember(memo or version)
   local exp = ''
   if ttl then
     local secs = tonumber(ttl)
@@ -141,10 +143,13 @@ local function finish(f, ttl, changed)
   local old = f and (f[4] or '') or nil
   local user = old
   if changed then user = redis.call('HGET', META, 'm:user_id') or '' end
-  if PREFIX ~= '' then
-    index_touch(PREFIX, ARGV[4], NOW, user, exp, old)
-    return version
-  end
+  if PREFIX ~= '' then index_touch(PREFIX, ARGV[4], NOW, user, exp, old) end
+  return version, user, exp
+end
+
+local function finish(f, ttl, changed)
+  local version, user, exp = commit(f, ttl, changed)
+  if PREFIX ~= '' then return version end
   return {'ok', version, user, exp}
 end
 
@@ -314,6 +319,27 @@ redis.call('HINCRBY', META, 'v', 1)
 remember(n)
 align_ttl()
 return n
+""")
+
+#: ARGV: prefix, opid, now, sid, count. Removes the last ``count`` messages (copying what
+#: checkpoints need first). Reply: ``{'popped', JSON array of them, user json, expires}``;
+#: a resent call gets the same array back (it is the op's remembered result).
+POP: Final = _session_script("""
+local done = OPID ~= '' and redis.call('HGET', OPS, OPID)
+if done then
+  local g = redis.call('HMGET', META, 'm:user_id', 'e')
+  return {'popped', done, g[1] or '', g[2] or ''}
+end
+local f = live()
+if not f then return {'missing'} end
+local n = redis.call('LLEN', LOG)
+if n == 0 then return {'popped', '[]', f[4] or '', f[2] or ''} end
+local keep = math.max(0, n - tonumber(ARGV[5]))
+local removed = '[' .. table.concat(redis.call('LRANGE', LOG, keep, -1), ',') .. ']'
+materialize(keep)
+rewrite_log(keep, {}, 1, 0)
+local _, user, exp = commit(f, f[3], false, removed)
+return {'popped', removed, user, exp}
 """)
 
 #: ARGV: prefix, opid, now, sid, checkpoint number, label of the checkpoint of the current

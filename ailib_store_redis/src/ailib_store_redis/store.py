@@ -16,6 +16,7 @@ import redis.cluster
 from redis.commands.core import Script
 
 from ailib.base import BaseStore, CheckpointState
+from ailib.messages import Message
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.url import StoreURL, make_url
 from ailib_store_redis import protocol, scripts
@@ -44,6 +45,7 @@ class _Scripts:
         self.replace = client.register_script(scripts.REPLACE)
         self.checkpoint = client.register_script(scripts.CHECKPOINT)
         self.restore = client.register_script(scripts.RESTORE)
+        self.pop = client.register_script(scripts.POP)
         self.delete = client.register_script(scripts.DELETE)
         self.purge_session = client.register_script(scripts.PURGE_SESSION)
         self.checkpoint_state = client.register_script(scripts.CHECKPOINT_STATE)
@@ -113,12 +115,15 @@ class RedisStore(BaseStore):
         reply = self._call(script, session_id, args)
         result, update = protocol.write_result(reply, session_id, self.url, number)
         if update is not None:
-            with translate_errors(self._where):
-                self._scripts.index_touch(
-                    keys=[self._index.updated],
-                    args=[self._index.prefix, session_id, num(now), update.user, update.expires],
-                )
+            self._touch_index(session_id, now, update)
         return result
+
+    def _touch_index(self, session_id: str, now: float, update: protocol.IndexUpdate) -> None:
+        with translate_errors(self._where):
+            self._scripts.index_touch(
+                keys=[self._index.updated],
+                args=[self._index.prefix, session_id, num(now), update.user, update.expires],
+            )
 
     # -- operations -------------------------------------------------------------------------
 
@@ -273,6 +278,14 @@ class RedisStore(BaseStore):
             session_id, number, reply[1], len(messages), self.url
         )
         return messages, checkpoint.metadata
+
+    def _pop(self, session_id: str, count: int, now: float) -> list[Message]:
+        args = protocol.pop_args(session_id, count, now, self._inline)
+        reply = self._call(self._scripts.pop, session_id, args)
+        removed, update = protocol.pop_result(reply, session_id, self.url)
+        if self._cluster and removed:
+            self._touch_index(session_id, now, update)
+        return removed
 
     def _restore(self, session_id: str, number: int, now: float) -> int:
         args = protocol.restore_args(session_id, number, now, self._inline)
