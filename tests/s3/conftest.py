@@ -4,8 +4,12 @@ dummy credentials; nothing here ever talks to AWS."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -35,13 +39,14 @@ def moto_endpoint() -> Iterator[str]:
             server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def moto_bucket(moto_endpoint: str) -> str:
-    """A bucket on the moto server, created once."""
-    name = f"ailib-test-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(
-        Bucket=name
-    )
+    """A bucket on the moto server. Created per test when missing: the server shares moto's
+    in-process state, which a ``mock_aws`` (the ``s3+mock://`` tests) resets when it stops."""
+    name = "ailib-test-bucket"
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    if name not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+        client.create_bucket(Bucket=name)
     return name
 
 
@@ -49,3 +54,57 @@ def moto_bucket(moto_endpoint: str) -> str:
 def moto_url(moto_endpoint: str, moto_bucket: str) -> str:
     """An ``s3://`` URL on the moto server, its prefix unique to the test."""
     return f"s3://{moto_bucket}/t{uuid.uuid4().hex[:8]}?endpoint_url={moto_endpoint}"
+
+
+class RequestLog:
+    """Records every request a client sends. ``round_trips`` counts the periods during
+    which at least one request was in flight: requests sent in parallel share one, requests
+    that wait for an answer start another. ``delay`` holds each request back a little so that
+    requests sent together really overlap, making that count independent of timing."""
+
+    def __init__(self, client: Any, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.operations: Counter[str] = Counter()
+        self.round_trips = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self.enabled = False
+        client.meta.events.register("before-send.s3.*", self._before)
+        client.meta.events.register("response-received.s3.*", self._after)
+
+    def _before(self, event_name: str, **_: Any) -> None:
+        if not self.enabled:
+            return
+        name = event_name.rsplit(".", 1)[-1]
+        with self._lock:
+            if self._in_flight == 0:
+                self.round_trips += 1
+            self._in_flight += 1
+            self.operations[name] += 1
+        if self.delay:
+            time.sleep(self.delay)
+
+    def _after(self, **_: Any) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    @property
+    def total(self) -> int:
+        return sum(self.operations.values())
+
+    def __enter__(self) -> RequestLog:
+        self.operations.clear()
+        self.round_trips = 0
+        self.enabled = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.enabled = False
+
+
+@pytest.fixture
+def request_log() -> Callable[..., RequestLog]:
+    """Attach a :class:`RequestLog` to a store's client: ``request_log(store.client)``."""
+    return RequestLog

@@ -1,0 +1,353 @@
+"""What the conformance suite does not cover: request counts of the object layout, listing
+past 1,000 sessions, concurrency across separate stores, purge, lifecycle rules, errors and
+secrets. All against moto's S3 server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ailib.errors import ConfigurationError, ConflictError, StoreUnavailable
+from ailib.registry import open_store
+from ailib.session import Session
+from ailib_store_s3 import S3Store, install_lifecycle_rule
+from ailib_store_s3.lifecycle import rule_id
+from ailib_store_s3.manifest import Manifest
+
+OpenS3 = Callable[..., S3Store]
+
+
+@pytest.fixture
+def open_s3(moto_url: str) -> Iterator[OpenS3]:
+    """Opens S3 stores on the moto server, all in one namespace of this test."""
+    namespace = f"n{uuid.uuid4().hex[:8]}"
+    opened: list[S3Store] = []
+
+    def make(**options: Any) -> S3Store:
+        store = open_store(moto_url, namespace=namespace, **options)
+        assert isinstance(store, S3Store)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def _keys(store: S3Store, prefix: str = "") -> list[str]:
+    return [k for page in store._keys(store.layout.root + prefix) for k in page]
+
+
+def _message(n: int) -> dict[str, Any]:
+    return {"role": "user", "content": f"message {n} " + "x" * 1000}
+
+
+# -- request counts --------------------------------------------------------------------
+
+
+def test_load_of_1000_messages_takes_two_round_trips(open_s3: OpenS3, request_log: Any) -> None:
+    writer = open_s3()
+    session = writer.create(messages=[_message(n) for n in range(1000)])
+    manifest = Manifest.decode(writer._get(writer.layout.manifest(session.session_id))[0])  # type: ignore[index]
+    assert len(manifest.chunks) >= 4, "the history should be spread over several chunks"
+
+    reader = open_s3()  # a cold process: nothing cached
+    log = request_log(reader.client, delay=0.02)
+    with log:
+        loaded = reader.load(session.session_id)
+    assert [m["content"] for m in loaded.messages] == [m["content"] for m in session.messages]
+    assert log.round_trips <= 2
+    assert log.operations == {"GetObject": 1 + len(manifest.chunks)}
+
+    with log:
+        tail = reader.load(session.session_id, last=10)
+    assert len(tail.messages) == 10
+    assert log.round_trips == 1
+    assert log.total == 1  # the tail lives in the manifest
+
+
+def test_append_to_1000_messages_is_one_conditional_put(open_s3: OpenS3, request_log: Any) -> None:
+    # A coarse index interval keeps the listing marker unchanged during the test, so what is
+    # counted is the append itself; the next test counts a marker move.
+    writer = open_s3(index_resolution=86400)
+    session_id = writer.create(messages=[_message(n) for n in range(1000)]).session_id
+
+    cold = open_s3(index_resolution=86400)
+    log = request_log(cold.client)
+    with log:
+        cold.append(session_id, {"role": "assistant", "content": "first"})
+    assert log.operations == {"GetObject": 1, "PutObject": 1}
+    assert log.round_trips == 2
+
+    with log:  # the manifest and its ETag are cached now: no read needed
+        cold.append(session_id, {"role": "user", "content": "second"})
+    assert log.operations == {"PutObject": 1}
+
+    writer.append(session_id, {"role": "assistant", "content": "from elsewhere"})
+    with log:  # a stale cache costs one refused PUT and a read, never a lost message
+        cold.append(session_id, {"role": "user", "content": "third"})
+    assert log.operations == {"PutObject": 2, "GetObject": 1}
+    contents = [m["content"] for m in writer.load(session_id).messages[-4:]]
+    assert contents == ["first", "second", "from elsewhere", "third"]
+
+
+def test_append_moving_the_index_marker(open_s3: OpenS3, request_log: Any) -> None:
+    store = open_s3(index_resolution=0.05)
+    session_id = store.create({"user_id": "marker-user"}).session_id
+    time.sleep(0.1)
+    log = request_log(store.client, delay=0.02)
+    with log:
+        store.append(session_id, {"role": "user", "content": "later"})
+        store.flush()
+    # manifest + a marker in each index, in parallel; the old markers go in one batch delete
+    assert log.operations == {"PutObject": 3, "DeleteObjects": 1}
+    markers = _keys(store, "idx/") + _keys(store, "u/")
+    assert len(markers) == 2
+    assert [s.session_id for s in store.list(user_id="marker-user")] == [session_id]
+
+
+def test_checkpoint_of_a_long_session_copies_nothing(open_s3: OpenS3, request_log: Any) -> None:
+    store = open_s3()
+    session_id = store.create(messages=[_message(n) for n in range(300)]).session_id
+    log = request_log(store.client)
+    with log:
+        number = store.checkpoint(session_id)
+    assert log.operations == {"PutObject": 2}  # the pointer object and the manifest
+    loaded = store.load(session_id)
+    loaded.messages = loaded.messages[:10]
+    store.save(loaded)  # copy-on-write: the checkpoint gets its own copy now
+    store.restore(session_id, number)
+    assert len(store.load(session_id).messages) == 300
+
+
+# -- listing ---------------------------------------------------------------------------
+
+
+def test_listing_pages_past_1000_sessions(open_s3: OpenS3, request_log: Any) -> None:
+    store = open_s3()
+    with ThreadPoolExecutor(16) as pool:
+        made = list(pool.map(lambda _: store.create().session_id, range(1010)))
+    log = request_log(store.client)
+    seen: list[tuple[float, str]] = []
+    cursor = None
+    with log:
+        while True:
+            page = store.list(limit=400, cursor=cursor)
+            seen += [(s.updated_at.timestamp(), s.session_id) for s in page]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    assert sorted(s for _, s in seen) == sorted(made)
+    assert seen == sorted(seen, reverse=True)
+    assert log.operations["ListObjectsV2"] >= 3  # continuation past 1,000 keys
+
+
+def test_user_listing_reads_only_that_users_sessions(open_s3: OpenS3, request_log: Any) -> None:
+    store = open_s3()
+    for n in range(30):
+        store.create({"user_id": f"other-{n % 5}"})
+    mine = [store.create({"user_id": "alice"}).session_id for _ in range(3)]
+    log = request_log(store.client)
+    with log:
+        listed = [s.session_id for s in store.list(user_id="alice")]
+    assert listed == mine[::-1]
+    assert log.operations == {"ListObjectsV2": 1, "GetObject": 3}
+
+
+def test_listing_follows_a_user_change(open_s3: OpenS3) -> None:
+    store = open_s3()
+    session = store.create({"user_id": "before"})
+    session.set_metadata("user_id", "after")
+    assert [s.session_id for s in store.list(user_id="after")] == [session.session_id]
+    assert list(store.list(user_id="before")) == []
+
+
+# -- concurrency -----------------------------------------------------------------------
+
+
+def test_separate_stores_appending_and_saving_lose_nothing(open_s3: OpenS3) -> None:
+    """Eight writers that share no cache (as eight processes would), appending and saving."""
+    session_id = open_s3().create().session_id
+    stores = [open_s3() for _ in range(8)]
+    errors: list[BaseException] = []
+    conflicts = 0
+    lock = threading.Lock()
+
+    def writer(worker: int) -> None:
+        nonlocal conflicts
+        store = stores[worker]
+        try:
+            for n in range(10):
+                if n % 5 == 4:  # read-modify-save, retried on ConflictError
+                    while True:
+                        session = store.load(session_id)
+                        session.messages.append({"role": "user", "content": f"{worker}:{n}"})
+                        try:
+                            store.save(session)
+                            break
+                        except ConflictError:
+                            with lock:
+                                conflicts += 1
+                else:
+                    store.append(session_id, {"role": "user", "content": f"{worker}:{n}"})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    contents = [m["content"] for m in stores[0].load(session_id).messages]
+    assert sorted(contents) == sorted(f"{w}:{n}" for w in range(8) for n in range(10))
+    for worker in range(8):
+        mine = [int(c.split(":")[1]) for c in contents if c.startswith(f"{worker}:")]
+        assert mine == list(range(10))
+
+
+def test_stale_save_conflicts_across_stores(open_s3: OpenS3) -> None:
+    first, second = open_s3(), open_s3()
+    session = first.create()
+    mine = second.load(session.session_id)
+    first.append(session.session_id, {"role": "user", "content": "theirs"})
+    mine.messages.append({"role": "user", "content": "mine"})
+    with pytest.raises(ConflictError):
+        second.save(mine)
+
+
+# -- TTL -------------------------------------------------------------------------------
+
+
+def test_purge_deletes_expired_sessions_in_batches(open_s3: OpenS3, request_log: Any) -> None:
+    store = open_s3()
+    doomed = [
+        store.create({"user_id": "ttl"}, ttl=0.3, messages=[_message(n) for n in range(200)])
+        for _ in range(5)
+    ]
+    keeper = store.create({"user_id": "ttl"})
+    store.checkpoint(doomed[0].session_id)
+    time.sleep(0.5)
+    store.flush()
+    log = request_log(store.client)
+    with log:
+        assert store.purge_expired() == 5
+    assert log.operations["DeleteObjects"] == 1
+    assert log.operations["GetObject"] == 5  # one ranged read per candidate, none for keeper
+    left = _keys(store)
+    assert all(d.session_id not in key for d in doomed for key in left)
+    assert store.exists(keeper.session_id)
+    assert store.purge_expired() == 0
+
+
+def test_lifecycle_rule(open_s3: OpenS3) -> None:
+    store = open_s3()
+    client = store.client
+    client.put_bucket_lifecycle_configuration(
+        Bucket=store.bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "someone-elses",
+                    "Filter": {"Prefix": "logs/"},
+                    "Status": "Enabled",
+                    "Expiration": {"Days": 7},
+                }
+            ]
+        },
+    )
+    install_lifecycle_rule(store, days=30)
+    install_lifecycle_rule(store, days=14)  # replaces its own rule
+    rules = {
+        r["ID"]: r for r in client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]
+    }
+    assert set(rules) == {"someone-elses", rule_id(store)}
+    ours = rules[rule_id(store)]
+    assert ours["Expiration"] == {"Days": 14}
+    assert ours["Filter"] == {"Prefix": store.layout.root}
+    with pytest.raises(ConfigurationError):
+        install_lifecycle_rule(store, days=0)
+
+
+# -- errors and secrets ----------------------------------------------------------------
+
+
+def test_missing_bucket_is_a_configuration_error(moto_endpoint: str) -> None:
+    store = open_store(f"s3://no-such-bucket-here/p?endpoint_url={moto_endpoint}")
+    with pytest.raises(ConfigurationError, match="no-such-bucket-here") as caught:
+        store.load("some-session")
+    assert moto_endpoint in str(caught.value)
+    store.close()
+
+
+def test_unreachable_endpoint_is_store_unavailable() -> None:
+    store = open_store("s3://some-bucket?endpoint_url=http://127.0.0.1:9&max_attempts=1")
+    with pytest.raises(StoreUnavailable, match=r"some-bucket.*127\.0\.0\.1:9"):
+        store.get("some-session")
+    store.close()
+
+
+def test_access_denied_is_store_unavailable(open_s3: OpenS3) -> None:
+    store = open_s3()
+    with Stubber(store.client) as stub:
+        stub.add_client_error("get_object", "AccessDenied", "Access Denied", 403)
+        with pytest.raises(StoreUnavailable, match=f"{store.bucket}.*refused") as caught:
+            store.load("some-session")
+    assert "check the credentials" in str(caught.value)
+
+
+def test_credentials_in_the_url_are_masked(moto_endpoint: str) -> None:
+    secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+    url = f"s3://AKIDEXAMPLE:{secret}@no-such-bucket-2/p?endpoint_url={moto_endpoint}"
+    store = open_store(url)
+    texts = [repr(store), store.url]
+    with pytest.raises(ConfigurationError) as caught:
+        store.load("some-session")
+    texts.append(str(caught.value))
+    store.close()
+    assert all(secret not in text for text in texts)
+    assert "***" in store.url
+
+
+def test_url_options(moto_endpoint: str) -> None:
+    store = open_store(
+        f"s3://bucket-x/a/b?endpoint_url={moto_endpoint}&region=eu-west-1&ttl=1h&index_resolution=5"
+    )
+    assert isinstance(store, S3Store)
+    assert store.bucket == "bucket-x"
+    assert store.layout.root == "a/b/default/"
+    assert store.layout.resolution == 5
+    assert store.default_ttl == 3600
+    assert store.client.meta.region_name == "eu-west-1"
+    store.close()
+    with pytest.raises(ConfigurationError, match="unknown option"):
+        open_store(f"s3://bucket-x?endpoint_url={moto_endpoint}&colour=blue")
+
+
+def test_mock_scheme_shares_one_bucket_while_open() -> None:
+    bucket = f"mock-{uuid.uuid4().hex[:8]}"
+    with open_store(f"s3+mock://{bucket}") as first:
+        session = first.create(messages=[{"role": "user", "content": "hi"}])
+        with open_store(f"s3+mock://{bucket}") as second:
+            assert second.load(session.session_id).messages == session.messages
+        assert boto3.client("s3", region_name="us-east-1").head_bucket(Bucket=bucket)
+
+
+def test_session_save_round_trip_through_chunks(open_s3: OpenS3) -> None:
+    store = open_s3()
+    session = Session(messages=[_message(n) for n in range(500)])
+    store.save(session)
+    loaded = store.load(session.session_id)
+    loaded.messages[400]["content"] = "edited"
+    store.save(loaded)
+    again = store.load(session.session_id)
+    assert again.messages[400]["content"] == "edited"
+    assert len(again.messages) == 500
