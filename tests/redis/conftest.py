@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+import ailib
 from ailib.testing.servers import in_ci, require_server
 
 HOST = "127.0.0.1"
@@ -25,6 +26,7 @@ START_SHARED = (
 )
 #: Databases of the shared server that these tests use (cleaned up by each test).
 CONFORMANCE_DB = 11
+URL_SHARED = f"redis://{HOST}:{SHARED_PORT}/{CONFORMANCE_DB}"
 
 
 def _bindable(port: int) -> bool:
@@ -108,11 +110,28 @@ def _servers(directory: Path, ports: list[int], *extra: str) -> Iterator[None]:
                 process.wait()
 
 
+@pytest.fixture(scope="session")
+def _sweep_shared() -> Iterator[None]:
+    """At the end of the run, delete what the conformance namespaces (``c<hex>-<name>``) still
+    hold: ``empty()`` deletes what ``list()`` shows, and per-user memory sessions are unlisted."""
+    yield
+    client = redis.Redis(HOST, SHARED_PORT, db=CONFORMANCE_DB)
+    with contextlib.suppress(redis.ConnectionError):
+        for key in client.scan_iter("ailib:{c*}:idx"):
+            namespace = key.decode()[len("ailib:{") : -len("}:idx")]
+            store = ailib.open_store(URL_SHARED, namespace=namespace)
+            for member in client.zrange(key, 0, -1):
+                store.delete(member.decode())
+            store.purge_expired()
+            store.close()
+    client.close()
+
+
 @pytest.fixture
-def shared_redis() -> str:
+def shared_redis(_sweep_shared: None) -> str:
     """The URL of the shared server's test database (skips/fails when it is down)."""
     require_server("Redis", HOST, SHARED_PORT, START_SHARED)
-    return f"redis://{HOST}:{SHARED_PORT}/{CONFORMANCE_DB}"
+    return URL_SHARED
 
 
 @pytest.fixture(scope="session")
