@@ -194,11 +194,18 @@ def where(url: StoreURL) -> str:
 
 
 def unavailable(url: StoreURL, exc: BaseException) -> StoreUnavailable:
-    """A StoreUnavailable naming the server and the cause, with any password removed."""
-    detail = f"{type(exc).__name__}: {exc}"
+    """A StoreUnavailable naming the server, the cause and what to check; no password."""
+    detail = f"{type(exc).__name__}: {exc}".rstrip(". ")
     if url.password:
         detail = detail.replace(url.password, "***")
-    return StoreUnavailable(f"Redis at {where(url)} failed ({url.render()}): {detail}")
+    errors = redis.exceptions
+    if isinstance(exc, errors.AuthenticationError | errors.AuthorizationError):
+        what, hint = "refused the login", "check the user name and password in the URL"
+    elif isinstance(exc, errors.ConnectionError | errors.TimeoutError):
+        what, hint = "is unreachable", "check that the server runs and the host and port"
+    else:
+        what, hint = "failed the operation", "see the server's message"
+    return StoreUnavailable(f"Redis at {where(url)} {what} ({url.render()}): {detail}; {hint}")
 
 
 @contextlib.contextmanager
