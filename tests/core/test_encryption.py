@@ -57,11 +57,14 @@ def test_key_rotation(keys: tuple[str, str], monkeypatch: pytest.MonkeyPatch) ->
             "sealed with the old key",
             "sealed with the new key",
         ]
+        exported = store.export_session(session.session_id)
+        store.delete(session.session_id)
+        store.import_session(exported)  # what `ailib sessions reencrypt` does
         assert [s.session_id for s in store.list(user_id="u1")] == [session.session_id]
-        store.save(loaded)
     monkeypatch.setenv("AILIB_TEST_KEY", new)
     with open_store("memory://enc-rotate?encrypt=env:AILIB_TEST_KEY") as store:
         assert len(store.load(session.session_id)) == 2
+        assert [s.session_id for s in store.list(user_id="u1")] == [session.session_id]
 
 
 def test_wrong_or_missing_key_is_clear_and_destroys_nothing(

@@ -3,7 +3,9 @@
 Turn it on per store with ``?encrypt=env:AILIB_KEY`` (a variable holding Fernet keys) or
 ``?encrypt=file:/path/to/keys`` (one key a line); keys never go in the URL. The first key
 seals new writes; every key listed opens what was sealed, so keys rotate by putting a new one
-first (then re-encrypt with ``ailib sessions reencrypt``, and retire the old one).
+first, then re-encrypt with ``ailib sessions reencrypt`` and retire the old one. User ids
+are hashed with the newest key, so between adding a key and re-encrypting, listing by user
+finds only the sessions written since.
 
 Each message is sealed whole, and so is each metadata value, except ``user_id``, which is
 kept as a keyed hash so that listing by user still works (the clear value is sealed beside
@@ -78,8 +80,8 @@ class Encryptor:
         if not keys:
             raise ConfigurationError("encryption needs at least one key")
         self._fernet = MultiFernet([Fernet(k) for k in keys])
-        # The oldest key names users, so rotating the sealing key keeps listings working.
-        self._hash_key = hash_key or hashlib.sha256(b"ailib user_id\0" + keys[-1]).digest()
+        # User ids are hashed with the newest key; re-encryption re-hashes them too.
+        self._hash_key = hash_key or hashlib.sha256(b"ailib user_id\0" + keys[0]).digest()
 
     def __repr__(self) -> str:
         return "<Encryptor keys=***>"

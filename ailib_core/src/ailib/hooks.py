@@ -44,6 +44,10 @@ class StoreHooks:
             self._manager.add_hookspecs(hookspecs)
         self._manager.register(plugin, name)
 
+    def has(self, name: str) -> bool:
+        """Whether a plugin is registered under ``name`` (``"encryption"``, ``"redaction"``)."""
+        return self._manager is not None and self._manager.has_plugin(name)
+
     def __bool__(self) -> bool:
         """True once a plugin is registered (writes then copy messages before hooks run)."""
         return self._manager is not None

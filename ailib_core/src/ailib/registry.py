@@ -202,7 +202,9 @@ def _build(cls: type[StoreT], parsed: StoreURL, options: dict[str, Any]) -> Stor
     accepted = cls.common_options | cls.options
     merged: dict[str, Any] = {**parsed.query, **options}
     plugin_options = {k: v for k, v in merged.items() if k not in accepted}
-    store = cls.from_url(parsed, **{k: v for k, v in merged.items() if k in accepted})
+    # The store sees neither the options plugins take nor their values (keys may be named).
+    own = parsed.without_query(plugin_options)
+    store = cls.from_url(own, **{k: v for k, v in merged.items() if k in accepted})
     try:
         plugin_manager().hook.ailib_configure_store(store=store, options=plugin_options)
         if plugin_options:

@@ -53,6 +53,7 @@ app.add_typer(sessions.app, name="sessions")
 sessions.app.command("export")(transfer.export)
 sessions.app.command("import")(transfer.import_)
 sessions.app.command("copy")(transfer.copy)
+sessions.app.command("reencrypt")(transfer.reencrypt)
 app.command("chat")(chat.chat)
 
 

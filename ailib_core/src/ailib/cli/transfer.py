@@ -41,7 +41,7 @@ from ailib.errors import (
 from ailib.registry import open_store
 from ailib.stores.memory import MemoryStore
 
-__all__ = ("copy", "export", "import_")
+__all__ = ("copy", "export", "import_", "reencrypt")
 
 Overwrite = Annotated[
     bool,
@@ -297,3 +297,43 @@ def copy(
     say(tally.summary("copied"))
     if not tally.ok:
         raise typer.Exit(1)
+
+
+def reencrypt(
+    ctx: typer.Context,
+    backup: Annotated[
+        Path,
+        typer.Option(
+            "--backup",
+            metavar="FILE",
+            help="Where the sessions are exported first, in case a rewrite fails.",
+            dir_okay=False,
+        ),
+    ],
+    user: User = None,
+    store: StoreOption = None,
+) -> None:
+    """Rewrite sessions (and their checkpoints) with the newest encryption key.
+
+    The store must be opened with its keys, newest first (``?encrypt=env:AILIB_KEY`` with
+    AILIB_KEY=new,old). Every session is exported to --backup first; each one is then deleted
+    and imported again, sealed with the newest key. Afterwards the old key can be retired.
+    """
+    opened = open_cli_store(ctx, store)
+    if not opened.hooks.has("encryption"):
+        raise AilibError(
+            f"{opened.url} is not opened with encryption keys; add ?encrypt=env:AILIB_KEY "
+            "(or file:PATH) to the store URL"
+        )
+    wanted = list(session_ids(opened, user))
+    backup = backup.expanduser().resolve()
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    exported = [opened.export_session(session_id) for session_id in wanted]
+    backup.write_text("".join(_json_line(data) for data in exported), encoding="utf-8")
+    note(f"backed up {len(exported)} session(s) to {backup}", None)
+    with progress(f"re-encrypting in {opened.url}", len(exported)) as advance:
+        for data in exported:
+            opened.delete(str(data["session_id"]))
+            opened.import_session(data)
+            advance()
+    say(f"re-encrypted {len(exported)} session(s) with the newest key")
