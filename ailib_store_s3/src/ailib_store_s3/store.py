@@ -69,6 +69,8 @@ _HEADER_BYTES = 16 * 1024
 #: be writing the manifest right now.
 _ORPHAN_GRACE = 60.0
 _CACHE_SIZE = 1024
+#: Full-jitter exponential backoff after a lost conditional write (seconds).
+_BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.1
 _DELETE_BATCH = 1000
 
 
@@ -373,7 +375,7 @@ class S3Store(BaseStore):
     def _lost(self, session_id: str, attempt: int) -> None:
         """After a lost conditional write: forget the stale manifest and back off."""
         self._forget(session_id)
-        time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** min(attempt, 10))))
+        time.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 10))))
 
     def _already_committed(self, outcome: _Outcome, session_id: str, commit_id: str) -> bool:
         """Whether a write that looked lost was applied after all (a PUT retried by botocore
