@@ -67,7 +67,7 @@ class RedisStore(BaseStore):
         ttl: float | str | None = None,
     ) -> None:
         super().__init__(namespace=namespace, ttl=ttl)
-        self._url = make_url(url)
+        self._url = self._where = make_url(url)
         self._client = client
         self._cluster = isinstance(client, redis.cluster.RedisCluster)
         self._index = index_keys(self.namespace)
@@ -94,11 +94,6 @@ class RedisStore(BaseStore):
             self._client.close()
 
     # -- plumbing ---------------------------------------------------------------------------
-
-    @property
-    def _where(self) -> StoreURL:
-        assert self._url is not None
-        return self._url
 
     def _keys(self, session_id: str) -> SessionKeys:
         return session_keys(self.namespace, session_id)
