@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from dataclasses import replace
 from collections.abc import Iterable
 from typing import Any
 
@@ -77,7 +78,7 @@ class MemoryStore(DocumentStore):
     def _scan(self) -> Iterable[SessionRecord]:
         with self._space.lock:
             return [
-                copy.copy(r) for (ns, _), r in self._space.records.items() if ns == self.namespace
+                _header(r) for (ns, _), r in self._space.records.items() if ns == self.namespace
             ]
 
     # Fast paths: work on the record in place under the lock, copying only what moves.
@@ -108,6 +109,17 @@ class MemoryStore(DocumentStore):
             touch(record, now, change.ttl)
             record.version += 1
             return record.version
+
+
+def _header(record: SessionRecord) -> SessionRecord:
+    """A copy of ``record`` for listing: no messages, nothing shared with the stored one."""
+    return replace(
+        record,
+        messages=[],
+        message_count=len(record.messages),
+        metadata=copy.deepcopy(record.metadata),
+        checkpoints=[],
+    )
 
 
 class AsyncMemoryStore(InlineAsyncStore):
