@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from dataclasses import replace
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from ailib.async_adapter import InlineAsyncStore
