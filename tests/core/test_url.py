@@ -59,3 +59,12 @@ def test_make_url_passes_through() -> None:
     url = make_url("memory://")
     assert make_url(url) is url
     assert isinstance(url, StoreURL)
+
+
+def test_secret_looking_query_options_are_masked() -> None:
+    url = make_url("s3://bucket?aws_secret_access_key=abc123&region=eu-west-1&auth_token=t0k")
+    shown = url.render()
+    assert "abc123" not in shown
+    assert "t0k" not in shown
+    assert "region=eu-west-1" in shown
+    assert "abc123" in url.render(hide_password=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -11,6 +12,8 @@ from ailib.errors import ConfigurationError
 __all__ = ("StoreURL", "make_url")
 
 _MASK = "***"
+#: Query options whose values are masked along with the password.
+_SECRET_OPTION = re.compile(r"(?i)password|passwd|secret|token|credential|api_?key|access_?key")
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,8 @@ class StoreURL:
     """A parsed store URL such as ``redis://user:pw@host:6379/0?ttl=1h``.
 
     ``hosts`` holds every ``host:port`` pair of a multi-host URL (Redis Cluster seeds);
-    ``host``/``port`` are the first of them. ``repr`` and :meth:`render` hide the password.
+    ``host``/``port`` are the first of them. ``repr`` and :meth:`render` hide the password
+    and the values of query options named like secrets (``…secret…``, ``…token…``, …).
     """
 
     scheme: str
@@ -54,7 +58,11 @@ class StoreURL:
         )
         text = f"{self.scheme}://{netloc}{self.path}"
         if self.query:
-            text += "?" + urlencode(dict(self.query))
+            shown = {
+                k: _MASK if hide_password and _SECRET_OPTION.search(k) else v
+                for k, v in self.query.items()
+            }
+            text += "?" + urlencode(shown)
         return text
 
     def without_query(self, names: Iterable[str]) -> StoreURL:
