@@ -68,7 +68,7 @@ _HEADER_BYTES = 16 * 1024
 #: A marker whose session has no manifest is removed only once it is this old: a create may
 #: be writing the manifest right now.
 _ORPHAN_GRACE = 60.0
-_CACHE_SIZE = 1024
+_CACHE_SIZE = 128
 #: Full-jitter exponential backoff after a lost conditional write (seconds).
 _BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.1
 _DELETE_BATCH = 1000
@@ -270,6 +270,9 @@ class S3Store(BaseStore):
 
     def _remember(self, session_id: str, etag: str, manifest: Manifest) -> None:
         with self._lock:
+            known = self._cache.get(session_id)
+            if known and known[1].gen == manifest.gen and known[1].version > manifest.version:
+                return  # a slow read finishing after a newer write: keep the newer one
             self._cache[session_id] = (etag, manifest)
             self._cache.move_to_end(session_id)
             while len(self._cache) > _CACHE_SIZE:
