@@ -278,11 +278,12 @@ if ARGV[7] ~= '' then
   ttl = ARGV[7]
   redis.call('HSET', META, 't', ttl)
 end
-local changed = ARGV[6] == '1' or ARGV[8] ~= '0'
-local at = set_metadata(8)
+-- As Change.apply_metadata: drop the unset keys, then set (so a key in both ends up set).
+local at = 8 + tonumber(ARGV[8]) + 1
 local u = tonumber(ARGV[at])
 for i = at + 1, at + u do redis.call('HDEL', META, 'm:' .. ARGV[i]) end
-changed = changed or u > 0
+set_metadata(8)
+local changed = ARGV[6] == '1' or ARGV[8] ~= '0' or u > 0
 at = at + u + 1
 if at <= #ARGV then push(LOG, ARGV, at, #ARGV) end
 return finish(f, ttl, changed)
