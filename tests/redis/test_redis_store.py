@@ -353,6 +353,23 @@ def test_deleting_everything_leaves_no_keys(private: RedisStore) -> None:
     assert _namespace_keys(private) == []
 
 
+def test_cluster_writes_take_a_second_call_for_the_index(
+    redis_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ailib.open_store(redis_cluster, namespace=f"cl-{uuid.uuid4().hex[:8]}")
+    session = store.create({"user_id": "c"})
+    session.add_message("user", "warm up")  # loads the scripts on both nodes
+    wire = Wire(monkeypatch)
+    session.add_message("user", "counted")
+    assert len(wire.sends) == 2
+    assert all(b"EVALSHA" in sent for sent in wire.sends)
+    wire.reset()
+    assert len(store.load(session.session_id)) == 2
+    assert len(wire.sends) == 1
+    store.delete(session.session_id)
+    store.close()
+
+
 def test_cluster_store_keeps_a_session_on_one_node(redis_cluster: str) -> None:
     store = ailib.open_store(redis_cluster, namespace=f"cl-{uuid.uuid4().hex[:8]}")
     assert isinstance(store, RedisStore)
