@@ -422,3 +422,18 @@ def test_copy_memory_to_s3_and_back(
     with open_store(s3_url) as s3:
         _assert_same(src, s3, ids)
     _assert_same(src, dst, ids)
+
+
+def test_copy_and_export_import_keep_the_listing_order(
+    cli: Invoke, src: BaseStore, src_url: str, dst: BaseStore, dst_url: str, tmp_path: Path
+) -> None:
+    ids = _fill(src, count=4)
+    newest_first = [s.session_id for s in src.list()]
+    assert sorted(newest_first) == sorted(ids)
+    assert cli("sessions", "copy", src_url, dst_url).exit_code == 0
+    assert [s.session_id for s in dst.list()] == newest_first
+    exported = tmp_path / "ordered.jsonl"
+    assert cli("sessions", "export", "-o", str(exported), "--store", src_url).exit_code == 0
+    third_url = _memory_url()
+    assert cli("sessions", "import", str(exported), "--store", third_url).exit_code == 0
+    assert [s.session_id for s in open_store(third_url).list()] == newest_first

@@ -81,6 +81,12 @@ class Tally:
         return not (self.counts[Outcome.DIFFERS] or self.counts[Outcome.FAILED])
 
 
+def oldest_first(store: BaseStore, user: str | None) -> list[str]:
+    """Session ids, least recently updated first: a store stamps what it imports with the
+    time of the import, so importing in this order keeps the sessions' listing order."""
+    return list(reversed(list(session_ids(store, user))))
+
+
 def _content(data: Mapping[str, Any]) -> tuple[Any, ...]:
     """What must match for two exported copies of a session to count as the same."""
     checkpoints = [
@@ -156,7 +162,7 @@ def export(
     for session_id in session_ids_ or ():
         if not opened.exists(session_id):
             raise SessionNotFound(session_id, opened.url)
-    wanted = list(session_ids_ or session_ids(opened, user))
+    wanted = list(session_ids_ or oldest_first(opened, user))
     to_file = output is not None and str(output) != "-"
     if to_file and output is not None:
         output = output.expanduser().resolve()
@@ -278,7 +284,7 @@ def copy(
     ctx.call_on_close(destination.close)
     if source.url == destination.url and source.namespace == destination.namespace:
         raise AilibError(f"source and destination are the same store ({source.url})")
-    wanted = list(session_ids(source, user))
+    wanted = oldest_first(source, user)
     plural = "" if len(wanted) == 1 else "s"
     note(f"copying {len(wanted)} session{plural} from {source.url} to {destination.url}", None)
     tally = Tally()
@@ -325,7 +331,7 @@ def reencrypt(
             f"{opened.url} is not opened with encryption keys; add ?encrypt=env:AILIB_KEY "
             "(or file:PATH) to the store URL"
         )
-    wanted = list(session_ids(opened, user))
+    wanted = oldest_first(opened, user)
     backup = backup.expanduser().resolve()
     backup.parent.mkdir(parents=True, exist_ok=True)
     exported = [opened.export_session(session_id) for session_id in wanted]
