@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy $(foreach d,$(DISTS),$(d)/src)
+	$(BIN)/mypy $(foreach d,$(DISTS),$(d)/src) docs/examples/ailib-store-jsonfile/src
 
 pytest: $(STAMP)
 	$(BIN)/pytest
