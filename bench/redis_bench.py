@@ -55,7 +55,7 @@ def interleaved(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--appends", type=int, default=300, help="appends timed per size")
+    parser.add_argument("--appends", type=int, default=1000, help="appends timed per size")
     parser.add_argument("--loads", type=int, default=40, help="loads timed per size")
     args = parser.parse_args()
 
