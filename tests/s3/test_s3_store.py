@@ -13,6 +13,8 @@ from typing import Any
 
 import boto3
 import pytest
+import urllib3
+from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from ailib.errors import ConfigurationError, ConflictError, StoreUnavailable
@@ -351,3 +353,40 @@ def test_session_save_round_trip_through_chunks(open_s3: OpenS3) -> None:
     again = store.load(session.session_id)
     assert again.messages[400]["content"] == "edited"
     assert len(again.messages) == 500
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def test_retried_put_that_had_succeeded_is_not_applied_twice(open_s3: OpenS3) -> None:
+    """A manifest PUT that S3 applied but answered with 500 is retried by botocore and then
+    answered 412; the store must see its own commit and not append again."""
+    store = open_s3()
+    session_id = store.create().session_id
+    store.append(session_id, {"role": "user", "content": "one"})
+    http = urllib3.PoolManager()
+    armed = [True]
+
+    def apply_then_fail(request: Any, **_: Any) -> AWSResponse | None:
+        if not (armed[0] and request.url.endswith("/manifest") and "If-Match" in request.headers):
+            return None
+        armed[0] = False
+        body = request.body.read() if hasattr(request.body, "read") else request.body
+        if hasattr(request.body, "seek"):
+            request.body.seek(0)
+        sent = http.request("PUT", request.url, body=body, headers=dict(request.headers))
+        assert sent.status == 200
+        error = b"<Error><Code>InternalError</Code><Message>try again</Message></Error>"
+        return AWSResponse(request.url, 500, {}, _Raw(error))
+
+    store.client.meta.events.register("before-send.s3.PutObject", apply_then_fail)
+    version = store.append(session_id, {"role": "user", "content": "two"})
+    assert not armed[0], "the failure was injected"
+    loaded = store.load(session_id)
+    assert [m["content"] for m in loaded.messages] == ["one", "two"]
+    assert loaded.version == version

@@ -570,6 +570,40 @@ class S3Store(BaseStore):
             now = time.time()
         raise self._conflict(session_id)
 
+    def _pop(self, session_id: str, count: int, now: float) -> list[Message]:
+        """Truncate the log in one read and one conditional write (chunks wholly kept are
+        reused; checkpoints that cover the removed messages get their copy first)."""
+        commit_id = new_token()
+        tried: set[str] = set()
+        for attempt in range(_ATTEMPTS):
+            found = self._current(session_id)
+            if found is None:
+                raise SessionNotFound(session_id, self.url)
+            manifest, etag, fresh = found
+            if manifest.expired(now):
+                if not fresh:
+                    self._forget(session_id)
+                    continue
+                raise SessionNotFound(session_id, self.url)
+            if manifest.count == 0:
+                return []
+            older = self._chunks(manifest.chunks)
+            if older is None:
+                self._forget(session_id)
+                continue
+            old = older + manifest.tail
+            keep = max(0, len(old) - count)
+            new = manifest.clone()
+            writes = self._materialize(new, old, keep)
+            writes += new.rewrite(keep, old[:keep], self.layout)
+            new.touch(now, None)
+            new.commit(commit_id)
+            if self._write_and_commit(manifest, new, etag, writes, tried, commit_id):
+                return old[keep:]
+            self._lost(session_id, attempt)
+            now = time.time()
+        raise self._conflict(session_id)
+
     def _write_and_commit(
         self,
         old: Manifest,

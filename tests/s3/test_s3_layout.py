@@ -1,0 +1,75 @@
+"""The pure parts of the S3 store: key layout and manifest edits (no S3 involved)."""
+
+from __future__ import annotations
+
+from ailib.records import SessionRecord
+from ailib_store_s3.layout import Layout
+from ailib_store_s3.manifest import TAIL_BYTES, Manifest
+
+
+def _manifest(layout: Layout) -> Manifest:
+    record = SessionRecord("sid-1", "chat", [], {"user_id": "ann"}, 1, 100.0, 100.0)
+    return Manifest.new(record)
+
+
+def test_markers_sort_newest_first_and_parse_back() -> None:
+    layout = Layout("pre/fix/", "ns", resolution=1.0)
+    older = layout.markers("a", "ann", 1_700_000_000.25, None)
+    newer = layout.markers("b", "ann", 1_700_000_005.75, 60.0)
+    assert newer[0] < older[0]  # ascending keys = newest first
+    assert older[1].startswith(layout.user_prefix("ann"))
+    marker = Layout.parse_marker(layout.index_prefix, newer[0])
+    assert marker is not None
+    assert marker.session_id == "b"
+    assert marker.updated_us == 1_700_000_005_000_000  # the interval start
+    assert marker.expires_us == 1_700_000_065_000_000  # a bound never after the real expiry
+    assert Layout.parse_marker(layout.index_prefix, layout.index_prefix + "junk") is None
+    assert layout.root == "pre/fix/ns/"
+
+
+def test_markers_stay_put_within_an_interval() -> None:
+    layout = Layout("", "ns", resolution=1.0)
+    assert layout.markers("a", None, 10.1, 5.0) == layout.markers("a", None, 10.9, 5.0)
+    assert layout.markers("a", None, 10.9, 5.0) != layout.markers("a", None, 11.0, 5.0)
+    assert len(layout.markers("a", 42, 10.0, None)) == 1  # only string user ids are indexed
+
+
+def test_append_seals_the_tail_into_a_chunk() -> None:
+    layout = Layout("", "ns")
+    manifest = _manifest(layout)
+    big = {"role": "user", "content": "x" * (TAIL_BYTES // 4)}
+    writes = []
+    for _ in range(8):
+        writes += manifest.append([big], layout)
+    assert len(writes) >= 1
+    assert manifest.count == 8
+    assert manifest.sealed_count + len(manifest.tail) == 8
+    decoded = Manifest.decode(manifest.encode())
+    assert decoded.count == 8
+    assert decoded.tail == manifest.tail
+    header = Manifest.decode_header(manifest.encode())
+    assert header is not None
+    assert header.count == 8
+    assert header.header_only
+
+
+def test_rewrite_keeps_chunks_inside_the_unchanged_prefix() -> None:
+    layout = Layout("", "ns")
+    manifest = _manifest(layout)
+    messages = [{"role": "user", "content": f"{n} " + "y" * 2000} for n in range(300)]
+    for message in messages:
+        manifest.append([message], layout)
+    first_chunk = manifest.chunks[0]
+    edited = [*messages[:-1], {"role": "user", "content": "changed"}]
+    writes = manifest.rewrite(len(messages) - 1, edited, layout)
+    assert manifest.chunks[0] == first_chunk  # not rewritten
+    assert manifest.count == 300
+    assert all(key != first_chunk.key for key, _ in writes)
+    assert manifest.tail[-1]["content"] == "changed"
+
+
+def test_commit_ids_are_remembered() -> None:
+    manifest = _manifest(Layout("", "ns"))
+    manifest.commit("abc")
+    assert manifest.committed("abc") == 2
+    assert manifest.committed("zzz") is None
