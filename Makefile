@@ -10,9 +10,9 @@ DISTS := ailib_core $(wildcard ailib_store_redis) $(wildcard ailib_store_sql) $(
 # example third-party plugin from the docs.
 SQL_EXTRAS := [postgresql,mysql]
 INSTALL := -e "./ailib_core[agents,crypto]" \
-	$(if $(wildcard ailib_store_redis),-e ./ailib_store_redis) \
+	$(if $(wildcard ailib_store_redis),-e "./ailib_store_redis[fakeredis]") \
 	$(if $(wildcard ailib_store_sql),-e "./ailib_store_sql$(SQL_EXTRAS)") \
-	$(if $(wildcard ailib_store_s3),-e ./ailib_store_s3) \
+	$(if $(wildcard ailib_store_s3),-e "./ailib_store_s3[mock]") \
 	$(if $(wildcard docs/examples/ailib-store-jsonfile),-e ./docs/examples/ailib-store-jsonfile)
 STAMP := $(VENV)/.installed
 

@@ -174,14 +174,19 @@ class AsyncBaseStore(StoreCore, ABC):
         return await self._delete(session_id)
 
     async def list(
-        self, user_id: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        user_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        kind: str | None = None,
     ) -> Page:
         after, now = self._list_args(limit, cursor)
         user_key = self._user_key(user_id)
         records: builtins.list[SessionRecord] = []
         while True:
             batch = await self._list(user_key, limit + 1, after, now)
-            records += [r for r in batch if r.kind != MEMORY]
+            records += [r for r in batch if (r.kind == kind if kind else r.kind != MEMORY)]
             if len(batch) <= limit or len(records) > limit:
                 return self._page(records, limit, now)
             after = (batch[-1].updated_at, batch[-1].session_id)

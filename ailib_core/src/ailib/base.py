@@ -194,13 +194,21 @@ class BaseStore(StoreCore, ABC):
         check_session_id(session_id)
         return self._delete(session_id)
 
-    def list(self, user_id: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
+    def list(
+        self,
+        user_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        kind: str | None = None,
+    ) -> Page:
+        """Sessions newest first; ``kind`` picks one kind (memory sessions only when asked)."""
         after, now = self._list_args(limit, cursor)
         user_key = self._user_key(user_id)
         records: builtins.list[SessionRecord] = []
         while True:
             batch = self._list(user_key, limit + 1, after, now)
-            records += [r for r in batch if r.kind != MEMORY]
+            records += [r for r in batch if (r.kind == kind if kind else r.kind != MEMORY)]
             if len(batch) <= limit or len(records) > limit:
                 return self._page(records, limit, now)
             after = (batch[-1].updated_at, batch[-1].session_id)

@@ -77,7 +77,12 @@ class SessionStore(Protocol):
     def exists(self, session_id: str) -> bool: ...
 
     def list(
-        self, user_id: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        user_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        kind: str | None = None,
     ) -> Page: ...
 
     def purge_expired(self) -> int: ...

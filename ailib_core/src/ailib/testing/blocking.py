@@ -120,8 +120,15 @@ class BlockingStore:
     def delete(self, session_id: str) -> bool:
         return self._loop.run(self.store.delete(session_id))
 
-    def list(self, user_id: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
-        return self._loop.run(self.store.list(user_id, limit, cursor))
+    def list(
+        self,
+        user_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        kind: str | None = None,
+    ) -> Page:
+        return self._loop.run(self.store.list(user_id, limit, cursor, kind=kind))
 
     def purge_expired(self) -> int:
         return self._loop.run(self.store.purge_expired())

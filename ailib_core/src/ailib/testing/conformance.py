@@ -485,6 +485,8 @@ class StoreConformance:
             cursor = page.next_cursor
         assert sorted(seen) == sorted(made)
         assert {s.session_id for s in store.list(user_id="listed-0")} == made
+        memories = store.list(kind="memory")
+        assert sorted(s.user_id for s in memories) == [f"listed-{n}" for n in range(4)]
 
     def test_user_memory_concurrent_updates_lose_nothing(self, store: SessionStore) -> None:
         self.need(Capability.CONCURRENCY)

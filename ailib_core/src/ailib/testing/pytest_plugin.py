@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ailib.messages import MEMORY
 from ailib.registry import open_store
 from ailib.store import SessionStore
 
@@ -41,13 +42,8 @@ def session_store(request: pytest.FixtureRequest) -> Iterator[SessionStore]:
 
 
 def empty(store: SessionStore) -> None:
-    """Delete every session in the store's namespace."""
-    cursor: str | None = None
-    while True:
-        page = store.list(limit=200, cursor=cursor)
-        for summary in page:
-            store.delete(summary.session_id)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    """Delete every session in the store's namespace, users' memories included."""
+    for kind in (None, MEMORY):
+        while sum(store.delete(s.session_id) for s in store.list(limit=200, kind=kind)):
+            pass
     store.purge_expired()
