@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import ailib
 from ailib.errors import ConfigurationError, StoreUnavailable
 from ailib_store_sql import SQLStore, define
-from ailib_store_sql import store as store_module
+from ailib_store_sql import operations
 
 from .conftest import MYSQL_URL, mysql_url
 
@@ -196,7 +196,7 @@ def test_checkpoints_are_pointers_until_a_rewrite(store: SQLStore) -> None:
 def test_purge_deletes_rows_of_every_table_in_batches(
     store: SQLStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "PURGE_BATCH", 2)
+    monkeypatch.setattr(operations, "PURGE_BATCH", 2)
     doomed = []
     for _ in range(5):
         session = store.create(ttl=3600, messages=[{"role": "user", "content": "x"}])

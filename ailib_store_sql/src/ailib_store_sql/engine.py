@@ -4,6 +4,9 @@ ailib's own options (``namespace``, ``ttl``, ``table_prefix``, …) are consumed
 reaches SQLAlchemy; the driver options listed in ``DRIVER_OPTIONS`` go through to it. A scheme
 without a driver gets the one this distribution's extras install (psycopg 3, PyMySQL).
 
+The async twin gets the same engine with the asyncio driver of the same database
+(``async_url``): aiosqlite, psycopg 3 in its asyncio mode, aiomysql.
+
 SQLite needs care for concurrency: Python's sqlite3 module begins transactions lazily and never
 for reads, so the engine takes over: every transaction starts with ``BEGIN`` (reads see one
 snapshot), and write transactions with ``BEGIN IMMEDIATE``, which takes the write lock up front
@@ -12,20 +15,29 @@ so that concurrent writers queue on the busy timeout rather than fail when upgra
 
 from __future__ import annotations
 
-import threading
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from ailib.errors import ConfigurationError, StoreUnavailable
 from ailib.url import StoreURL
 
-__all__ = ("DRIVER_OPTIONS", "Engines", "make_engines", "sqlalchemy_url")
+__all__ = (
+    "DRIVER_OPTIONS",
+    "Engines",
+    "async_url",
+    "make_async_engines",
+    "make_engines",
+    "sqlalchemy_url",
+)
+
+E = TypeVar("E", sa.Engine, AsyncEngine)
 
 #: Driver defaults for schemes given without ``+driver``.
 _DEFAULT_DRIVERS: Final = {
@@ -36,6 +48,23 @@ _DEFAULT_DRIVERS: Final = {
     "mariadb": "mariadb+pymysql",
 }
 _EXTRAS: Final = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+#: The async twin's driver for each driver a URL may name (asyncio ones stay as they are).
+_ASYNC_DRIVERS: Final = {
+    "sqlite": "aiosqlite",
+    "pysqlite": "aiosqlite",
+    "aiosqlite": "aiosqlite",
+    "psycopg": "psycopg",
+    "psycopg2": "psycopg",
+    "psycopg_async": "psycopg_async",
+    "asyncpg": "asyncpg",
+    "pymysql": "aiomysql",
+    "mysqldb": "aiomysql",
+    "aiomysql": "aiomysql",
+    "asyncmy": "asyncmy",
+}
+_ASYNC_BY_BACKEND: Final = {"sqlite": "aiosqlite", "mysql": "aiomysql", "mariadb": "aiomysql"}
+#: PyMySQL options that aiomysql lacks.
+_NOT_IN_AIOMYSQL: Final = frozenset({"read_timeout", "write_timeout", "ssl_verify_cert"})
 
 #: Query options passed through to SQLAlchemy / the driver (the store accepts them in URLs).
 DRIVER_OPTIONS: Final = frozenset(
@@ -95,41 +124,74 @@ def sqlalchemy_url(url: StoreURL, driver_options: dict[str, str]) -> sa.URL:
 
 
 @dataclass(frozen=True)
-class Engines:
+class Engines(Generic[E]):
     """One pool, seen three ways: for reads, for writes, and as configured."""
 
-    engine: sa.Engine
-    reader: sa.Engine
-    writer: sa.Engine
-    #: Held around every transaction: only for an in-memory SQLite database, whose one
-    #: connection the threads share.
-    guard: AbstractContextManager[Any]
+    engine: E
+    reader: E
+    writer: E
+    #: An in-memory SQLite database: one connection that the store's callers share, so each
+    #: transaction must hold the store's lock (a thread lock, or an asyncio one for the twin).
+    shared_connection: bool
 
 
 def make_engines(
     target: sa.URL, masked: str, *, pool_size: int | None, pool_pre_ping: bool
-) -> Engines:
+) -> Engines[sa.Engine]:
     """A configured engine for ``target``; ``masked`` names it in errors."""
-    kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": pool_pre_ping}
+    return _configured(sa.create_engine, target, masked, pool_size, pool_pre_ping)
+
+
+def make_async_engines(
+    target: sa.URL, masked: str, *, pool_size: int | None, pool_pre_ping: bool
+) -> Engines[AsyncEngine]:
+    """The async twin's engine for ``target`` (a sync driver's URL: see ``async_url``),
+    configured like ``make_engines``'s: same pool options, isolation and SQLite hooks."""
+    return _configured(create_async_engine, async_url(target), masked, pool_size, pool_pre_ping)
+
+
+def async_url(target: sa.URL) -> sa.URL:
+    """``target`` with the asyncio driver of its database (psycopg serves both APIs)."""
+    backend, _, driver = target.drivername.partition("+")
+    wanted = _ASYNC_DRIVERS.get(driver or _DEFAULT_DRIVERS[backend].partition("+")[2] or backend)
+    if wanted is None:
+        raise ConfigurationError(
+            f"no asyncio driver for {target.drivername}://; use "
+            f"{backend}+{_ASYNC_BY_BACKEND.get(backend, 'psycopg')}:// or a URL without +driver"
+        )
+    if wanted in ("aiomysql", "asyncmy"):
+        refused = sorted(_NOT_IN_AIOMYSQL & set(target.query))
+        if refused:
+            raise ConfigurationError(
+                f"option(s) {', '.join(refused)} of {target.drivername}:// have no equivalent in "
+                f"the asyncio driver {wanted}; drop them for open_async_store"
+            )
+    return target.set(drivername=f"{backend}+{wanted}")
+
+
+def _configured(
+    factory: Callable[..., E], target: sa.URL, masked: str, pool_size: int | None, pre_ping: bool
+) -> Engines[E]:
+    kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": pre_ping}
     backend = target.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engines(target, masked, kwargs)
+        return _sqlite_engines(factory, target, masked, kwargs)
     if pool_size is not None:
         kwargs["pool_size"] = pool_size
     if backend in ("mysql", "mariadb"):
         kwargs["pool_recycle"] = 3600  # below MySQL's default wait_timeout of 8 hours
-    engine = _create(target, masked, kwargs)
+    engine = _create(factory, target, masked, kwargs)
     reader = engine
     if backend == "postgresql":
         # Loading reads the session row, then its messages: one snapshot for both. (MySQL's
         # default, REPEATABLE READ, already is one; setting it would cost a round trip.)
         reader = engine.execution_options(isolation_level="REPEATABLE READ")
-    return Engines(engine, reader, engine, nullcontext())
+    return Engines(engine, reader, engine, shared_connection=False)
 
 
-def _create(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> sa.Engine:
+def _create(factory: Callable[..., E], target: sa.URL, masked: str, kwargs: dict[str, Any]) -> E:
     try:
-        return sa.create_engine(target, **kwargs)
+        return factory(target, **kwargs)
     except ModuleNotFoundError as exc:
         extra = _EXTRAS.get(target.get_backend_name(), "postgresql")
         raise ConfigurationError(
@@ -140,7 +202,9 @@ def _create(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> sa.Engine:
         raise ConfigurationError(f"cannot use {masked}: {exc}") from None
 
 
-def _sqlite_engines(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> Engines:
+def _sqlite_engines(
+    factory: Callable[..., E], target: sa.URL, masked: str, kwargs: dict[str, Any]
+) -> Engines[E]:
     database = target.database or ""
     memory = database in ("", ":memory:") or target.query.get("mode") == "memory"
     connect_args: dict[str, Any] = {"check_same_thread": False}
@@ -148,7 +212,7 @@ def _sqlite_engines(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> Engi
         connect_args["timeout"] = SQLITE_BUSY_TIMEOUT
     kwargs["connect_args"] = connect_args
     if memory:
-        # One connection for the store's lifetime, so every thread sees the same database.
+        # One connection for the store's lifetime, so every caller sees the same database.
         kwargs["poolclass"] = StaticPool
     elif not database.startswith("file:"):
         folder = Path(database).expanduser().parent
@@ -159,8 +223,14 @@ def _sqlite_engines(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> Engi
                 f"cannot create the folder {str(folder)!r} for {masked}: {exc.strerror}; "
                 "choose a path you can write to"
             ) from None
-    engine = _create(target, masked, kwargs)
+    engine = _create(factory, target, masked, kwargs)
+    # The hooks work on the sync core of an AsyncEngine too: aiosqlite's connection adapter
+    # takes the same calls, and runs them (and SQLite's busy waits) in its own thread.
+    _sqlite_hooks(engine.sync_engine if isinstance(engine, AsyncEngine) else engine, memory)
+    return Engines(engine, engine, engine.execution_options(ailib_write=True), memory)
 
+
+def _sqlite_hooks(engine: sa.Engine, memory: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the "begin" hook below issues BEGIN
@@ -176,7 +246,3 @@ def _sqlite_engines(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> Engi
     def _on_begin(conn: sa.Connection) -> None:
         write = conn.get_execution_options().get("ailib_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    guard: AbstractContextManager[Any] = threading.RLock() if memory else nullcontext()
-    writer = engine.execution_options(ailib_write=True)
-    return Engines(engine, engine, writer, guard)

@@ -5,7 +5,8 @@ takes the tables from version ``n`` to ``n + 1`` (``MIGRATIONS[0]`` creates vers
 new database and an old one run the same steps. The runner holds a database-wide lock while it
 looks and changes (an advisory lock on PostgreSQL, ``GET_LOCK`` on MySQL/MariaDB, the write
 lock of ``BEGIN IMMEDIATE`` on SQLite): processes that open a fresh database at once wait for
-the first instead of colliding.
+the first instead of colliding. The async twin runs the same runner through
+``AsyncConnection.run_sync`` (``upgrade_async``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from contextlib import contextmanager
 from typing import Final
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ailib.codec import loads
 from ailib.errors import ConfigurationError
 from ailib_store_sql.schema import LATEST, Tables, define, user_id_of
 
-__all__ = ("MIGRATIONS", "read_version", "upgrade")
+__all__ = ("MIGRATIONS", "read_version", "upgrade", "upgrade_async", "upgrade_on")
 
 Migration = Callable[[sa.Connection, str], None]
 
@@ -81,7 +83,24 @@ def read_version(conn: sa.Connection, tables: Tables) -> int:
 def upgrade(engine: sa.Engine, tables: Tables, *, target: int = LATEST, create: bool = True) -> int:
     """Bring the tables to ``target``; return the version found before. With ``create``
     false, refuse (ConfigurationError) instead of changing anything."""
-    with _locked(engine, tables.prefix) as conn:
+    with engine.connect() as conn:
+        return upgrade_on(conn, tables, target=target, create=create)
+
+
+async def upgrade_async(
+    engine: AsyncEngine, tables: Tables, *, target: int = LATEST, create: bool = True
+) -> int:
+    """``upgrade`` for an asyncio engine: the same runner, on the sync face of an
+    ``AsyncConnection`` (``run_sync``), so the event loop never waits on it."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(upgrade_on, tables, target=target, create=create)
+
+
+def upgrade_on(
+    conn: sa.Connection, tables: Tables, *, target: int = LATEST, create: bool = True
+) -> int:
+    """``upgrade`` on a connection not in a transaction (it runs its own)."""
+    with _locked(conn, tables.prefix):
         found = read_version(conn, tables)
         if found > LATEST:
             raise ConfigurationError(
@@ -107,35 +126,34 @@ def upgrade(engine: sa.Engine, tables: Tables, *, target: int = LATEST, create: 
 
 
 @contextmanager
-def _locked(engine: sa.Engine, prefix: str) -> Iterator[sa.Connection]:
-    """A transaction holding the migration lock of ``prefix``."""
+def _locked(conn: sa.Connection, prefix: str) -> Iterator[None]:
+    """A transaction of ``conn`` holding the migration lock of ``prefix``."""
     name = f"ailib-migrate-{prefix}"
-    dialect = engine.dialect.name
+    dialect = conn.dialect.name
     if dialect == "sqlite":
         # The store's SQLite engine starts write transactions with BEGIN IMMEDIATE.
-        with engine.execution_options(ailib_write=True).begin() as conn:
-            yield conn
+        with conn.execution_options(ailib_write=True).begin():
+            yield
     elif dialect == "postgresql":
-        with engine.begin() as conn:
+        with conn.begin():
             key = zlib.crc32(name.encode()) - 2**31
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
-            yield conn
+            yield
     elif dialect in ("mysql", "mariadb"):
         # DDL commits implicitly on MySQL, so the lock is held by the connection instead.
-        with engine.connect() as conn:
-            got = conn.execute(sa.select(sa.func.get_lock(name, _LOCK_WAIT_SECONDS))).scalar()
+        got = conn.execute(sa.select(sa.func.get_lock(name, _LOCK_WAIT_SECONDS))).scalar()
+        conn.commit()
+        if got != 1:
+            raise ConfigurationError(
+                f"another process held the migration lock {name!r} for over "
+                f"{_LOCK_WAIT_SECONDS}s; check for a stuck ailib process and retry"
+            )
+        try:
+            with conn.begin():
+                yield
+        finally:
+            conn.execute(sa.select(sa.func.release_lock(name)))
             conn.commit()
-            if got != 1:
-                raise ConfigurationError(
-                    f"another process held the migration lock {name!r} for over "
-                    f"{_LOCK_WAIT_SECONDS}s; check for a stuck ailib process and retry"
-                )
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                conn.execute(sa.select(sa.func.release_lock(name)))
-                conn.commit()
     else:
-        with engine.begin() as conn:
-            yield conn
+        with conn.begin():
+            yield

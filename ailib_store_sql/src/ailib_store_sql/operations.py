@@ -1,0 +1,481 @@
+"""Every store operation once, free of connections: the sync store and its async twin both
+run these.
+
+An operation is a *program*: a generator that yields ``(statement, parameters)`` (the
+statements of ``statements``) and is sent back each one's result, deciding from the rows what
+to run next and what to return. ``SQLStore`` feeds it from a ``Connection`` (``run``),
+``AsyncSQLStore`` from an ``AsyncConnection``, whose results arrive buffered, so a program
+reads both with the same calls. Each store only adds the transaction around it (retries,
+error translation), so the two cannot drift apart on what an operation does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Concatenate, Final, Generic, NoReturn, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+
+from ailib.checkpoints import common_prefix
+from ailib.codec import dumps, loads
+from ailib.errors import CheckpointNotFound, ConflictError, CorruptSessionError, SessionNotFound
+from ailib.messages import Message
+from ailib.records import Change, CheckpointRecord, SessionRecord
+from ailib.storecore import CheckpointState
+from ailib_store_sql import statements as st
+from ailib_store_sql.schema import Tables
+
+__all__ = ("PURGE_BATCH", "Build", "Context", "Operation", "Program", "run", "run_async")
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+#: One statement to execute: a Core construct and its parameters (a list: executemany).
+Step = tuple[sa.Executable, Any]
+#: An operation's logic: yields steps, receives their results, returns the outcome.
+Program = Generator[Step, sa.CursorResult[Any], T]
+
+#: Sessions deleted per transaction by ``purge_expired``.
+PURGE_BATCH: Final = 500
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a program needs to know about its store and database."""
+
+    tables: Tables
+    namespace: str
+    #: The masked URL, for messages.
+    url: str
+    #: UPDATE … RETURNING works (PostgreSQL, SQLite >= 3.35): appends lock and advance the
+    #: session row in one statement.
+    update_returning: bool
+    #: MariaDB: no UPDATE … RETURNING but INSERT … RETURNING, so appends pass the new values
+    #: through session variables (``statements.bump_session(variables=True)``).
+    bump_by_variables: bool
+
+    @classmethod
+    def of(cls, tables: Tables, namespace: str, url: str, dialect: sa.Dialect) -> Context:
+        """The context for a connected ``dialect`` (SQLite's features depend on its library)."""
+        mariadb = bool(getattr(dialect, "is_mariadb", False))
+        return cls(
+            tables,
+            namespace,
+            url,
+            update_returning=bool(dialect.update_returning),
+            bump_by_variables=mariadb and bool(dialect.insert_returning),
+        )
+
+
+@dataclass(frozen=True)
+class Operation(Generic[T]):
+    """A program to run in one transaction, and how to speak of it in errors."""
+
+    #: "load session 'x'": completes "the database failed to …".
+    what: str
+    #: A write (SQLite: BEGIN IMMEDIATE) or a read (PostgreSQL: REPEATABLE READ).
+    write: bool
+    #: A fresh program for each attempt (deadlock victims are retried).
+    program: Callable[[], Program[T]]
+    #: The ConflictError message for a constraint violation (a concurrent create).
+    conflict: str | None = None
+
+
+#: An operation of this module: ``build(context, *args)``.
+Build = Callable[Concatenate[Context, P], Operation[T]]
+
+
+def run(program: Program[T], execute: Callable[[sa.Executable, Any], sa.CursorResult[Any]]) -> T:
+    """Run ``program`` with a synchronous ``execute`` (``Connection.execute``)."""
+    try:
+        step = next(program)
+        while True:
+            step = program.send(execute(*step))
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+async def run_async(
+    program: Program[T],
+    execute: Callable[[sa.Executable, Any], Awaitable[sa.CursorResult[Any]]],
+) -> T:
+    """Run ``program`` with an asyncio ``execute`` (``AsyncConnection.execute``)."""
+    try:
+        step = next(program)
+        while True:
+            step = program.send(await execute(*step))
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+# -- pieces shared by several operations ----------------------------------------------------
+
+
+def _bodies(c: Context, session_id: str, start: int, stop: int) -> Program[list[Message]]:
+    """Messages ``start`` to ``stop - 1`` of the log."""
+    if start >= stop:
+        return []
+    params = st.key(c.namespace, session_id) | {"p_start": start, "p_stop": stop}
+    rows = yield st.select_bodies(c.tables), params
+    return [loads(body, f"a message of session {session_id!r}") for body in rows.scalars()]
+
+
+def _live(c: Context, session_id: str, now: float, *, lock: bool) -> Program[sa.Row[Any]]:
+    """The live session row (locked for a write); SessionNotFound if there is none."""
+    found = yield st.select_session(c.tables, lock=lock), st.key(c.namespace, session_id, now)
+    row = found.first()
+    if row is None:
+        raise SessionNotFound(session_id, c.url)
+    return row
+
+
+def _check_version(c: Context, session_id: str, version: int, expected: int | None) -> None:
+    if expected is not None and version != expected:
+        raise ConflictError(
+            f"session {session_id!r} in {c.url} is at version {version}, not "
+            f"{expected}: someone else changed it; reload and try again"
+        )
+
+
+def _insert(c: Context, session_id: str, start: int, messages: Sequence[Message]) -> Program[None]:
+    if messages:
+        rows = st.message_rows(c.namespace, session_id, start, messages)
+        yield st.insert_messages(c.tables), rows
+
+
+def _rewrite(
+    c: Context,
+    session_id: str,
+    current: Sequence[Message],
+    keep: int,
+    new: Sequence[Message] | None,
+) -> Program[None]:
+    """Keep the first ``keep`` messages of the log and append ``new[keep:]``, giving every
+    pointer checkpoint the rewrite breaks its own copy first (copy-on-write)."""
+    t, ns = c.tables, c.namespace
+    pointers = yield st.select_pointers_past(t, ns, session_id, keep), None
+    for row in pointers.all():
+        copy = current[: row.message_count]
+        yield st.materialize_checkpoint(t, ns, session_id, row.number, copy), None
+    yield st.truncate_log(t, ns, session_id, keep), None
+    if new is not None:
+        yield from _insert(c, session_id, keep, new[keep:])
+
+
+def _update(c: Context, session_id: str, **values: Any) -> Step:
+    return st.update_session(c.tables, c.namespace, session_id, **values), None
+
+
+def _stale_or_absent(
+    c: Context, session_id: str, expected: int | None, now: float
+) -> Program[NoReturn]:
+    """After a conditional write touched no row: SessionNotFound or ConflictError."""
+    row = yield from _live(c, session_id, now, lock=True)
+    _check_version(c, session_id, row.version, expected)
+    raise AssertionError("unreachable: the row was live and current")
+
+
+# -- the operations (see ailib.base.BaseStore for each contract) --------------------------
+
+
+def create(c: Context, record: SessionRecord) -> Operation[None]:
+    t, ns, sid = c.tables, c.namespace, record.session_id
+    exists = f"session {sid!r} already exists in {c.url}; load it, or create one with another id"
+
+    def program() -> Program[None]:
+        found = yield st.select_expiry(t, ns, sid), None
+        existing = found.first()
+        if existing is not None:
+            if existing.expires_at is None or existing.expires_at > record.updated_at:
+                raise ConflictError(exists)
+            for statement in st.delete_sessions(t, ns, [sid]):
+                yield statement, None
+        yield st.insert_session(t, ns, record), None
+        yield from _insert(c, sid, 0, record.messages)
+        if record.checkpoints:
+            yield st.insert_checkpoints(t, ns, sid, record.checkpoints)
+
+    # A concurrent create of the same id: the primary key refuses the insert.
+    return Operation(f"create session {sid!r}", True, program, conflict=exists)
+
+
+def fetch(c: Context, session_id: str, last: int | None) -> Operation[SessionRecord | None]:
+    def program() -> Program[SessionRecord | None]:
+        found = yield st.select_session(c.tables), st.key(c.namespace, session_id, time.time())
+        row = found.first()
+        if row is None:
+            return None
+        count = row.message_count
+        start = 0 if last is None else max(0, count - last)
+        record = _record(row, (yield from _bodies(c, session_id, start, count)))
+        if last is not None:
+            record.message_count = count
+        return record
+
+    return Operation(f"load session {session_id!r}", False, program)
+
+
+def apply(c: Context, session_id: str, change: Change, now: float) -> Operation[int]:
+    appended = len(change.append)
+    edits_metadata = bool(change.set_metadata or change.unset_metadata or change.replace_metadata)
+
+    def program() -> Program[int]:
+        if c.bump_by_variables and appended and not edits_metadata:
+            return (yield from _append_by_variables(c, session_id, change, now))
+        if c.update_returning and not edits_metadata:
+            bumped = (yield _bump(c, session_id, change, now, variables=False)).first()
+            if bumped is None:
+                return (yield from _stale_or_absent(c, session_id, change.expected_version, now))
+            version, count = bumped.version, bumped.message_count
+        else:
+            row = yield from _live(c, session_id, now, lock=True)
+            _check_version(c, session_id, row.version, change.expected_version)
+            version, count = row.version + 1, row.message_count + appended
+            values: dict[str, Any] = {"version": version, "message_count": count}
+            values |= st.touch(now, row.ttl if change.ttl is None else change.ttl)
+            if edits_metadata:
+                values["metadata"] = change.apply_metadata(_metadata(row))
+            yield _update(c, session_id, **values)
+        yield from _insert(c, session_id, count - appended, change.append)
+        return int(version)
+
+    return Operation(f"write to session {session_id!r}", True, program)
+
+
+def _bump(c: Context, session_id: str, change: Change, now: float, *, variables: bool) -> Step:
+    """The UPDATE that locks, checks and advances the row of an append."""
+    params = st.key(c.namespace, session_id, now) | {"p_appended": len(change.append)}
+    if change.expected_version is not None:
+        params["p_expected"] = change.expected_version
+    if change.ttl is not None:
+        params |= {"p_ttl": change.ttl, "p_expires": now + change.ttl}
+    statement = st.bump_session(
+        c.tables,
+        check_version=change.expected_version is not None,
+        new_ttl=change.ttl is not None,
+        variables=variables,
+    )
+    return statement, params
+
+
+def _append_by_variables(c: Context, session_id: str, change: Change, now: float) -> Program[int]:
+    """An append in two statements where UPDATE … RETURNING is missing: the UPDATE that
+    locks and advances the row leaves its values in session variables for the INSERT."""
+    bumped = yield _bump(c, session_id, change, now, variables=True)
+    if bumped.rowcount != 1:
+        return (yield from _stale_or_absent(c, session_id, change.expected_version, now))
+    appended = len(change.append)
+    rows = [
+        {
+            "p_namespace": c.namespace,
+            "p_session_id": session_id,
+            "p_back": appended - i,
+            "p_body": b,
+        }
+        for i, b in enumerate(dumps(m) for m in change.append)
+    ]
+    inserted = yield st.insert_messages_after_bump(c.tables), rows
+    return int(inserted.scalars().all()[0])
+
+
+def replace(c: Context, record: SessionRecord, expected_version: int, now: float) -> Operation[int]:
+    sid = record.session_id
+
+    def program() -> Program[int]:
+        row = yield from _live(c, sid, now, lock=True)
+        _check_version(c, sid, row.version, expected_version)
+        current = yield from _bodies(c, sid, 0, row.message_count)
+        keep = common_prefix(current, record.messages)
+        yield from _rewrite(c, sid, current, keep, record.messages)
+        values: dict[str, Any] = {
+            "version": row.version + 1,
+            "message_count": len(record.messages),
+            "metadata": dict(record.metadata),
+        }
+        values |= st.touch(now, row.ttl if record.ttl is None else record.ttl)
+        yield _update(c, sid, **values)
+        return int(row.version) + 1
+
+    return Operation(f"save session {sid!r}", True, program)
+
+
+def delete(c: Context, session_id: str) -> Operation[bool]:
+    t, ns = c.tables, c.namespace
+
+    def program() -> Program[bool]:
+        row = (yield st.select_expiry(t, ns, session_id, lock=True), None).first()
+        if row is None:
+            return False
+        for statement in st.delete_sessions(t, ns, [session_id]):
+            yield statement, None
+        return row.expires_at is None or row.expires_at > time.time()
+
+    return Operation(f"delete session {session_id!r}", True, program)
+
+
+def list_page(
+    c: Context, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
+) -> Operation[list[SessionRecord]]:
+    def program() -> Program[list[SessionRecord]]:
+        rows = yield st.list_sessions(c.tables, c.namespace, user_id, limit, after, now), None
+        records = []
+        for row in rows:
+            record = _record(row, [])
+            record.message_count = row.message_count
+            records.append(record)
+        return records
+
+    return Operation("list sessions", False, program)
+
+
+def purge_batch(c: Context, now: float) -> Operation[tuple[int, bool]]:
+    """Delete up to ``PURGE_BATCH`` expired sessions; returns how many, and whether there may
+    be more (each batch is a transaction of its own, so none holds locks for long)."""
+    t, ns, batch = c.tables, c.namespace, PURGE_BATCH
+
+    def program() -> Program[tuple[int, bool]]:
+        ids = list((yield st.select_expired(t, ns, now, batch), None).scalars())
+        if ids:
+            for statement in st.delete_sessions(t, ns, ids):
+                yield statement, None
+        return len(ids), len(ids) >= batch
+
+    return Operation("purge expired sessions", True, program)
+
+
+def pop(c: Context, session_id: str, count: int, now: float) -> Operation[list[Message]]:
+    t, ns = c.tables, c.namespace
+
+    def program() -> Program[list[Message]]:
+        row = yield from _live(c, session_id, now, lock=True)
+        total = int(row.message_count)
+        keep = max(0, total - count)
+        if keep == total:
+            return []
+        # The whole log only when a checkpoint needs a copy of it; else just the tail.
+        if (yield st.select_pointers_past(t, ns, session_id, keep), None).first():
+            current = yield from _bodies(c, session_id, 0, total)
+        else:
+            current = [{}] * keep + (yield from _bodies(c, session_id, keep, total))
+        yield from _rewrite(c, session_id, current, keep, None)
+        values: dict[str, Any] = {"version": row.version + 1, "message_count": keep}
+        values |= st.touch(now, row.ttl)
+        yield _update(c, session_id, **values)
+        return current[keep:]
+
+    return Operation(f"remove messages of session {session_id!r}", True, program)
+
+
+def checkpoint(c: Context, session_id: str, label: str | None, now: float) -> Operation[int]:
+    t, ns = c.tables, c.namespace
+
+    def program() -> Program[int]:
+        row = yield from _live(c, session_id, now, lock=True)
+        number = int((yield st.next_checkpoint_number(t, ns, session_id), None).scalar_one())
+        pointer = CheckpointRecord(number, now, row.message_count, _metadata(row), label)
+        yield st.insert_checkpoints(t, ns, session_id, [pointer])
+        yield _update(c, session_id, version=row.version + 1)
+        return number
+
+    return Operation(f"checkpoint session {session_id!r}", True, program)
+
+
+def checkpoints(
+    c: Context, session_id: str, now: float
+) -> Operation[list[CheckpointRecord] | None]:
+    def program() -> Program[list[CheckpointRecord] | None]:
+        found = yield st.select_session(c.tables), st.key(c.namespace, session_id, now)
+        if found.first() is None:
+            return None
+        rows = yield st.select_checkpoints(c.tables, c.namespace, session_id), None
+        return [
+            CheckpointRecord(
+                number=row.number,
+                created_at=row.created_at,
+                message_count=row.message_count,
+                metadata=_metadata(row),
+                label=row.label,
+            )
+            for row in rows
+        ]
+
+    return Operation(f"list checkpoints of {session_id!r}", False, program)
+
+
+def checkpoint_state(
+    c: Context, session_id: str, number: int, now: float
+) -> Operation[CheckpointState]:
+    def program() -> Program[CheckpointState]:
+        yield from _live(c, session_id, now, lock=False)
+        found = yield st.select_checkpoint(c.tables, c.namespace, session_id, number), None
+        target = found.first()
+        if target is None:
+            raise CheckpointNotFound(session_id, number)
+        if target.messages is None:
+            messages = yield from _bodies(c, session_id, 0, target.message_count)
+        else:
+            messages = loads(target.messages, f"checkpoint {number} of {session_id!r}")
+        return messages, _metadata(target)
+
+    return Operation(f"read checkpoint {number} of {session_id!r}", False, program)
+
+
+def restore(c: Context, session_id: str, number: int, now: float) -> Operation[int]:
+    t, ns = c.tables, c.namespace
+
+    def program() -> Program[int]:
+        row = yield from _live(c, session_id, now, lock=True)
+        target = (yield st.select_checkpoint(t, ns, session_id, number), None).first()
+        if target is None:
+            raise CheckpointNotFound(session_id, number)
+        label = f"before restore to {number}"
+        mark = int((yield st.next_checkpoint_number(t, ns, session_id), None).scalar_one())
+        before = CheckpointRecord(mark, now, row.message_count, _metadata(row), label)
+        yield st.insert_checkpoints(t, ns, session_id, [before])
+        current = yield from _bodies(c, session_id, 0, row.message_count)
+        restored: list[Message] | None
+        if target.messages is None:
+            keep = count = int(target.message_count)
+            restored = None
+        else:
+            restored = loads(target.messages, f"checkpoint {number} of {session_id!r}")
+            keep, count = common_prefix(current, restored), len(restored)
+        yield from _rewrite(c, session_id, current, keep, restored)
+        values: dict[str, Any] = {
+            "version": row.version + 1,
+            "message_count": count,
+            "metadata": _metadata(target),
+        }
+        values |= st.touch(now, row.ttl)
+        yield _update(c, session_id, **values)
+        return int(row.version) + 1
+
+    return Operation(f"restore session {session_id!r}", True, program)
+
+
+# -- rows to records --------------------------------------------------------------------------
+
+
+def _metadata(row: sa.Row[Any]) -> dict[str, Any]:
+    value = loads(row.metadata, "stored metadata")
+    if not isinstance(value, dict):
+        raise CorruptSessionError(f"stored metadata is a {type(value).__name__}, not an object")
+    return value
+
+
+def _record(row: sa.Row[Any], messages: list[Message]) -> SessionRecord:
+    return SessionRecord(
+        session_id=row.session_id,
+        kind=row.kind,
+        messages=messages,
+        metadata=_metadata(row),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        ttl=row.ttl,
+        expires_at=row.expires_at,
+    )
