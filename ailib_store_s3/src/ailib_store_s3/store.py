@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -105,7 +106,7 @@ class S3Store(BaseStore):
         if not bucket:
             raise ConfigurationError("an S3 store URL needs a bucket: s3://bucket/prefix")
         self.bucket = bucket
-        self.endpoint = endpoint_url or f"AWS S3 ({region or 'default region'})"
+        self.endpoint = _shown_endpoint(endpoint_url, region)
         try:
             attempts, workers = int(max_attempts), int(pool_size)
             resolution = float(index_resolution)
@@ -892,6 +893,14 @@ def _fail(batch: Sequence[_Pending], error: BaseException) -> None:
     for pending in batch:
         pending.version = None
         pending.error = error
+
+
+def _shown_endpoint(endpoint_url: str | None, region: str | None) -> str:
+    """The endpoint as error messages name it, without any user:password@ in it."""
+    if not endpoint_url:
+        return f"AWS S3 ({region or 'default region'})"
+    parts = urlsplit(endpoint_url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _checkpoint_body(checkpoint: CheckpointRecord) -> bytes:
