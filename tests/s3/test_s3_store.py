@@ -45,7 +45,7 @@ def open_s3(moto_url: str) -> Iterator[OpenS3]:
 
 
 def _keys(store: S3Store, prefix: str = "") -> list[str]:
-    return [k for page in store._keys(store.layout.root + prefix) for k in page]
+    return [k for page in store.objects.keys(store.layout.root + prefix) for k in page]
 
 
 def _message(n: int) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def _message(n: int) -> dict[str, Any]:
 def test_load_of_1000_messages_takes_two_round_trips(open_s3: OpenS3, request_log: Any) -> None:
     writer = open_s3()
     session = writer.create(messages=[_message(n) for n in range(1000)])
-    manifest = Manifest.decode(writer._get(writer.layout.manifest(session.session_id))[0])  # type: ignore[index]
+    manifest = Manifest.decode(writer.objects.get(writer.layout.manifest(session.session_id))[0])  # type: ignore[index]
     assert len(manifest.chunks) >= 4, "the history should be spread over several chunks"
 
     reader = open_s3()  # a cold process: nothing cached

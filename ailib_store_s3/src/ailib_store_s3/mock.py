@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from ailib.errors import ConfigurationError
 from ailib.url import StoreURL, make_url
+from ailib_store_s3.bucket import Bucket
 from ailib_store_s3.store import S3Store
 
 __all__ = ("MockS3Store",)
@@ -36,10 +37,27 @@ _DUMMY_ENV = {
 _lock = threading.Lock()
 
 
+class _MotoBucket(Bucket):
+    """moto's in-process S3 is not thread-safe when one key is read while it is being
+    overwritten: the read fails with "I/O operation on closed file" (its server answers 500
+    there, which botocore retries). Retry the same way here."""
+
+    def call(self, action: str, fn: Callable[..., T], **kwargs: Any) -> T:
+        for attempt in range(_MOTO_RACE_RETRIES):
+            try:
+                return super().call(action, fn, **kwargs)
+            except ValueError as exc:
+                if "closed file" not in str(exc) or attempt == _MOTO_RACE_RETRIES - 1:
+                    raise
+                time.sleep(0.001 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+
 class MockS3Store(S3Store):
     """An :class:`S3Store` whose bucket lives in moto's in-process mock."""
 
-    options = frozenset({"region", "max_attempts", "pool_size"})
+    bucket_class = _MotoBucket
+    options = frozenset({"region", "max_attempts", "pool_size", "index_resolution"})
 
     def __init__(self, *, bucket: str, region: str | None = None, **options: Any) -> None:
         try:
@@ -68,7 +86,7 @@ class MockS3Store(S3Store):
         except BaseException:
             self._mock.stop()
             raise
-        self.endpoint = "moto mock_aws (in process)"
+        self.endpoint = self.objects.endpoint = "moto mock_aws (in process)"
 
     @classmethod
     def from_url(cls, url: str | StoreURL, **options: Any) -> MockS3Store:
@@ -78,19 +96,6 @@ class MockS3Store(S3Store):
         store = cls(bucket=parsed.host, prefix=parsed.path, **options)
         store._url = parsed
         return store
-
-    def _call(self, action: str, fn: Callable[..., T], **kwargs: Any) -> T:
-        # moto's in-process S3 is not thread-safe when one key is read while it is being
-        # overwritten: the read fails with "I/O operation on closed file" (its server
-        # answers 500 there, which botocore retries). Retry the same way here.
-        for attempt in range(_MOTO_RACE_RETRIES):
-            try:
-                return super()._call(action, fn, **kwargs)
-            except ValueError as exc:
-                if "closed file" not in str(exc) or attempt == _MOTO_RACE_RETRIES - 1:
-                    raise
-                time.sleep(0.001 * (attempt + 1))
-        raise AssertionError("unreachable")
 
     def close(self) -> None:
         try:

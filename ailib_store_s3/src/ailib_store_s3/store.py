@@ -15,14 +15,13 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ailib.base import BaseStore, CheckpointState
 from ailib.checkpoints import common_prefix
@@ -36,6 +35,7 @@ from ailib.errors import (
 from ailib.messages import Message
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.url import StoreURL, make_url
+from ailib_store_s3.bucket import Bucket
 from ailib_store_s3.client import (
     is_missing,
     is_precondition_failed,
@@ -43,6 +43,7 @@ from ailib_store_s3.client import (
     retried,
     translate,
 )
+from ailib_store_s3.groupcommit import GroupCommit, Pending, fail
 from ailib_store_s3.layout import Layout, Marker, micros, new_token
 from ailib_store_s3.manifest import (
     CheckpointRef,
@@ -83,6 +84,8 @@ class S3Store(BaseStore):
     stale entry costs one retry, never a wrong write).
     """
 
+    #: The S3 calls; ``s3+mock://`` swaps in one that works around moto's in-process races.
+    bucket_class: ClassVar[type[Bucket]] = Bucket
     options: ClassVar[frozenset[str]] = frozenset(
         {"region", "endpoint_url", "max_attempts", "pool_size", "index_resolution"}
     )
@@ -125,10 +128,9 @@ class S3Store(BaseStore):
             max_attempts=attempts,
             pool_size=workers * 2,
         )
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ailib-s3")
-        self._background: set[Future[None]] = set()
+        self.objects = self.bucket_class(self.client, bucket, self.endpoint, workers)
         self._cache: OrderedDict[str, tuple[str, Manifest]] = OrderedDict()
-        self._queues: dict[str, _Queue] = {}
+        self._group: GroupCommit[Change] = GroupCommit()
         self._lock = threading.Lock()
 
     @classmethod
@@ -149,123 +151,11 @@ class S3Store(BaseStore):
         return store
 
     def close(self) -> None:
-        self.flush()
-        self._pool.shutdown(wait=True)
-        self.client.close()
+        self.objects.close()
 
     def flush(self) -> None:
         """Wait for background clean-up (deleting superseded index markers and garbage)."""
-        while True:
-            with self._lock:
-                pending = list(self._background)
-            if not pending:
-                return
-            for future in pending:
-                future.exception()
-
-    # -- S3 calls -------------------------------------------------------------------------
-
-    def _call(self, action: str, fn: Callable[..., T], **kwargs: Any) -> T:
-        """Call ``fn``; 412 and 404-key answers propagate as ClientError for the caller to
-        decide on, anything else becomes an ailib error naming bucket and endpoint."""
-        try:
-            return fn(Bucket=self.bucket, **kwargs)
-        except ClientError as exc:
-            if is_precondition_failed(exc) or is_missing(exc):
-                raise
-            raise translate(exc, bucket=self.bucket, endpoint=self.endpoint, action=action) from exc
-        except BotoCoreError as exc:
-            raise translate(exc, bucket=self.bucket, endpoint=self.endpoint, action=action) from exc
-
-    def _get(self, key: str, byte_range: str | None = None) -> tuple[bytes, str] | None:
-        """The object's bytes and ETag; None if there is no such key."""
-        extra = {"Range": byte_range} if byte_range else {}
-        try:
-            response = self._call("GetObject", self.client.get_object, Key=key, **extra)
-        except ClientError as exc:
-            if is_missing(exc):
-                return None
-            raise translate(
-                exc, bucket=self.bucket, endpoint=self.endpoint, action="GetObject"
-            ) from exc
-        return response["Body"].read(), response["ETag"]
-
-    def _put(
-        self, key: str, body: bytes, *, if_match: str | None = None, create: bool = False
-    ) -> str:
-        extra: dict[str, str] = {}
-        if if_match is not None:
-            extra["IfMatch"] = if_match
-        elif create:
-            extra["IfNoneMatch"] = "*"
-        response = self._call(
-            "PutObject",
-            self.client.put_object,
-            Key=key,
-            Body=body,
-            ContentType="application/json",
-            **extra,
-        )
-        return response["ETag"]
-
-    def _put_all(self, writes: Sequence[Write]) -> None:
-        for _ in self._parallel(lambda w: self._put(w[0], w[1]), writes):
-            pass
-
-    def _keys(self, prefix: str, start_after: str | None = None) -> Iterator[list[str]]:
-        """The keys under ``prefix`` in ascending order, one ListObjectsV2 page at a time."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        extra: dict[str, Any] = {"StartAfter": start_after} if start_after else {}
-        try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra):
-                yield [item["Key"] for item in page.get("Contents", ())]
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(
-                exc, bucket=self.bucket, endpoint=self.endpoint, action="ListObjectsV2"
-            ) from exc
-
-    def _delete_keys(self, keys: Iterable[str]) -> None:
-        """Delete ``keys`` with DeleteObjects, 1,000 a request."""
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), _DELETE_BATCH):
-            batch = unique[start : start + _DELETE_BATCH]
-            self._call(
-                "DeleteObjects",
-                self.client.delete_objects,
-                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
-            )
-
-    def _delete_prefix(self, prefix: str) -> None:
-        for page in self._keys(prefix):
-            self._delete_keys(page)
-
-    def _parallel(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
-        """``fn`` over ``items`` concurrently (one round trip for the caller)."""
-        if len(items) <= 1:
-            return [fn(item) for item in items]
-        return list(self._pool.map(fn, items))
-
-    def _later(self, fn: Callable[[], None], what: str) -> None:
-        """Run best-effort clean-up off the caller's path; ``flush`` waits for it."""
-
-        def run() -> None:
-            try:
-                fn()
-            except Exception as exc:  # clean-up only: the next writer or purge retries it
-                log.warning("%s in %s failed: %s", what, self.url, exc)
-
-        future = self._pool.submit(run)
-        with self._lock:
-            self._background.add(future)
-        future.add_done_callback(self._done)
-
-    def _done(self, future: Future[None]) -> None:
-        with self._lock:
-            self._background.discard(future)
-
-    def _discard(self, keys: Sequence[str], what: str = "deleting unused objects") -> None:
-        if keys:
-            self._later(lambda: self._delete_keys(keys), what)
+        self.objects.flush()
 
     # -- manifests ------------------------------------------------------------------------
 
@@ -290,7 +180,7 @@ class S3Store(BaseStore):
 
     def _read(self, session_id: str) -> tuple[Manifest, str] | None:
         """The stored manifest and its ETag (one GET); None if there is none."""
-        got = self._get(self.layout.manifest(session_id))
+        got = self.objects.get(self.layout.manifest(session_id))
         if got is None:
             self._forget(session_id)
             return None
@@ -301,12 +191,12 @@ class S3Store(BaseStore):
     def _head(self, session_id: str) -> tuple[Manifest, str] | None:
         """The manifest's header (no tail) with one ranged GET; None if there is none."""
         key = self.layout.manifest(session_id)
-        got = self._get(key, f"bytes=0-{_HEADER_BYTES - 1}")
+        got = self.objects.get(key, f"bytes=0-{_HEADER_BYTES - 1}")
         if got is None:
             return None
         manifest = Manifest.decode_header(got[0])
         if manifest is None:  # a header longer than the range: read it all
-            full = self._get(key)
+            full = self.objects.get(key)
             if full is None:
                 return None
             return Manifest.decode(full[0]), full[1]
@@ -324,7 +214,7 @@ class S3Store(BaseStore):
     def _chunks(self, chunks: Sequence[Chunk]) -> list[Message] | None:
         """The messages of ``chunks`` in order (parallel GETs); None if one has vanished (a
         rewrite replaced it after the manifest was read: read the manifest again)."""
-        bodies = self._parallel(lambda c: self._get(c.key), chunks)
+        bodies = self.objects.parallel(lambda c: self.objects.get(c.key), chunks)
         messages: list[Message] = []
         for chunk, body in zip(chunks, bodies, strict=True):
             if body is None:
@@ -349,10 +239,10 @@ class S3Store(BaseStore):
         )
         new_markers = [k for k in manifest.markers if k not in old_markers]
         tried.update(new_markers)
-        pending = [self._pool.submit(self._put, k, b"") for k in new_markers]
+        pending = [self.objects.submit(self.objects.put, k, b"") for k in new_markers]
         outcome = _Outcome(None)
         try:
-            outcome.etag = self._put(
+            outcome.etag = self.objects.put(
                 self.layout.manifest(session_id),
                 manifest.encode(),
                 if_match=etag,
@@ -373,7 +263,7 @@ class S3Store(BaseStore):
         if outcome.etag is not None:
             self._remember(session_id, outcome.etag, manifest)
             unused = (tried | set(old_markers)) - set(manifest.markers)
-            self._discard(sorted(unused), "updating the index")
+            self.objects.discard(sorted(unused), "updating the index")
         return outcome
 
     def _lost(self, session_id: str, attempt: int) -> None:
@@ -411,7 +301,7 @@ class S3Store(BaseStore):
         commit_id = new_token()
         manifest.note(commit_id)
         tried: set[str] = set()
-        self._put_all(writes)
+        self.objects.put_all(writes)
         for _ in range(_ATTEMPTS):
             outcome = self._commit(manifest, None, (), tried)
             if outcome or self._already_committed(outcome, session_id, commit_id):
@@ -421,14 +311,16 @@ class S3Store(BaseStore):
                 continue
             current, etag = found
             if not current.expired(record.updated_at):
-                self._discard([w[0] for w in writes] + sorted(tried - set(current.markers)))
+                self.objects.discard([w[0] for w in writes] + sorted(tried - set(current.markers)))
                 raise ConflictError(
                     f"session {session_id!r} already exists in {self.url}; "
                     "load it, or create one with another id"
                 )
             if self._commit(manifest, etag, current.markers, tried):
                 old = self.layout.generation_prefix(session_id, current.gen)
-                self._later(partial(self._delete_prefix, old), "deleting an expired session")
+                self.objects.later(
+                    partial(self.objects.delete_prefix, old), "deleting an expired session"
+                )
                 return
         raise self._conflict(session_id)
 
@@ -450,48 +342,17 @@ class S3Store(BaseStore):
         raise self._conflict(session_id)
 
     def _apply(self, session_id: str, change: Change, now: float) -> int:
-        """Group commit: concurrent changes to one session from this process go out in one
+        """Group commit: concurrent changes to one session from this store go out in one
         manifest write (each still gets its own version and expected-version check)."""
-        mine = _Pending(change)
-        with self._lock:
-            queue = self._queues.setdefault(session_id, _Queue())
-            queue.items.append(mine)
-            lead = not queue.leading
-            queue.leading = True
-        if not lead:
-            mine.wake.wait()
-        if mine.lead or lead:
-            with self._lock:
-                batch, queue.items = queue.items, []
-            try:
-                self._apply_batch(session_id, batch)
-            except BaseException as exc:
-                for pending in batch:
-                    if pending.version is None and pending.error is None:
-                        pending.error = exc
-            finally:
-                with self._lock:
-                    if queue.items:  # hand over to the first waiting writer
-                        queue.items[0].lead = True
-                        queue.items[0].wake.set()
-                    else:
-                        queue.leading = False
-                        if self._queues.get(session_id) is queue:
-                            del self._queues[session_id]
-                for pending in batch:
-                    pending.wake.set()
-        if mine.error is not None:
-            raise mine.error
-        assert mine.version is not None
-        return mine.version
+        return self._group.submit(session_id, change, partial(self._apply_batch, session_id))
 
-    def _apply_batch(self, session_id: str, batch: Sequence[_Pending]) -> None:
+    def _apply_batch(self, session_id: str, batch: Sequence[Pending[Change]]) -> None:
         commit_id = new_token()
         tried: set[str] = set()
         for attempt in range(_ATTEMPTS):
             found = self._current(session_id)
             if found is None:
-                _fail(batch, SessionNotFound(session_id, self.url))
+                fail(batch, SessionNotFound(session_id, self.url))
                 return
             manifest, etag, fresh = found
             now = time.time()
@@ -499,12 +360,12 @@ class S3Store(BaseStore):
                 if not fresh:
                     self._forget(session_id)
                     continue
-                _fail(batch, SessionNotFound(session_id, self.url))
+                fail(batch, SessionNotFound(session_id, self.url))
                 return
             new = manifest.clone()
             writes: list[Write] = []
-            accepted: list[_Pending] = []
-            refused: list[tuple[_Pending, int]] = []
+            accepted: list[Pending[Change]] = []
+            refused: list[tuple[Pending[Change], int]] = []
             for pending in batch:
                 change = pending.change
                 if change.expected_version not in (None, new.version):
@@ -525,7 +386,7 @@ class S3Store(BaseStore):
             if not accepted:
                 return
             new.note(commit_id)
-            self._put_all(writes)
+            self.objects.put_all(writes)
             outcome = self._commit(new, etag, manifest.markers, tried)
             if outcome or self._already_committed(outcome, session_id, commit_id):
                 return
@@ -533,9 +394,9 @@ class S3Store(BaseStore):
                 pending.error = None
             for pending in accepted:
                 pending.version = None
-            self._discard([w[0] for w in writes])
+            self.objects.discard([w[0] for w in writes])
             self._lost(session_id, attempt)
-        _fail(batch, self._conflict(session_id))
+        fail(batch, self._conflict(session_id))
 
     def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
         session_id = record.session_id
@@ -616,17 +477,17 @@ class S3Store(BaseStore):
     ) -> bool:
         """PUT the new objects, then the manifest; on a win, delete what ``old`` referenced
         and ``new`` does not; on a loss, delete what was written."""
-        self._put_all(writes)
+        self.objects.put_all(writes)
         outcome = self._commit(new, etag, old.markers, tried)
         if not outcome and not self._already_committed(outcome, new.session_id, commit_id):
-            self._discard([w[0] for w in writes])
+            self.objects.discard([w[0] for w in writes])
             return False
         kept = {c.key for c in new.chunks} | {c.messages_key for c in new.checkpoints}
         garbage = [c.key for c in old.chunks if c.key not in kept]
         garbage += [
             c.messages_key for c in old.checkpoints if c.messages_key and c.messages_key not in kept
         ]
-        self._discard(garbage)
+        self.objects.discard(garbage)
         return True
 
     def _materialize(self, manifest: Manifest, log: Sequence[Message], keep: int) -> list[Write]:
@@ -646,14 +507,16 @@ class S3Store(BaseStore):
         )
 
     def _delete(self, session_id: str) -> bool:
-        found = self._get(self.layout.manifest(session_id))
+        found = self.objects.get(self.layout.manifest(session_id))
         self._forget(session_id)
         if found is None:
             return False
         manifest = Manifest.decode(found[0])
-        self._call("DeleteObject", self.client.delete_object, Key=self.layout.manifest(session_id))
-        self._delete_prefix(self.layout.session_prefix(session_id))
-        self._delete_keys(manifest.markers)
+        self.objects.call(
+            "DeleteObject", self.client.delete_object, Key=self.layout.manifest(session_id)
+        )
+        self.objects.delete_prefix(self.layout.session_prefix(session_id))
+        self.objects.delete_keys(manifest.markers)
         return True
 
     def _list(
@@ -669,7 +532,7 @@ class S3Store(BaseStore):
         for group in _intervals(self._markers(base, start), max(limit, 32)):
             if len(found) >= limit:  # later intervals hold only older sessions
                 break
-            heads = self._parallel(lambda m: self._head(m.session_id), group)
+            heads = self.objects.parallel(lambda m: self._head(m.session_id), group)
             for marker, head in zip(group, heads, strict=True):
                 if head is None:
                     if marker.updated_us < micros(now - _ORPHAN_GRACE):
@@ -687,12 +550,15 @@ class S3Store(BaseStore):
                 ):
                     continue
                 found[manifest.session_id] = manifest.record()
-        self._discard(superseded, "deleting superseded index markers")
+        self.objects.discard(superseded, "deleting superseded index markers")
         records = sorted(found.values(), key=lambda r: (r.updated_at, r.session_id), reverse=True)
         return records[:limit]
 
+    def _all_keys(self, prefix: str) -> list[str]:
+        return [key for page in self.objects.keys(prefix) for key in page]
+
     def _markers(self, base: str, start_after: str | None) -> Iterator[Marker]:
-        for page in self._keys(base, start_after):
+        for page in self.objects.keys(base, start_after):
             for key in page:
                 marker = Layout.parse_marker(base, key)
                 if marker is not None:
@@ -703,7 +569,7 @@ class S3Store(BaseStore):
         keys only), confirm each from its manifest, and delete them in batches."""
         due: dict[str, list[Marker]] = {}
         for base in (self.layout.index_prefix, self.layout.users_prefix):
-            for page in self._keys(base):
+            for page in self.objects.keys(base):
                 for key in page:
                     marker = _parse_any(self.layout, base, key)
                     if (
@@ -715,7 +581,7 @@ class S3Store(BaseStore):
         if not due:
             return 0
         session_ids = list(due)
-        heads = self._parallel(self._head, session_ids)
+        heads = self.objects.parallel(self._head, session_ids)
         garbage: list[str] = []
         purged: list[str] = []
         for session_id, head in zip(session_ids, heads, strict=True):
@@ -729,7 +595,7 @@ class S3Store(BaseStore):
                 garbage += [m.key for m in markers if m.updated_us < interval]
                 continue
             try:
-                self._call(
+                self.objects.call(
                     "DeleteObject",
                     self.client.delete_object,
                     Key=self.layout.manifest(session_id),
@@ -741,9 +607,11 @@ class S3Store(BaseStore):
             purged.append(session_id)
             garbage += [m.key for m in markers] + manifest.markers
         prefixes = [self.layout.session_prefix(sid) for sid in purged]
-        for keys in self._parallel(lambda p: [k for page in self._keys(p) for k in page], prefixes):
+        for keys in self.objects.parallel(
+            lambda p: [k for page in self.objects.keys(p) for k in page], prefixes
+        ):
             garbage += keys
-        self._delete_keys(garbage)
+        self.objects.delete_keys(garbage)
         return len(purged)
 
     def _checkpoint(self, session_id: str, label: str | None, now: float) -> int:
@@ -785,7 +653,7 @@ class S3Store(BaseStore):
                 manifest = self._live_manifest(session_id, now)[0]
             except SessionNotFound:
                 return None
-            bodies = self._parallel(lambda c: self._get(c.key), manifest.checkpoints)
+            bodies = self.objects.parallel(lambda c: self.objects.get(c.key), manifest.checkpoints)
             if any(body is None for body in bodies):
                 continue
             records = [_decode_checkpoint(body[0]) for body in bodies if body is not None]
@@ -810,7 +678,7 @@ class S3Store(BaseStore):
         copy or from the log, all in one parallel round; None if an object vanished."""
         chunks = [] if ref.messages_key else manifest.chunks_for_prefix(ref.message_count)
         keys = [ref.key, *([ref.messages_key] if ref.messages_key else [c.key for c in chunks])]
-        bodies = self._parallel(self._get, keys)
+        bodies = self.objects.parallel(self.objects.get, keys)
         if any(body is None for body in bodies):
             return None
         record = _decode_checkpoint(bodies[0][0])  # type: ignore[index]
@@ -870,29 +738,6 @@ class _Outcome:
 
     def __bool__(self) -> bool:
         return self.etag is not None
-
-
-@dataclass
-class _Pending:
-    """One change waiting in a session's group-commit queue."""
-
-    change: Change
-    wake: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
-    version: int | None = None
-    error: BaseException | None = None
-
-
-@dataclass
-class _Queue:
-    items: list[_Pending] = field(default_factory=list)
-    leading: bool = False
-
-
-def _fail(batch: Sequence[_Pending], error: BaseException) -> None:
-    for pending in batch:
-        pending.version = None
-        pending.error = error
 
 
 def _shown_endpoint(endpoint_url: str | None, region: str | None) -> str:
