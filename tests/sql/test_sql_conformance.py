@@ -1,4 +1,6 @@
-"""The conformance suite on SQLite (a file), PostgreSQL and MariaDB."""
+"""The conformance suite on SQLite (a file and in memory), PostgreSQL and MariaDB: for the
+sync store, and for its async twin (``open_async_store``), whose suite adds the case that the
+event loop is never blocked while 50 tasks write."""
 
 from __future__ import annotations
 
@@ -7,37 +9,74 @@ from pathlib import Path
 import pytest
 
 from ailib.testing import StoreConformance
+from ailib.testing.async_conformance import AsyncStoreConformance
+from ailib.testing.conformance import MakeStore
 
 from .conftest import mysql_url, postgres_url, sqlite_url
 
 
-class TestSQLiteConformance(StoreConformance):
+class SQLiteFile:
     @pytest.fixture
     def store_url(self, tmp_path: Path) -> str:
         return sqlite_url(tmp_path)
 
 
-class TestSQLiteMemoryConformance(StoreConformance):
-    """``sqlite://``: one in-memory database per store object, shared by its threads."""
+class SQLiteMemory:
+    """``sqlite://``: one in-memory database per store object, shared by its threads (or,
+    for the async twin, taken in turns by its tasks)."""
 
     @pytest.fixture
     def store_url(self) -> str:
         return "sqlite://"
 
     @pytest.mark.skip(reason="each sqlite:// store is its own database, so namespaces are too")
-    def test_namespaces_are_isolated(self) -> None:
+    def test_namespaces_are_isolated(self, make_store: MakeStore) -> None:
         raise AssertionError("skipped")
 
 
-@pytest.mark.server("postgresql")
-class TestPostgresConformance(StoreConformance):
+class Postgres:
+    pytestmark = [pytest.mark.server("postgresql")]
+
     @pytest.fixture
     def store_url(self) -> str:
         return postgres_url()
 
 
-@pytest.mark.server("mariadb")
-class TestMariaDBConformance(StoreConformance):
+class MariaDB:
+    pytestmark = [pytest.mark.server("mariadb")]
+
     @pytest.fixture
     def store_url(self) -> str:
         return mysql_url()
+
+
+class TestSQLiteConformance(SQLiteFile, StoreConformance):
+    pass
+
+
+class TestSQLiteMemoryConformance(SQLiteMemory, StoreConformance):
+    pass
+
+
+class TestPostgresConformance(Postgres, StoreConformance):
+    pass
+
+
+class TestMariaDBConformance(MariaDB, StoreConformance):
+    pass
+
+
+class TestAsyncSQLiteConformance(SQLiteFile, AsyncStoreConformance):
+    pass
+
+
+class TestAsyncSQLiteMemoryConformance(SQLiteMemory, AsyncStoreConformance):
+    pass
+
+
+class TestAsyncPostgresConformance(Postgres, AsyncStoreConformance):
+    pass
+
+
+class TestAsyncMariaDBConformance(MariaDB, AsyncStoreConformance):
+    pass

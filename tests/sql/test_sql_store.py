@@ -14,8 +14,7 @@ import sqlalchemy as sa
 
 import ailib
 from ailib.errors import ConfigurationError, StoreUnavailable
-from ailib_store_sql import SQLStore, define
-from ailib_store_sql import operations
+from ailib_store_sql import SQLStore, define, operations
 
 from .conftest import MYSQL_URL, mysql_url
 
@@ -105,15 +104,18 @@ def test_unwritable_sqlite_path_is_store_unavailable(tmp_path: Path) -> None:
         ailib.open_store(f"sqlite:///{blocker}/sub/s.db")
 
 
+#: Refused on open by the sync store and its async twin alike.
+BAD_OPTIONS = [
+    ("sqlite://?tablex=1", "unknown option"),
+    ("sqlite://?table_prefix=1bad", "invalid table_prefix"),
+    ("sqlite://?create=maybe", "not a boolean"),
+    ("sqlite://?pool_size=none", "pool_size"),
+]
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
-    [
-        ("sqlite://?tablex=1", "unknown option"),
-        ("sqlite://?table_prefix=1bad", "invalid table_prefix"),
-        ("sqlite://?create=maybe", "not a boolean"),
-        ("sqlite://?pool_size=none", "pool_size"),
-        ("mysql+mysqldb://root@127.0.0.1/test", r"ailib-store-sql\[mysql\]"),
-    ],
+    [*BAD_OPTIONS, ("mysql+mysqldb://root@127.0.0.1/test", r"ailib-store-sql\[mysql\]")],
 )
 def test_bad_configuration(url: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):

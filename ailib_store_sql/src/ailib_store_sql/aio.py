@@ -52,12 +52,7 @@ class AsyncSQLStore(AsyncBaseStore):
         self._url = self._where = settings.url
         self.tables: Tables = settings.tables
         self._create_tables = settings.create
-        self._engines = make_async_engines(
-            settings.target,
-            settings.url.render(),
-            pool_size=settings.pool_size,
-            pool_pre_ping=settings.pool_pre_ping,
-        )
+        self._engines = settings.open_engines(make_async_engines)
         self._guard: AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self._engines.shared_connection else nullcontext()
         )

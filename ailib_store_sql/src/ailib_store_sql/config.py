@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ailib.errors import ConfigurationError
 from ailib.url import StoreURL, make_url
-from ailib_store_sql.engine import DRIVER_OPTIONS, sqlalchemy_url
+from ailib_store_sql.engine import DRIVER_OPTIONS, E, Engines, MakeEngines, sqlalchemy_url
 from ailib_store_sql.schema import Tables, define
 
 __all__ = ("OPTIONS", "Settings", "read_settings")
@@ -38,6 +38,15 @@ class Settings:
     target: sa.URL
     pool_size: int | None
     pool_pre_ping: bool
+
+    def open_engines(self, make: MakeEngines[E]) -> Engines[E]:
+        """The engines built by ``make`` (``engine.make_engines`` or ``make_async_engines``)."""
+        return make(
+            self.target,
+            self.url.render(),
+            pool_size=self.pool_size,
+            pool_pre_ping=self.pool_pre_ping,
+        )
 
 
 def read_settings(

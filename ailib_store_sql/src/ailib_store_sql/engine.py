@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -107,7 +107,7 @@ def sqlalchemy_url(url: StoreURL, driver_options: dict[str, str]) -> sa.URL:
             "postgresql+psycopg://user@host/db or mysql+pymysql://user@host/db"
         )
     drivername = url.scheme if "+" in url.scheme else _DEFAULT_DRIVERS[base]
-    if base == "postgres":
+    if drivername.startswith("postgres+"):
         drivername = "postgresql" + drivername[len("postgres") :]
     if len(url.hosts) > 1:
         raise ConfigurationError(f"{url.render()} names several hosts; give one")
@@ -133,6 +133,14 @@ class Engines(Generic[E]):
     #: An in-memory SQLite database: one connection that the store's callers share, so each
     #: transaction must hold the store's lock (a thread lock, or an asyncio one for the twin).
     shared_connection: bool
+
+
+class MakeEngines(Protocol[E]):
+    """``make_engines`` or ``make_async_engines``."""
+
+    def __call__(
+        self, target: sa.URL, masked: str, *, pool_size: int | None, pool_pre_ping: bool
+    ) -> Engines[E]: ...
 
 
 def make_engines(

@@ -55,12 +55,7 @@ class SQLStore(BaseStore):
         super().__init__(namespace=settings.namespace, ttl=settings.ttl)
         self._url = self._where = settings.url
         self.tables: Tables = settings.tables
-        self._engines = make_engines(
-            settings.target,
-            settings.url.render(),
-            pool_size=settings.pool_size,
-            pool_pre_ping=settings.pool_pre_ping,
-        )
+        self._engines = settings.open_engines(make_engines)
         self._guard: AbstractContextManager[Any] = (
             threading.RLock() if self._engines.shared_connection else nullcontext()
         )
