@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ailib.records import SessionRecord
 from ailib_store_s3.layout import Layout
 from ailib_store_s3.manifest import TAIL_BYTES, Manifest
@@ -66,6 +68,38 @@ def test_rewrite_keeps_chunks_inside_the_unchanged_prefix() -> None:
     assert manifest.count == 300
     assert all(key != first_chunk.key for key, _ in writes)
     assert manifest.tail[-1]["content"] == "changed"
+
+
+def test_sealed_tails_merge_like_a_binary_counter() -> None:
+    layout = Layout("", "ns")
+    manifest = _manifest(layout)
+    stored: dict[str, list[dict[str, str]]] = {}
+    big = {"role": "user", "content": "w" * (TAIL_BYTES // 2)}
+    seals = 0
+    for _ in range(2 * 13 + 1):
+        merge = {c.key: stored[c.key] for c in manifest.merge_candidates()}
+        for key, body in manifest.append([big], layout, merge):
+            stored[key] = json.loads(body)
+            seals += 1
+        levels = [c.level for c in manifest.chunks]
+        assert len(levels) == bin(seals).count("1")  # one chunk per set bit
+        assert levels == sorted(levels, reverse=True)
+    assert seals == 13
+    assert sum(c.count for c in manifest.chunks) == 26
+    assert [m for c in manifest.chunks for m in stored[c.key]] == [big] * 26
+
+
+def test_rewrite_writes_big_chunks_and_a_tail() -> None:
+    layout = Layout("", "ns")
+    manifest = _manifest(layout)
+    messages = [{"role": "user", "content": f"{n} " + "v" * 1000} for n in range(5000)]
+    writes = manifest.rewrite(0, messages, layout)
+    assert 1 <= len(manifest.chunks) <= 2
+    assert len(writes) == len(manifest.chunks)
+    assert manifest.tail == messages[len(messages) - len(manifest.tail) :]
+    assert len(manifest.tail) > 0
+    assert manifest.count == 5000
+    assert not manifest.will_seal([])
 
 
 def test_commit_ids_are_remembered() -> None:

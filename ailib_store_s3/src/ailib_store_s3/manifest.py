@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from ailib.records import SessionRecord
 from ailib_store_s3.layout import Layout, new_token
 
 __all__ = (
+    "MAX_LEVEL",
     "TAIL_BYTES",
     "TAIL_MESSAGES",
     "CheckpointRef",
@@ -36,6 +38,11 @@ __all__ = (
 TAIL_BYTES = 128 * 1024
 #: ...or it holds this many messages, whichever comes first.
 TAIL_MESSAGES = 1000
+#: Sealed tails merge like a binary counter: a level-k chunk holds about 2**k of them, so a
+#: session grown by appends has O(log n) chunks; chunks stop growing at this level (~4 MiB).
+MAX_LEVEL = 5
+#: A rewrite (create, save, restore, pop) writes its history in chunks of about this size.
+_BULK_BYTES = TAIL_BYTES * 2**MAX_LEVEL
 #: How many recent commit ids the manifest remembers (to recognise a retried write).
 _COMMITS_KEPT = 32
 _FORMAT = 1
@@ -48,6 +55,8 @@ Write = tuple[str, bytes]
 class Chunk:
     key: str
     count: int
+    #: Compaction level: about 2**level sealed tails.
+    level: int = 0
 
 
 @dataclass
@@ -170,21 +179,49 @@ class Manifest:
         """Remember ``commit_id`` as the write that produced the current version."""
         self.commits = [*self.commits[-(_COMMITS_KEPT - 1) :], (commit_id, self.version)]
 
-    def append(self, messages: Sequence[Message], layout: Layout) -> list[Write]:
-        """Add ``messages`` to the tail, sealing it into a chunk when it is full."""
+    def will_seal(self, messages: Sequence[Message]) -> bool:
+        """Whether appending ``messages`` fills the tail (so the store can fetch the chunks
+        :meth:`merge_candidates` names before calling :meth:`append`)."""
+        tail = [*self.tail, *messages]
+        return _size(tail) > TAIL_BYTES or len(tail) >= TAIL_MESSAGES
+
+    def merge_candidates(self) -> list[Chunk]:
+        """The newest chunks that the next sealed tail merges with: levels 0, 1, 2, …
+        counting back from the newest, as carries propagate in a binary counter."""
+        picked: list[Chunk] = []
+        for chunk in reversed(self.chunks):
+            if chunk.level != len(picked) or len(picked) >= MAX_LEVEL:
+                break
+            picked.append(chunk)
+        return picked[::-1]
+
+    def append(
+        self,
+        messages: Sequence[Message],
+        layout: Layout,
+        merge: Mapping[str, list[Message]] | None = None,
+    ) -> list[Write]:
+        """Add ``messages`` to the tail; when it is full, seal it into a chunk, merged with
+        the :meth:`merge_candidates` whose messages ``merge`` holds (by key)."""
         self.tail.extend(messages)
         self._count = None
         if _size(self.tail) <= TAIL_BYTES and len(self.tail) < TAIL_MESSAGES:
             return []
+        candidates = self.merge_candidates()
+        merge = merge or {}
+        if not candidates or not all(c.key in merge for c in candidates):
+            candidates = []
+        sealed = [m for c in candidates for m in merge[c.key]] + self.tail
+        del self.chunks[len(self.chunks) - len(candidates) :]
         key = layout.chunk(self.session_id, self.gen, self.sealed_count)
-        write = (key, encode_messages(self.tail))
-        self.chunks.append(Chunk(key, len(self.tail)))
+        self.chunks.append(Chunk(key, len(sealed), len(candidates)))
         self.tail = []
-        return [write]
+        return [(key, encode_messages(sealed))]
 
     def rewrite(self, keep: int, messages: Sequence[Message], layout: Layout) -> list[Write]:
         """Make the log ``messages``, of which the first ``keep`` equal the current log's:
-        chunks wholly inside that prefix are kept, the rest is written anew."""
+        chunks wholly inside that prefix are kept, the rest is written anew in chunks of up
+        to ~4 MiB, its newest part in the tail."""
         kept: list[Chunk] = []
         reused = 0
         for chunk in self.chunks:
@@ -192,15 +229,29 @@ class Manifest:
                 break
             kept.append(chunk)
             reused += chunk.count
-        self.chunks, self.tail, self._count = kept, [], None
+        rest = list(messages[reused:])
+        sizes = [_size([m]) for m in rest]
+        start, tail_bytes = len(rest), 0  # the tail: as many of the newest as fit
+        while (
+            start > 0
+            and len(rest) - start < TAIL_MESSAGES - 1
+            and tail_bytes + sizes[start - 1] <= TAIL_BYTES
+        ):
+            start -= 1
+            tail_bytes += sizes[start]
+        self.chunks, self.tail, self._count = kept, rest[start:], None
         writes: list[Write] = []
-        group: list[Message] = []
-        for message in messages[reused:]:
-            group.append(message)
-            if _size(group) > TAIL_BYTES or len(group) >= TAIL_MESSAGES:
-                writes += self.append(group, layout)
-                group = []
-        writes += self.append(group, layout)
+        first = 0
+        while first < start:
+            last, group_bytes = first, 0
+            while last < start and (last == first or group_bytes + sizes[last] <= _BULK_BYTES):
+                group_bytes += sizes[last]
+                last += 1
+            key = layout.chunk(self.session_id, self.gen, self.sealed_count)
+            level = min(MAX_LEVEL, max(0, math.ceil(math.log2(max(1, group_bytes / TAIL_BYTES)))))
+            self.chunks.append(Chunk(key, last - first, level))
+            writes.append((key, encode_messages(rest[first:last])))
+            first = last
         return writes
 
     def add_checkpoint(self, ref: CheckpointRef) -> None:
@@ -227,7 +278,7 @@ class Manifest:
             "expires_at": self.expires_at,
             "gen": self.gen,
             "count": self.count,
-            "chunks": [[c.key, c.count] for c in self.chunks],
+            "chunks": [[c.key, c.count, c.level] for c in self.chunks],
             "checkpoints": [
                 [c.number, c.key, c.message_count, c.messages_key] for c in self.checkpoints
             ],
@@ -276,7 +327,7 @@ class Manifest:
                 ttl=None if raw["ttl"] is None else float(raw["ttl"]),
                 expires_at=None if raw["expires_at"] is None else float(raw["expires_at"]),
                 gen=str(raw["gen"]),
-                chunks=[Chunk(str(k), int(n)) for k, n in raw["chunks"]],
+                chunks=[Chunk(str(c[0]), int(c[1]), int(c[2])) for c in raw["chunks"]],
                 checkpoints=[
                     CheckpointRef(int(n), str(k), int(c), None if m is None else str(m))
                     for n, k, c, m in raw["checkpoints"]

@@ -214,13 +214,18 @@ class S3Store(BaseStore):
     def _chunks(self, chunks: Sequence[Chunk]) -> list[Message] | None:
         """The messages of ``chunks`` in order (parallel GETs); None if one has vanished (a
         rewrite replaced it after the manifest was read: read the manifest again)."""
+        each = self._chunks_each(chunks)
+        return None if each is None else [m for messages in each for m in messages]
+
+    def _chunks_each(self, chunks: Sequence[Chunk]) -> list[list[Message]] | None:
         bodies = self.objects.parallel(lambda c: self.objects.get(c.key), chunks)
-        messages: list[Message] = []
-        for chunk, body in zip(chunks, bodies, strict=True):
-            if body is None:
-                return None
-            messages += decode_messages(body[0], f"chunk {chunk.key!r}")
-        return messages
+        if any(body is None for body in bodies):
+            return None
+        return [
+            decode_messages(body[0], f"chunk {chunk.key!r}")
+            for chunk, body in zip(chunks, bodies, strict=True)
+            if body is not None
+        ]
 
     def _commit(
         self, manifest: Manifest, etag: str | None, old_markers: Sequence[str], tried: set[str]
@@ -346,6 +351,19 @@ class S3Store(BaseStore):
         manifest write (each still gets its own version and expected-version check)."""
         return self._group.submit(session_id, change, partial(self._apply_batch, session_id))
 
+    def _merge_inputs(
+        self, manifest: Manifest, messages: Sequence[Message]
+    ) -> dict[str, list[Message]] | None:
+        """The chunks an append that seals the tail merges with, by key (one parallel read,
+        only on the append that fills the tail); None if one has vanished."""
+        if not messages or not manifest.will_seal(messages):
+            return {}
+        candidates = manifest.merge_candidates()
+        contents = self._chunks_each(candidates)
+        if contents is None:
+            return None
+        return {c.key: m for c, m in zip(candidates, contents, strict=True)}
+
     def _apply_batch(self, session_id: str, batch: Sequence[Pending[Change]]) -> None:
         commit_id = new_token()
         tried: set[str] = set()
@@ -362,6 +380,10 @@ class S3Store(BaseStore):
                     continue
                 fail(batch, SessionNotFound(session_id, self.url))
                 return
+            merge = self._merge_inputs(manifest, [m for p in batch for m in p.change.append])
+            if merge is None:  # a chunk vanished under a concurrent rewrite
+                self._forget(session_id)
+                continue
             new = manifest.clone()
             writes: list[Write] = []
             accepted: list[Pending[Change]] = []
@@ -372,7 +394,7 @@ class S3Store(BaseStore):
                     refused.append((pending, new.version))
                     continue
                 if change.append:
-                    writes += new.append(change.append, self.layout)
+                    writes += new.append(change.append, self.layout, merge)
                 new.metadata = change.apply_metadata(new.metadata)
                 new.touch(now, change.ttl)
                 new.version += 1
@@ -389,6 +411,8 @@ class S3Store(BaseStore):
             self.objects.put_all(writes)
             outcome = self._commit(new, etag, manifest.markers, tried)
             if outcome or self._already_committed(outcome, session_id, commit_id):
+                merged = {c.key for c in manifest.chunks} - {c.key for c in new.chunks}
+                self.objects.discard(sorted(merged), "deleting merged chunks")
                 return
             for pending, _ in refused:
                 pending.error = None
