@@ -359,6 +359,7 @@ def test_cluster_writes_take_a_second_call_for_the_index(
     store = ailib.open_store(redis_cluster, namespace=f"cl-{uuid.uuid4().hex[:8]}")
     session = store.create({"user_id": "c"})
     session.add_message("user", "warm up")  # loads the scripts on both nodes
+    store.load(session.session_id)  # and the read script
     wire = Wire(monkeypatch)
     session.add_message("user", "counted")
     assert len(wire.sends) == 2

@@ -12,28 +12,37 @@ import importlib.util
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.retry
 import redis.cluster
+import redis.retry
 from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from ailib.durations import parse_duration
 from ailib.errors import ConfigurationError, StoreUnavailable
 from ailib.url import StoreURL
 
 __all__ = (
+    "CLUSTER_CLIENTS",
     "OPTIONS",
+    "AsyncClient",
     "Client",
     "ConnectionSettings",
     "connect",
+    "connect_async",
     "translate_errors",
     "unavailable",
     "where",
 )
 
 Client = redis.Redis | redis.cluster.RedisCluster
+AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+#: The cluster clients: their stores keep the listing index in a second call.
+CLUSTER_CLIENTS: Final = (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster)
 
 #: URL options the Redis store reads (beyond ailib's ``namespace`` and ``ttl``).
 OPTIONS: Final = frozenset(
@@ -119,9 +128,48 @@ def _timeout(
         raise ConfigurationError(f"{exc} (in {where})") from None
 
 
+@dataclass(frozen=True)
+class _Driver:
+    """The classes of one I/O style: redis-py's blocking ones or its asyncio ones."""
+
+    redis: type[Any]
+    cluster: type[Any]
+    node: type[Any]
+    retry: type[Any]
+    #: The fakeredis client class, by name (fakeredis is imported only for fakeredis://).
+    fake: str
+
+
+_SYNC: Final = _Driver(
+    redis.Redis,
+    redis.cluster.RedisCluster,
+    redis.cluster.ClusterNode,
+    redis.retry.Retry,
+    "FakeRedis",
+)
+_ASYNC: Final = _Driver(
+    redis.asyncio.Redis,
+    redis.asyncio.cluster.RedisCluster,
+    redis.asyncio.cluster.ClusterNode,
+    redis.asyncio.retry.Retry,
+    "FakeAsyncRedis",
+)
+
+
 def connect(url: StoreURL, settings: ConnectionSettings) -> Client:
-    """A client for ``url``; it connects lazily, on the first command."""
-    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), settings.retries)
+    """A client for ``url``; it connects lazily, on the first command (a cluster client
+    reads the slot map as it is built, so an unreachable cluster fails here)."""
+    return cast(Client, _connect(url, settings, _SYNC))
+
+
+def connect_async(url: StoreURL, settings: ConnectionSettings) -> AsyncClient:
+    """The ``redis.asyncio`` client for ``url``, with the same settings; building it does no
+    I/O (a cluster client reads its slot map on the first command)."""
+    return cast(AsyncClient, _connect(url, settings, _ASYNC))
+
+
+def _connect(url: StoreURL, settings: ConnectionSettings, driver: _Driver) -> Any:
+    retry = driver.retry(ExponentialBackoff(cap=1.0, base=0.05), settings.retries)
     common: dict[str, Any] = {
         "username": url.username,
         "password": url.password,
@@ -134,40 +182,37 @@ def connect(url: StoreURL, settings: ConnectionSettings) -> Client:
         if settings.ssl_ca_certs:
             common["ssl_ca_certs"] = settings.ssl_ca_certs
     if url.scheme == "fakeredis":
-        return _fake(url, settings)
+        return _fake(url, settings, driver)
+    if settings.max_connections is not None:
+        common["max_connections"] = settings.max_connections
     if url.scheme.endswith("+cluster"):
         if not url.hosts:
             raise ConfigurationError(
                 f"{url.render()} names no node; give seeds as redis+cluster://host:port,host:port"
             )
-        nodes = [
-            redis.cluster.ClusterNode(h, p or _DEFAULT_PORT)  # type: ignore[no-untyped-call]
-            for h, p in url.hosts
-        ]
-        if settings.max_connections is not None:
-            common["max_connections"] = settings.max_connections
-        with translate_errors(url):  # RedisCluster reads the slot map as it is built
-            return redis.cluster.RedisCluster(startup_nodes=nodes, **common)
-    if settings.max_connections is not None:
-        common["max_connections"] = settings.max_connections
+        nodes = [driver.node(h, p or _DEFAULT_PORT) for h, p in url.hosts]
+        with translate_errors(url):  # the sync RedisCluster reads the slot map as it is built
+            return driver.cluster(startup_nodes=nodes, **common)
     if url.scheme == "unix":
         if not url.path:
             raise ConfigurationError(
                 f"{url.render()} gives no socket path; write unix:///path/to/redis.sock?db=0"
             )
         common.pop("socket_connect_timeout")
-        return redis.Redis(unix_socket_path=url.path, db=settings.db, **common)
+        return driver.redis(unix_socket_path=url.path, db=settings.db, **common)
     if len(url.hosts) > 1:
         raise ConfigurationError(
             f"{url.render()} names several hosts; for Redis Cluster write "
             f"redis+cluster://{url.render().split('://', 1)[1]}"
         )
-    return redis.Redis(
+    return driver.redis(
         host=url.host or "localhost", port=url.port or _DEFAULT_PORT, db=settings.db, **common
     )
 
 
-def _fake(url: StoreURL, settings: ConnectionSettings) -> Client:
+def _fake(url: StoreURL, settings: ConnectionSettings, driver: _Driver) -> Any:
+    """A fakeredis client on the process's server of that name: sync and async clients of
+    one name share it."""
     missing = [name for name in ("fakeredis", "lupa") if importlib.util.find_spec(name) is None]
     if missing:
         raise ConfigurationError(
@@ -179,8 +224,7 @@ def _fake(url: StoreURL, settings: ConnectionSettings) -> Client:
     name = url.host or ""
     with _fake_lock:
         server = _fake_servers.setdefault(name, fakeredis.FakeServer())
-    client: redis.Redis = fakeredis.FakeRedis(server=server, db=settings.db)
-    return client
+    return getattr(fakeredis, driver.fake)(server=server, db=settings.db)
 
 
 def where(url: StoreURL) -> str:

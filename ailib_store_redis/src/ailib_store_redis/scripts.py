@@ -16,6 +16,11 @@ or on a cluster ``{'ok', result, user_id json, expires_at}`` for the index updat
 are ``{status, ...}``: ``missing`` (absent or expired), ``conflict`` (with the stored version,
 if any) or ``nocp`` (no such checkpoint). Small integer replies keep the client's parsing cost
 down on the hot path.
+
+Reads are MULTI/EXEC pipelines on a single server. On a cluster they are the read-only
+``FETCH`` and ``FETCH_CHECKPOINTS`` scripts instead: redis-py's asyncio cluster client has no
+native MULTI/EXEC (it queues each command of a transaction through a thread and an event loop
+of its own), and one design for both stores means the sync cluster store reads the same way.
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ from typing import Final
 
 __all__ = (
     "APPLY",
+    "BY_NAME",
     "CHECKPOINT",
     "CHECKPOINT_STATE",
     "CREATE",
     "DELETE",
+    "FETCH",
+    "FETCH_CHECKPOINTS",
     "INDEX_DROP_EXPIRED",
     "INDEX_TOUCH",
     "OPS_KEPT",
@@ -432,3 +440,41 @@ end
 return index_drop(ARGV[1], ARGV[2])
 """
 )
+
+#: KEYS: meta, log. ARGV: '' (the whole log) or how many last messages. Reply: what the
+#: single-server MULTI read gets, the hash flat: {meta pairs, messages} for the whole log,
+#: else {meta pairs, [last messages,] message count}.
+FETCH: Final = """
+local meta = redis.call('HGETALL', KEYS[1])
+if ARGV[1] == '' then return {meta, redis.call('LRANGE', KEYS[2], 0, -1)} end
+local last = tonumber(ARGV[1])
+local count = redis.call('LLEN', KEYS[2])
+if last > 0 then return {meta, redis.call('LRANGE', KEYS[2], -last, -1), count} end
+return {meta, count}
+"""
+
+#: KEYS: meta, cp, cpp. Reply: {{version, expires_at}, cp pairs, cpp pairs}.
+FETCH_CHECKPOINTS: Final = """
+return {
+  redis.call('HMGET', KEYS[1], 'v', 'e'),
+  redis.call('HGETALL', KEYS[2]),
+  redis.call('HGETALL', KEYS[3]),
+}
+"""
+
+#: Every script by the name the stores' programs call it by (``operations.Eval``).
+BY_NAME: Final = {
+    "create": CREATE,
+    "apply": APPLY,
+    "replace": REPLACE,
+    "checkpoint": CHECKPOINT,
+    "restore": RESTORE,
+    "pop": POP,
+    "delete": DELETE,
+    "purge_session": PURGE_SESSION,
+    "checkpoint_state": CHECKPOINT_STATE,
+    "index_touch": INDEX_TOUCH,
+    "index_drop": INDEX_DROP_EXPIRED,
+    "fetch": FETCH,
+    "fetch_checkpoints": FETCH_CHECKPOINTS,
+}

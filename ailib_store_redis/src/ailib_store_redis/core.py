@@ -1,0 +1,67 @@
+"""`RedisStoreCore`: what the sync store and its asyncio twin share beyond the operations'
+programs: options, opening from a URL, the client, its registered scripts and the programs'
+context. The two stores only add how they wait on the client (and on closing it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+from ailib.storecore import StoreCore
+from ailib.url import StoreURL, make_url
+from ailib_store_redis import scripts
+from ailib_store_redis.connection import (
+    CLUSTER_CLIENTS,
+    OPTIONS,
+    AsyncClient,
+    Client,
+    ConnectionSettings,
+)
+from ailib_store_redis.operations import Context
+
+__all__ = ("RedisStoreCore",)
+
+ClientT = TypeVar("ClientT", Client, AsyncClient)
+
+
+class RedisStoreCore(StoreCore, Generic[ClientT]):
+    """A Redis store on a ``ClientT`` (redis-py's blocking or asyncio client)."""
+
+    options: ClassVar[frozenset[str]] = OPTIONS
+
+    def __init__(
+        self,
+        client: ClientT,
+        url: str | StoreURL,
+        *,
+        namespace: str = "default",
+        ttl: float | str | None = None,
+    ) -> None:
+        super().__init__(namespace=namespace, ttl=ttl)
+        self._url = self._where = make_url(url)
+        self._client: ClientT = client
+        # redis-py loads each script on its first use (EVALSHA, then SCRIPT LOAD on NOSCRIPT).
+        self._scripts: dict[str, Any] = {
+            name: client.register_script(source) for name, source in scripts.BY_NAME.items()
+        }
+        self._context = Context.of(self.namespace, self.url, isinstance(client, CLUSTER_CLIENTS))
+
+    @classmethod
+    def from_url(cls, url: str | StoreURL, **options: Any) -> Self:
+        parsed = make_url(url)
+        settings = ConnectionSettings.parse(
+            parsed, {k: v for k, v in options.items() if k in OPTIONS}
+        )
+        common = {k: v for k, v in options.items() if k in cls.common_options}
+        return cls(cls._connect(parsed, settings), parsed, **common)
+
+    @classmethod
+    def _connect(cls, url: StoreURL, settings: ConnectionSettings) -> ClientT:
+        """The client the store runs on (the sync or the asyncio one)."""
+        raise NotImplementedError
+
+    @property
+    def client(self) -> ClientT:
+        """The redis-py client (``redis.Redis``, ``redis.cluster.RedisCluster``, or their
+        ``redis.asyncio`` counterparts for the async store)."""
+        return self._client
