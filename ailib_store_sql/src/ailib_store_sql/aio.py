@@ -53,9 +53,16 @@ class AsyncSQLStore(AsyncBaseStore):
         self.tables: Tables = settings.tables
         self._create_tables = settings.create
         self._engines = settings.open_engines(make_async_engines)
+        # In-memory SQLite: every transaction takes turns on the one connection; a SQLite
+        # file: writers take turns (processes still queue on SQLite's busy timeout).
         self._guard: AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self._engines.shared_connection else nullcontext()
         )
+        self._write_guard: AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if self._engines.single_writer else nullcontext()
+        )
+        if self._engines.shared_connection:
+            self._write_guard = self._guard
         self._opening = asyncio.Lock()
         self._context: ops.Context | None = None
 
@@ -90,12 +97,16 @@ class AsyncSQLStore(AsyncBaseStore):
         """The operation ``build(context, *args)`` in one transaction, retried (after an
         awaited pause) when the database picked it as a deadlock victim."""
         operation = build(self._context or await self._ready(), *args, **kwargs)
-        engine = self._engines.writer if operation.write else self._engines.reader
+        engine, guard = (
+            (self._engines.writer, self._write_guard)
+            if operation.write
+            else (self._engines.reader, self._guard)
+        )
         attempt = 0
         with translating(self._where, operation.what, operation.conflict):
             while True:
                 try:
-                    async with self._guard, engine.begin() as conn:
+                    async with guard, engine.begin() as conn:
                         return await ops.run_async(operation.program(), conn.execute)
                 except sa.exc.DBAPIError as exc:
                     attempt += 1

@@ -133,6 +133,9 @@ class Engines(Generic[E]):
     #: An in-memory SQLite database: one connection that the store's callers share, so each
     #: transaction must hold the store's lock (a thread lock, or an asyncio one for the twin).
     shared_connection: bool
+    #: SQLite: one writer at a time per database; the async twin queues its writers on an
+    #: asyncio lock rather than in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+    single_writer: bool = False
 
 
 class MakeEngines(Protocol[E]):
@@ -235,7 +238,8 @@ def _sqlite_engines(
     # The hooks work on the sync core of an AsyncEngine too: aiosqlite's connection adapter
     # takes the same calls, and runs them (and SQLite's busy waits) in its own thread.
     _sqlite_hooks(engine.sync_engine if isinstance(engine, AsyncEngine) else engine, memory)
-    return Engines(engine, engine, engine.execution_options(ailib_write=True), memory)
+    writer = engine.execution_options(ailib_write=True)
+    return Engines(engine, engine, writer, shared_connection=memory, single_writer=True)
 
 
 def _sqlite_hooks(engine: sa.Engine, memory: bool) -> None:
