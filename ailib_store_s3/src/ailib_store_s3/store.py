@@ -10,7 +10,6 @@ requests of every operation.
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 import time
@@ -18,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from botocore.exceptions import ClientError
@@ -59,9 +58,6 @@ if TYPE_CHECKING:
 
 __all__ = ("S3Store",)
 
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: Conditional-write attempts before an operation gives up with ConflictError.
 _ATTEMPTS = 400
@@ -73,7 +69,6 @@ _ORPHAN_GRACE = 60.0
 _CACHE_SIZE = 128
 #: Full-jitter exponential backoff after a lost conditional write (seconds).
 _BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.1
-_DELETE_BATCH = 1000
 
 
 class S3Store(BaseStore):
