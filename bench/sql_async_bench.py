@@ -12,7 +12,7 @@ Thread medians can look far better than their throughput suggests: the GIL lets 
 run many operations in a row while the others wait, so read them with the p95 column; the
 tasks are served in turn, and their median is close to their mean.
 
-Run: ``.venv/bin/python bench/sql_async_bench.py`` (about a minute). Tables of a prefix of
+Run: ``.venv/bin/python bench/sql_async_bench.py`` (about 15 s). Tables of a prefix of
 the run's own, dropped at the end.
 """
 
