@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
 
 from ailib import ConfigurationError, StoreURL, make_url
@@ -68,3 +70,9 @@ def test_secret_looking_query_options_are_masked() -> None:
     assert "t0k" not in shown
     assert "region=eu-west-1" in shown
     assert "abc123" in url.render(hide_password=False)
+
+
+def test_credentials_inside_query_values_are_masked() -> None:
+    url = make_url("s3://bucket?endpoint_url=http://minio:s3cr3t@127.0.0.1:9000")
+    assert "s3cr3t" not in url.render()
+    assert "minio:***@127.0.0.1:9000" in unquote(url.render())

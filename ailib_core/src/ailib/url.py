@@ -59,7 +59,7 @@ class StoreURL:
         text = f"{self.scheme}://{netloc}{self.path}"
         if self.query:
             shown = {
-                k: _MASK if hide_password and _SECRET_OPTION.search(k) else v
+                k: (_MASK if _SECRET_OPTION.search(k) else _masked_text(v)) if hide_password else v
                 for k, v in self.query.items()
             }
             text += "?" + urlencode(shown)

@@ -341,6 +341,34 @@ class StoreConformance:
         store.restore(session.session_id, number)
         assert [m["content"] for m in store.load(session.session_id).messages] == ["a", "b", "c"]
 
+    def test_concurrent_appends_from_separate_stores_lose_nothing(
+        self, make_store: MakeStore
+    ) -> None:
+        """As from separate processes: each writer opens its own store on the same data."""
+        self.need(Capability.CONCURRENCY)
+        stores = [make_store("shared") for _ in range(4)]
+        session_id = stores[0].create().session_id
+        errors: list[BaseException] = []
+
+        def writer(worker: int) -> None:
+            try:
+                for n in range(15):
+                    stores[worker].append(session_id, {"role": "user", "content": f"{worker}:{n}"})
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        pool = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        assert errors == []
+        contents = [m["content"] for m in stores[1].load(session_id).messages]
+        assert sorted(contents) == sorted(f"{w}:{n}" for w in range(4) for n in range(15))
+        for worker in range(4):
+            mine = [int(c.split(":")[1]) for c in contents if c.startswith(f"{worker}:")]
+            assert mine == list(range(15))
+
     # -- tails ----------------------------------------------------------------------------
 
     def test_load_last_reads_the_tail(self, store: SessionStore) -> None:
