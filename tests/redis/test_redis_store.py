@@ -44,18 +44,19 @@ def _namespace_keys(store: RedisStore) -> list[bytes]:
 
 
 class Wire:
-    """Counts what redis-py sends: one packed write is one round trip."""
+    """Counts what redis-py sends (blocking or asyncio ``connection`` class): one packed
+    write is one round trip."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, connection: type[Any] = Connection) -> None:
         self.sends: list[bytes] = []
-        original: Callable[..., Any] = Connection.send_packed_command
+        original: Callable[..., Any] = connection.send_packed_command
 
-        def send(conn: Connection, command: Any, check_health: bool = True) -> None:
+        def send(conn: Any, command: Any, check_health: bool = True) -> Any:
             chunks = [command] if isinstance(command, bytes | str) else list(command)
             self.sends.append(b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks))
-            original(conn, command, check_health)
+            return original(conn, command, check_health)  # (an awaitable, on asyncio)
 
-        monkeypatch.setattr(Connection, "send_packed_command", send)
+        monkeypatch.setattr(connection, "send_packed_command", send)
 
     def reset(self) -> None:
         self.sends.clear()
@@ -100,21 +101,22 @@ def test_unreachable_cluster_names_its_seeds() -> None:
 # -- URLs and options ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("url", "complaint"),
-    [
-        ("redis+cluster://127.0.0.1:7000/3", "only database 0"),
-        ("redis://127.0.0.1:6379/x", "invalid db 'x'"),
-        ("redis://127.0.0.1:6379/0?db=2", "gives the database twice"),
-        ("redis://127.0.0.1:6379/0?socket_timeout=soon", "invalid socket_timeout"),
-        ("redis://127.0.0.1:6379/0?max_connections=0", "invalid max_connections"),
-        ("redis://127.0.0.1:6379/0?retries=-1", "invalid retries"),
-        ("rediss://127.0.0.1:6379/0?ssl_cert_reqs=maybe", "invalid ssl_cert_reqs"),
-        ("redis://a:1,b:2/0", "redis+cluster://a:1,b:2/0"),
-        ("unix://", "no socket path"),
-        ("redis://127.0.0.1:6379/0?pool=3", "unknown option(s) pool"),
-    ],
-)
+#: URLs both stores refuse, and what the error says.
+BAD_URLS = [
+    ("redis+cluster://127.0.0.1:7000/3", "only database 0"),
+    ("redis://127.0.0.1:6379/x", "invalid db 'x'"),
+    ("redis://127.0.0.1:6379/0?db=2", "gives the database twice"),
+    ("redis://127.0.0.1:6379/0?socket_timeout=soon", "invalid socket_timeout"),
+    ("redis://127.0.0.1:6379/0?max_connections=0", "invalid max_connections"),
+    ("redis://127.0.0.1:6379/0?retries=-1", "invalid retries"),
+    ("rediss://127.0.0.1:6379/0?ssl_cert_reqs=maybe", "invalid ssl_cert_reqs"),
+    ("redis://a:1,b:2/0", "redis+cluster://a:1,b:2/0"),
+    ("unix://", "no socket path"),
+    ("redis://127.0.0.1:6379/0?pool=3", "unknown option(s) pool"),
+]
+
+
+@pytest.mark.parametrize(("url", "complaint"), BAD_URLS)
 def test_bad_urls_say_what_to_do(url: str, complaint: str) -> None:
     with pytest.raises(ConfigurationError, match=None) as caught:
         ailib.open_store(url)
@@ -212,7 +214,7 @@ def test_load_is_one_round_trip(private: RedisStore, monkeypatch: pytest.MonkeyP
     assert all(s.count(b"MULTI") == 1 and s.count(b"EXEC") == 1 for s in wire.sends)
 
 
-def _lose_the_next_reply(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def lose_the_next_reply(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The next reply is read from the server, then lost as if the connection dropped;
     returns the list that receives it."""
     original = Connection.read_response
@@ -236,7 +238,7 @@ def test_append_resent_after_a_lost_reply_is_stored_once(
     session = private.create()
     private.append(session.session_id, {"role": "user", "content": "first"})
     wire = Wire(monkeypatch)
-    lost = _lose_the_next_reply(monkeypatch)
+    lost = lose_the_next_reply(monkeypatch)
     version = private.append(session.session_id, {"role": "user", "content": "once"})
     monkeypatch.undo()
 
@@ -258,7 +260,7 @@ def test_pop_is_one_round_trip_and_resent_pops_once(
     assert [m["content"] for m in private.pop(session.session_id, 2)] == ["3", "4"]
     assert len(wire.sends) == 1
 
-    _lose_the_next_reply(monkeypatch)
+    lose_the_next_reply(monkeypatch)
     popped = private.pop(session.session_id)
     monkeypatch.undo()
     assert popped == [{"role": "user", "content": "2"}]
