@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ailib.testing.async_conformance import AsyncStoreConformance
 from ailib.testing.conformance import Capability, StoreConformance
 from ailib.testing.servers import require_server
 
@@ -23,7 +24,14 @@ if TYPE_CHECKING:
     from ailib.testing.fake_client import FakeChatClient
     from ailib.testing.openai_server import FakeOpenAIServer
 
-__all__ = ("Capability", "FakeChatClient", "FakeOpenAIServer", "StoreConformance", "require_server")
+__all__ = (
+    "AsyncStoreConformance",
+    "Capability",
+    "FakeChatClient",
+    "FakeOpenAIServer",
+    "StoreConformance",
+    "require_server",
+)
 
 
 def __getattr__(name: str) -> Any:
