@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ailib.codec import decode_metadata, encode_metadata
-from ailib.messages import Message, check_message
+from ailib.messages import Message, check_message, make_message
 from ailib.session import Session
 from ailib.stats import SessionStats
 from ailib.window import TokenCounter, approximate_tokens
@@ -45,10 +45,7 @@ class AsyncSession:
         return self.detached.version
 
     async def add_message(self, role: str, content: Any = None, **fields: Any) -> Message:
-        message: Message = {"role": role, "content": content, **fields}
-        if content is None and role == "assistant":
-            message.pop("content")
-        return await self.add(message)
+        return await self.add(make_message(role, content, fields))
 
     async def add(self, message: Message) -> Message:
         check_message(message, self.detached.kind)

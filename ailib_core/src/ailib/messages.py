@@ -13,7 +13,16 @@ from typing import Any, Final, Literal, TypeAlias
 
 from ailib.errors import InvalidMessage
 
-__all__ = ("CHAT", "ITEMS", "KINDS", "MEMORY", "Message", "SessionKind", "check_message")
+__all__ = (
+    "CHAT",
+    "ITEMS",
+    "KINDS",
+    "MEMORY",
+    "Message",
+    "SessionKind",
+    "check_message",
+    "make_message",
+)
 
 Message: TypeAlias = dict[str, Any]
 SessionKind: TypeAlias = Literal["chat", "items", "memory"]
@@ -31,6 +40,15 @@ _ALLOWED_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "assistant": _COMMON | {"tool_calls", "refusal", "audio", "function_call"},
     "tool": frozenset({"role", "content", "tool_call_id"}),
 }
+
+
+def make_message(role: str, content: Any, fields: Mapping[str, Any]) -> Message:
+    """The dict ``add_message(role, content, **fields)`` appends (unchecked); an assistant
+    message that only makes tool calls carries no ``content`` key."""
+    message: Message = {"role": role, "content": content, **fields}
+    if content is None and role == "assistant":
+        message.pop("content")
+    return message
 
 
 def check_message(message: object, kind: str = CHAT) -> Message:

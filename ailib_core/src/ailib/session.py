@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ailib.codec import decode_metadata, encode_metadata, encode_value
 from ailib.errors import CorruptSessionError
 from ailib.ids import check_session_id, new_session_id
-from ailib.messages import CHAT, KINDS, Message, check_message
+from ailib.messages import CHAT, KINDS, Message, check_message, make_message
 from ailib.stats import SessionStats, compute_stats
 from ailib.window import TokenCounter, approximate_tokens, window
 
@@ -64,10 +64,7 @@ class Session:
     def add_message(self, role: str, content: Any = None, **fields: Any) -> Message:
         """Append a message (``role``, ``content`` and any other Chat Completions fields such as
         ``tool_calls`` or ``tool_call_id``) and return it. A bound session stores it first."""
-        message: Message = {"role": role, "content": content, **fields}
-        if content is None and role == "assistant":
-            message.pop("content")
-        return self.add(message)
+        return self.add(make_message(role, content, fields))
 
     def add(self, message: Message) -> Message:
         """Append a whole message dict (or an item, in an ``items`` session)."""
