@@ -132,6 +132,20 @@ def test_unreachable_cluster_names_its_seeds_on_first_use() -> None:
     run(scenario())
 
 
+def test_an_exhausted_pool_says_so(private_redis: tuple[str, Path]) -> None:
+    async def scenario() -> list[BaseException | bool]:
+        async with opened(private_redis[0], max_connections=2) as store:
+            calls = (store.exists("x") for _ in range(20))
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = run(scenario())
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert refused, "20 concurrent calls on 2 connections"
+    assert all(isinstance(o, StoreUnavailable) for o in refused)
+    assert "no free connection" in str(refused[0])
+    assert "raise max_connections" in str(refused[0])
+
+
 # -- round trips and idempotent retries ----------------------------------------------------------
 
 

@@ -243,7 +243,12 @@ def unavailable(url: StoreURL, exc: BaseException) -> StoreUnavailable:
     if url.password:
         detail = detail.replace(url.password, "***")
     errors = redis.exceptions
-    if isinstance(exc, errors.AuthenticationError | errors.AuthorizationError):
+    # redis-py < 6 has no MaxConnectionsError (its pools raise a plain ConnectionError).
+    exhausted = getattr(errors, "MaxConnectionsError", ())
+    if isinstance(exc, exhausted):
+        what = "has no free connection in this client's pool"
+        hint = "raise max_connections or leave it unset (as many tasks or threads as calls)"
+    elif isinstance(exc, errors.AuthenticationError | errors.AuthorizationError):
         what, hint = "refused the login", "check the user name and password in the URL"
     elif isinstance(exc, errors.ConnectionError | errors.TimeoutError):
         what, hint = "is unreachable", "check that the server runs and the host and port"
