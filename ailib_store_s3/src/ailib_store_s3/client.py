@@ -1,4 +1,5 @@
-"""The boto3 client the store uses, and how S3's errors become ailib's.
+"""The clients the stores use (boto3; aiobotocore for the async twin, built from the same
+options), and how S3's errors become ailib's.
 
 Retries of throttling, 500 and 503 answers (real S3 sends them at times; moto's server answers
 some concurrent PUTs to one key with 500) are left to botocore's retry modes; 412 answers to
@@ -24,7 +25,10 @@ from ailib.errors import AilibError, ConfigurationError, StoreUnavailable
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from ailib_store_s3.core import ClientSettings
+
 __all__ = (
+    "client_options",
     "error_code",
     "is_missing",
     "is_precondition_failed",
@@ -38,31 +42,28 @@ _DENIED = frozenset(
 )
 
 
-def make_client(
-    *,
-    region: str | None,
-    endpoint_url: str | None,
-    access_key: str | None,
-    secret_key: str | None,
-    max_attempts: int,
-    pool_size: int,
-) -> S3Client:
-    """A client on boto3's usual credential chain, unless the URL carried keys."""
+def client_options(settings: ClientSettings) -> dict[str, Any]:
+    """The arguments of ``create_client("s3", …)``, the same for boto3 and aiobotocore: the
+    usual credential chain unless the URL carried keys, standard retries, timeouts, and
+    twice the store's concurrency in connections."""
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
-        max_pool_connections=pool_size,
+        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        max_pool_connections=settings.workers * 2,
         connect_timeout=5,
         read_timeout=60,
     )
-    session = boto3.session.Session()
-    return session.client(
-        "s3",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        config=config,
-    )
+    return {
+        "region_name": settings.region,
+        "endpoint_url": settings.endpoint_url,
+        "aws_access_key_id": settings.access_key,
+        "aws_secret_access_key": settings.secret_key,
+        "config": config,
+    }
+
+
+def make_client(settings: ClientSettings) -> S3Client:
+    """The sync store's boto3 client."""
+    return boto3.session.Session().client("s3", **client_options(settings))
 
 
 def error_code(exc: BaseException) -> str:

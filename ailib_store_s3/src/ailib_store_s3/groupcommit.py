@@ -1,9 +1,14 @@
-"""Group commit: concurrent changes to one session from this process share one write.
+"""Group commit: concurrent changes to one session from this store share one write.
 
-The first thread to arrive leads: it takes every change queued for the key so far and
+The first writer to arrive leads: it takes every change queued for the key so far and
 applies them with one conditional write, while later arrivals queue up; when it is done it
 hands the lead to the first of those. Each change still gets its own result (a version) or
 its own error, so a batch behaves exactly like the changes applied one after another.
+
+Written once as a program (:mod:`ailib_store_s3.steps`): a writer waits with a
+:class:`~ailib_store_s3.steps.Wait` step on an event of the store's kind — a
+``threading.Event`` for the sync store's threads, an ``asyncio.Event`` for the async
+store's tasks. The lock is only ever held between steps, never across a wait.
 """
 
 from __future__ import annotations
@@ -13,20 +18,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from ailib.errors import ConflictError
+from ailib_store_s3.steps import Event, Program, Wait
+
 __all__ = ("GroupCommit", "Pending", "fail")
 
 C = TypeVar("C")
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: two writers may queue equal changes
 class Pending(Generic[C]):
     """One change waiting for, or in, a batch; the batch sets ``version`` or ``error``."""
 
     change: C
+    wake: Event
     version: int | None = None
     error: BaseException | None = None
     lead: bool = False
-    wake: threading.Event = field(default_factory=threading.Event)
 
 
 def fail(batch: Sequence[Pending[C]], error: BaseException) -> None:
@@ -42,42 +50,73 @@ class _Queue(Generic[C]):
 
 
 class GroupCommit(Generic[C]):
-    def __init__(self) -> None:
+    def __init__(self, event: Callable[[], Event]) -> None:
+        self._event = event
         self._lock = threading.Lock()
         self._queues: dict[str, _Queue[C]] = {}
 
-    def submit(self, key: str, change: C, apply: Callable[[Sequence[Pending[C]]], None]) -> int:
+    def submit(
+        self, key: str, change: C, apply: Callable[[Sequence[Pending[C]]], Program[None]]
+    ) -> Program[int]:
         """Apply ``change`` to ``key``, batched with concurrent ones; its version."""
-        mine: Pending[C] = Pending(change)
+        mine: Pending[C] = Pending(change, self._event())
         with self._lock:
             queue = self._queues.setdefault(key, _Queue())
             queue.items.append(mine)
             mine.lead = not queue.leading
             queue.leading = True
         if not mine.lead:
-            mine.wake.wait()  # set when our batch is done, or when we are to lead
+            try:
+                yield Wait(mine.wake)  # set when our batch is done, or when we are to lead
+            except BaseException:  # a cancelled task: leave the queue, pass on any lead
+                self._leave(key, queue, mine)
+                raise
         if mine.lead:
             with self._lock:
                 batch, queue.items = queue.items, []
             try:
-                apply(batch)
+                yield from apply(batch)
             except BaseException as exc:
+                # A cancelled leader leaves the others' changes in an unknown state.
+                error = exc if isinstance(exc, Exception) else _abandoned(key)
                 for pending in batch:
                     if pending.version is None and pending.error is None:
-                        pending.error = exc
+                        pending.error = exc if pending is mine else error
             finally:
-                with self._lock:
-                    if queue.items:  # hand over to the first writer that queued meanwhile
-                        queue.items[0].lead = True
-                        queue.items[0].wake.set()
-                    else:
-                        queue.leading = False
-                        if self._queues.get(key) is queue:
-                            del self._queues[key]
-                for pending in batch:
-                    pending.wake.set()
+                self._hand_over(key, queue, batch)
         if mine.error is not None:
             raise mine.error
         if mine.version is None:
             raise RuntimeError("group commit finished a change without a result")
         return mine.version
+
+    def _hand_over(self, key: str, queue: _Queue[C], batch: Sequence[Pending[C]]) -> None:
+        with self._lock:
+            self._pass_lead(key, queue)
+        for pending in batch:
+            pending.wake.set()
+
+    def _leave(self, key: str, queue: _Queue[C], mine: Pending[C]) -> None:
+        """A waiting writer gives up: if no batch has taken its change yet, it is dropped,
+        and a lead handed to it goes to the next writer."""
+        with self._lock:
+            if mine in queue.items:
+                queue.items.remove(mine)
+                if mine.lead:
+                    self._pass_lead(key, queue)
+
+    def _pass_lead(self, key: str, queue: _Queue[C]) -> None:
+        if queue.items:  # the lead goes to the first writer that queued meanwhile
+            queue.items[0].lead = True
+            queue.items[0].wake.set()
+        else:
+            queue.leading = False
+            if self._queues.get(key) is queue:
+                del self._queues[key]
+
+
+def _abandoned(key: str) -> ConflictError:
+    return ConflictError(
+        f"the write carrying this change to session {key!r} was cancelled; it may or may "
+        "not have been applied: reload the session"
+    )

@@ -9,6 +9,13 @@ or, with ailib's pytest plugin, ``pytest --ailib-store s3+mock://test-bucket``. 
 at the same time share moto's state; it is discarded when the last one closes. Requires
 ``pip install ailib-store-s3[mock]``. While a mock store is open, *every* boto3 client in the
 process talks to moto, not AWS.
+
+``ailib.open_async_store("s3+mock://…")`` gives :class:`AsyncMockS3Store`, the one async
+S3 store that is not native: moto's ``mock_aws`` answers aiobotocore's requests with bodies
+aiobotocore cannot await, so it runs this store's operations in worker threads
+(:class:`ailib.async_adapter.ThreadedAsyncStore`). Same behaviour, and it never blocks the
+event loop. (While a mock store is open, aiobotocore clients in the process fail: test the
+native ``AsyncS3Store`` against moto's server, as ``tests/s3`` does.)
 """
 
 from __future__ import annotations
@@ -16,17 +23,19 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar
 
+from botocore.exceptions import ClientError
+
+from ailib.async_adapter import ThreadedAsyncStore
 from ailib.errors import ConfigurationError
 from ailib.url import StoreURL, make_url
 from ailib_store_s3.bucket import Bucket
+from ailib_store_s3.steps import Call
 from ailib_store_s3.store import S3Store
 
-__all__ = ("MockS3Store",)
+__all__ = ("AsyncMockS3Store", "MockS3Store")
 
-T = TypeVar("T")
 _MOTO_RACE_RETRIES = 20
 
 _DUMMY_ENV = {
@@ -40,12 +49,20 @@ _lock = threading.Lock()
 class _MotoBucket(Bucket):
     """moto's in-process S3 is not thread-safe when one key is read while it is being
     overwritten: the read fails with "I/O operation on closed file" (its server answers 500
-    there, which botocore retries). Retry the same way here."""
+    there, which botocore retries). Retry the same way here, and like botocore mark an
+    answer to a retried request as such: a conditional PUT whose first try was applied
+    before moto failed answers 412 to the retry, and the store must check its own commit
+    rather than apply the change again."""
 
-    def call(self, action: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    def call(self, call: Call) -> Any:
         for attempt in range(_MOTO_RACE_RETRIES):
             try:
-                return super().call(action, fn, **kwargs)
+                return super().call(call)
+            except ClientError as exc:
+                if attempt:
+                    response: Any = exc.response
+                    response.setdefault("ResponseMetadata", {})["RetryAttempts"] = attempt
+                raise
             except ValueError as exc:
                 if "closed file" not in str(exc) or attempt == _MOTO_RACE_RETRIES - 1:
                     raise
@@ -57,6 +74,7 @@ class MockS3Store(S3Store):
     """An :class:`S3Store` whose bucket lives in moto's in-process mock."""
 
     bucket_class = _MotoBucket
+    async_twin: ClassVar[str | None] = "ailib_store_s3.mock:AsyncMockS3Store"
     options = frozenset({"region", "max_attempts", "pool_size", "index_resolution"})
 
     def __init__(self, *, bucket: str, region: str | None = None, **options: Any) -> None:
@@ -103,3 +121,11 @@ class MockS3Store(S3Store):
         finally:
             with _lock:
                 self._mock.stop()
+
+
+class AsyncMockS3Store(ThreadedAsyncStore):
+    """``s3+mock://`` for ``ailib.open_async_store``: :class:`MockS3Store`'s operations in
+    worker threads (moto's ``mock_aws`` does not serve aiobotocore)."""
+
+    sync_class = MockS3Store
+    options = MockS3Store.options

@@ -1,0 +1,161 @@
+"""The conditional-write loop's steps: writing a manifest with If-Match / If-None-Match and
+the index markers its state needs, recognising a write that looked lost but was applied,
+backing off after a lost race, and deleting what a won write left unused.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from ailib.errors import ConflictError
+from ailib.messages import Message
+from ailib_store_s3 import objects
+from ailib_store_s3.client import is_missing, is_precondition_failed, retried
+from ailib_store_s3.context import Context
+from ailib_store_s3.layout import new_token
+from ailib_store_s3.manifest import Manifest, Write, encode_messages
+from ailib_store_s3.reading import read
+from ailib_store_s3.steps import Parallel, Program, Sleep
+
+__all__ = (
+    "ATTEMPTS",
+    "Outcome",
+    "already_committed",
+    "commit",
+    "conflict",
+    "lost",
+    "materialize",
+    "stale",
+    "write_and_commit",
+)
+
+#: Conditional-write attempts before an operation gives up with ConflictError.
+ATTEMPTS = 400
+#: Full-jitter exponential backoff after a lost conditional write (seconds).
+_BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.1
+
+
+@dataclass
+class Outcome:
+    """What a conditional manifest write did: its new ETag if it won."""
+
+    etag: str | None
+    ambiguous: bool = False
+
+    def __bool__(self) -> bool:
+        return self.etag is not None
+
+
+def _put_manifest(ctx: Context, manifest: Manifest, etag: str | None) -> Program[Outcome]:
+    key = ctx.layout.manifest(manifest.session_id)
+    try:
+        new_etag = yield from objects.put(
+            key, manifest.encode(), if_match=etag, create=etag is None
+        )
+    except ClientError as exc:
+        if not (is_precondition_failed(exc) or is_missing(exc)):
+            raise ctx.error(exc, "PutObject") from exc
+        # A 412 after botocore retried (a 500, a timeout) may answer our own first try.
+        return Outcome(None, ambiguous=retried(exc))
+    return Outcome(new_etag)
+
+
+def commit(
+    ctx: Context,
+    manifest: Manifest,
+    etag: str | None,
+    old_markers: Sequence[str],
+    tried: set[str],
+) -> Program[Outcome]:
+    """Conditionally PUT ``manifest`` (If-Match ``etag``; If-None-Match when None) with any
+    index markers its new state needs, in parallel.
+
+    A marker changes only when the update time enters a new index interval, so most writes
+    are the manifest PUT alone. ``tried`` collects the markers this operation has written;
+    after a win, those the winning state does not use are deleted, with the superseded
+    ones, off the caller's path.
+    """
+    session_id = manifest.session_id
+    manifest.markers = ctx.layout.markers(
+        session_id, manifest.user_id, manifest.updated_at, manifest.ttl
+    )
+    new_markers = [k for k in manifest.markers if k not in old_markers]
+    tried.update(new_markers)
+    puts = [objects.put(k, b"") for k in new_markers]
+    outcome: Outcome
+    outcome, *_ = yield Parallel([_put_manifest(ctx, manifest, etag), *puts])
+    if outcome.etag is not None:
+        ctx.cache.remember(session_id, outcome.etag, manifest)
+        unused = (tried | set(old_markers)) - set(manifest.markers)
+        yield from objects.discard(sorted(unused), "updating the index")
+    return outcome
+
+
+def lost(ctx: Context, session_id: str, attempt: int) -> Program[None]:
+    """After a lost conditional write: forget the stale manifest and back off."""
+    ctx.cache.forget(session_id)
+    yield Sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 10))))
+
+
+def already_committed(
+    ctx: Context, outcome: Outcome, session_id: str, commit_id: str
+) -> Program[bool]:
+    """Whether a write that looked lost was applied after all (a PUT retried by botocore
+    whose first try succeeded answers 412)."""
+    if not outcome.ambiguous:
+        return False
+    fresh = yield from read(ctx, session_id)
+    return fresh is not None and fresh[0].committed(commit_id) is not None
+
+
+def write_and_commit(
+    ctx: Context,
+    old: Manifest,
+    new: Manifest,
+    etag: str,
+    writes: Sequence[Write],
+    tried: set[str],
+    commit_id: str,
+) -> Program[bool]:
+    """PUT the new objects, then the manifest; on a win, delete what ``old`` referenced and
+    ``new`` does not; on a loss, delete what was written."""
+    yield from objects.put_all(writes)
+    outcome = yield from commit(ctx, new, etag, old.markers, tried)
+    if not outcome and not (yield from already_committed(ctx, outcome, new.session_id, commit_id)):
+        yield from objects.discard([w[0] for w in writes])
+        return False
+    kept = {c.key for c in new.chunks} | {c.messages_key for c in new.checkpoints}
+    garbage = [c.key for c in old.chunks if c.key not in kept]
+    garbage += [
+        c.messages_key for c in old.checkpoints if c.messages_key and c.messages_key not in kept
+    ]
+    yield from objects.discard(garbage)
+    return True
+
+
+def materialize(manifest: Manifest, log: Sequence[Message], keep: int) -> list[Write]:
+    """Copy-on-write: give each pointer checkpoint that a rewrite keeping ``keep`` messages
+    would break its own copy of its messages."""
+    writes: list[Write] = []
+    for ref in manifest.checkpoints:
+        if ref.messages_key is None and ref.message_count > keep:
+            ref.messages_key = f"{ref.key}-messages-{new_token()}"
+            writes.append((ref.messages_key, encode_messages(log[: ref.message_count])))
+    return writes
+
+
+def conflict(ctx: Context, session_id: str) -> ConflictError:
+    return ConflictError(
+        f"session {session_id!r} in {ctx.url} kept changing during {ATTEMPTS} attempts"
+    )
+
+
+def stale(ctx: Context, session_id: str, version: int, expected: int | None) -> ConflictError:
+    return ConflictError(
+        f"session {session_id!r} in {ctx.url} is at version {version}, not {expected}: "
+        "someone else changed it; reload and try again"
+    )

@@ -1,0 +1,204 @@
+"""The reading operations, delete and purge, as programs.
+
+Listing walks the index markers (:mod:`ailib_store_s3.layout`) newest interval first,
+checking each against its session's manifest header; purge picks candidates from the expiry
+bound in marker keys alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from botocore.exceptions import ClientError
+
+from ailib.errors import CheckpointNotFound, SessionNotFound
+from ailib.records import CheckpointRecord, SessionRecord
+from ailib.storecore import CheckpointState
+from ailib_store_s3 import objects
+from ailib_store_s3.commit import ATTEMPTS, conflict
+from ailib_store_s3.context import Context
+from ailib_store_s3.layout import Layout, Marker, micros
+from ailib_store_s3.manifest import Manifest
+from ailib_store_s3.reading import (
+    checkpoint_contents,
+    chunks,
+    decode_checkpoint,
+    head,
+    live_manifest,
+    read,
+)
+from ailib_store_s3.steps import Parallel, Program
+
+__all__ = ("checkpoint_state", "checkpoints", "delete", "fetch", "list_page", "purge")
+
+#: A marker whose session has no manifest is removed only once it is this old: a create may
+#: be writing the manifest right now.
+_ORPHAN_GRACE = 60.0
+
+
+def fetch(ctx: Context, session_id: str, last: int | None) -> Program[SessionRecord | None]:
+    for _ in range(ATTEMPTS):
+        found = yield from read(ctx, session_id)
+        if found is None:
+            return None
+        manifest = found[0]
+        if last == 0:
+            return manifest.record([])
+        older = yield from chunks(manifest.chunks_for_tail(last))
+        if older is None:
+            continue
+        messages = older + manifest.tail
+        if last is not None:
+            messages = messages[max(0, len(messages) - last) :]
+        return manifest.record(messages)
+    raise conflict(ctx, session_id)
+
+
+def delete(ctx: Context, session_id: str) -> Program[bool]:
+    key = ctx.layout.manifest(session_id)
+    found = yield from objects.get(key)
+    ctx.cache.forget(session_id)
+    if found is None:
+        return False
+    manifest = Manifest.decode(found[0])
+    yield from objects.delete_object(key)
+    yield from objects.delete_prefix(ctx.layout.session_prefix(session_id))
+    yield from objects.delete_keys(manifest.markers)
+    return True
+
+
+def list_page(
+    ctx: Context, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
+) -> Program[Sequence[SessionRecord]]:
+    """Walk the index newest interval first, checking each marker against its session's
+    manifest header (ranged GETs in parallel), until ``limit`` sessions are found and the
+    interval they end in is complete."""
+    base = ctx.layout.index_prefix if user_id is None else ctx.layout.user_prefix(user_id)
+    start = ctx.layout.start_after(base, after[0]) if after else None
+    found: dict[str, SessionRecord] = {}
+    superseded: list[str] = []
+    markers: list[Marker] = []
+    token: str | None = None
+    listed = False
+    while len(found) < limit:  # later intervals hold only older sessions
+        taken = take_interval(markers, max(limit, 32), final=listed)
+        if taken is None:
+            keys, token = yield from objects.list_page(base, start, token)
+            markers += [m for m in (Layout.parse_marker(base, k) for k in keys) if m]
+            listed = token is None
+            continue
+        group, markers = taken
+        if not group:
+            break
+        heads = yield Parallel([head(ctx, m.session_id) for m in group])
+        for marker, found_head in zip(group, heads, strict=True):
+            if found_head is None:
+                if marker.updated_us < micros(now - _ORPHAN_GRACE):
+                    superseded.append(marker.key)
+                continue
+            manifest = found_head[0]
+            interval = ctx.layout.interval(manifest.updated_at)
+            if marker.updated_us < interval:
+                superseded.append(marker.key)
+            if (
+                interval != marker.updated_us
+                or manifest.expired(now)
+                or (user_id is not None and manifest.user_id != user_id)
+                or (after is not None and (manifest.updated_at, manifest.session_id) >= after)
+            ):
+                continue
+            found[manifest.session_id] = manifest.record()
+    yield from objects.discard(superseded, "deleting superseded index markers")
+    records = sorted(found.values(), key=lambda r: (r.updated_at, r.session_id), reverse=True)
+    return records[:limit]
+
+
+def take_interval(
+    markers: list[Marker], size: int, *, final: bool
+) -> tuple[list[Marker], list[Marker]] | None:
+    """The next group of about ``size`` markers that ends with a whole index interval, and
+    the rest; None if more must be listed to know where that interval ends (``final``: there
+    is no more)."""
+    for end in range(max(size, 1), len(markers)):
+        if markers[end].updated_us != markers[end - 1].updated_us:
+            return markers[:end], markers[end:]
+    return (markers, []) if final else None
+
+
+def _parse_any(layout: Layout, base: str, key: str) -> Marker | None:
+    """A marker of the global index or of any user's index."""
+    if base == layout.users_prefix:
+        user_end = key.find("/", len(base))
+        if user_end < 0:
+            return None
+        base = key[: user_end + 1]
+    return Layout.parse_marker(base, key)
+
+
+def purge(ctx: Context, now: float) -> Program[int]:
+    """Find expired sessions by the expiry bound in their index markers' keys (listing keys
+    only), confirm each from its manifest, and delete them in batches."""
+    due: dict[str, list[Marker]] = {}
+    for base in (ctx.layout.index_prefix, ctx.layout.users_prefix):
+        for key in (yield from objects.all_keys(base)):
+            marker = _parse_any(ctx.layout, base, key)
+            if marker and marker.expires_us is not None and marker.expires_us <= micros(now):
+                due.setdefault(marker.session_id, []).append(marker)
+    if not due:
+        return 0
+    session_ids = list(due)
+    heads = yield Parallel([head(ctx, s) for s in session_ids])
+    garbage: list[str] = []
+    purged: list[str] = []
+    for session_id, found in zip(session_ids, heads, strict=True):
+        markers = due[session_id]
+        if found is None:
+            garbage += [m.key for m in markers if m.updated_us < micros(now - _ORPHAN_GRACE)]
+            continue
+        manifest, etag = found
+        if not manifest.expired(now):
+            interval = ctx.layout.interval(manifest.updated_at)
+            garbage += [m.key for m in markers if m.updated_us < interval]
+            continue
+        try:
+            yield from objects.delete_object(ctx.layout.manifest(session_id), if_match=etag)
+        except ClientError:  # refreshed (412) or deleted (404) since we read it
+            continue
+        ctx.cache.forget(session_id)
+        purged.append(session_id)
+        garbage += [m.key for m in markers] + manifest.markers
+    prefixes = [ctx.layout.session_prefix(s) for s in purged]
+    for keys in (yield Parallel([objects.all_keys(p) for p in prefixes])):
+        garbage += keys
+    yield from objects.delete_keys(garbage)
+    return len(purged)
+
+
+def checkpoints(
+    ctx: Context, session_id: str, now: float
+) -> Program[list[CheckpointRecord] | None]:
+    for _ in range(ATTEMPTS):
+        try:
+            manifest = (yield from live_manifest(ctx, session_id, now))[0]
+        except SessionNotFound:
+            return None
+        found = yield from objects.get_all([c.key for c in manifest.checkpoints])
+        bodies = [body[0] for body in found if body is not None]
+        if len(bodies) != len(found):
+            continue
+        return sorted((decode_checkpoint(b) for b in bodies), key=lambda c: c.number)
+    raise conflict(ctx, session_id)
+
+
+def checkpoint_state(
+    ctx: Context, session_id: str, number: int, now: float
+) -> Program[CheckpointState]:
+    for _ in range(ATTEMPTS):
+        manifest = (yield from live_manifest(ctx, session_id, now))[0]
+        ref = manifest.find_checkpoint(number)
+        if ref is None:
+            raise CheckpointNotFound(session_id, number)
+        state = yield from checkpoint_contents(manifest, ref)
+        if state is not None:
+            return state
+    raise conflict(ctx, session_id)

@@ -1,0 +1,298 @@
+"""The writing operations as programs: each a conditional-write loop on the manifest.
+
+Every change is a conditional PUT of the manifest (``If-Match`` its ETag, ``If-None-Match:
+*`` to create), so concurrent writers never lose an update: the loser of a race re-reads,
+backs off and tries again. New chunks and checkpoints are written first under unique keys,
+so a lost race leaves nothing the winner references.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import partial
+
+from ailib.checkpoints import common_prefix
+from ailib.errors import CheckpointNotFound, ConflictError, SessionNotFound
+from ailib.messages import Message
+from ailib.records import Change, CheckpointRecord, SessionRecord
+from ailib_store_s3 import objects
+from ailib_store_s3.commit import (
+    ATTEMPTS,
+    already_committed,
+    commit,
+    conflict,
+    lost,
+    materialize,
+    stale,
+    write_and_commit,
+)
+from ailib_store_s3.context import Context
+from ailib_store_s3.groupcommit import Pending, fail
+from ailib_store_s3.layout import new_token
+from ailib_store_s3.manifest import CheckpointRef, Manifest, Write, encode_messages
+from ailib_store_s3.reading import (
+    checkpoint_body,
+    checkpoint_contents,
+    chunks,
+    chunks_each,
+    current,
+    live_manifest,
+    read,
+)
+from ailib_store_s3.steps import Program
+
+__all__ = ("apply", "checkpoint", "create", "pop", "replace", "restore")
+
+
+def create(ctx: Context, record: SessionRecord) -> Program[None]:
+    manifest = Manifest.new(record)
+    session_id = record.session_id
+    writes = manifest.rewrite(0, record.messages, ctx.layout)
+    for saved in record.checkpoints:
+        key = ctx.layout.checkpoint(session_id, manifest.gen, saved.number)
+        ref = CheckpointRef(saved.number, key, saved.message_count)
+        writes.append((key, checkpoint_body(saved)))
+        if saved.messages is not None:
+            ref.messages_key = f"{key}-messages"
+            writes.append((ref.messages_key, encode_messages(saved.messages)))
+        manifest.checkpoints.append(ref)
+    commit_id = new_token()
+    manifest.note(commit_id)
+    tried: set[str] = set()
+    yield from objects.put_all(writes)
+    for _ in range(ATTEMPTS):
+        outcome = yield from commit(ctx, manifest, None, (), tried)
+        if outcome or (yield from already_committed(ctx, outcome, session_id, commit_id)):
+            return
+        found = yield from read(ctx, session_id)
+        if found is None:
+            continue
+        existing, etag = found
+        if not existing.expired(record.updated_at):
+            unused = [w[0] for w in writes] + sorted(tried - set(existing.markers))
+            yield from objects.discard(unused)
+            raise ConflictError(
+                f"session {session_id!r} already exists in {ctx.url}; "
+                "load it, or create one with another id"
+            )
+        if (yield from commit(ctx, manifest, etag, existing.markers, tried)):
+            old = ctx.layout.generation_prefix(session_id, existing.gen)
+            yield from objects.later(objects.delete_prefix(old), "deleting an expired session")
+            return
+    raise conflict(ctx, session_id)
+
+
+def apply(ctx: Context, session_id: str, change: Change) -> Program[int]:
+    """Group commit: concurrent changes to one session from this store go out in one
+    manifest write (each still gets its own version and expected-version check)."""
+    return (yield from ctx.group.submit(session_id, change, partial(_apply_batch, ctx, session_id)))
+
+
+def _merge_inputs(
+    manifest: Manifest, messages: Sequence[Message]
+) -> Program[dict[str, list[Message]] | None]:
+    """The chunks an append that seals the tail merges with, by key (one parallel read,
+    only on the append that fills the tail); None if one has vanished."""
+    if not messages or not manifest.will_seal(messages):
+        return {}
+    candidates = manifest.merge_candidates()
+    contents = yield from chunks_each(candidates)
+    if contents is None:
+        return None
+    return {c.key: m for c, m in zip(candidates, contents, strict=True)}
+
+
+def _apply_batch(ctx: Context, session_id: str, batch: Sequence[Pending[Change]]) -> Program[None]:
+    commit_id = new_token()
+    tried: set[str] = set()
+    for attempt in range(ATTEMPTS):
+        found = yield from current(ctx, session_id)
+        if found is None:
+            fail(batch, SessionNotFound(session_id, ctx.url))
+            return
+        manifest, etag, fresh = found
+        now = time.time()
+        if manifest.expired(now):
+            if not fresh:
+                ctx.cache.forget(session_id)
+                continue
+            fail(batch, SessionNotFound(session_id, ctx.url))
+            return
+        merge = yield from _merge_inputs(manifest, [m for p in batch for m in p.change.append])
+        if merge is None:  # a chunk vanished under a concurrent rewrite
+            ctx.cache.forget(session_id)
+            continue
+        new = manifest.clone()
+        writes: list[Write] = []
+        accepted: list[Pending[Change]] = []
+        refused: list[tuple[Pending[Change], int]] = []
+        for pending in batch:
+            change = pending.change
+            if change.expected_version not in (None, new.version):
+                refused.append((pending, new.version))
+                continue
+            if change.append:
+                writes += new.append(change.append, ctx.layout, merge)
+            new.metadata = change.apply_metadata(new.metadata)
+            new.touch(now, change.ttl)
+            new.version += 1
+            pending.version = new.version
+            accepted.append(pending)
+        if refused and not fresh:  # the cached manifest may be what is stale
+            ctx.cache.forget(session_id)
+            continue
+        for pending, version in refused:
+            pending.error = stale(ctx, session_id, version, pending.change.expected_version)
+        if not accepted:
+            return
+        new.note(commit_id)
+        yield from objects.put_all(writes)
+        outcome = yield from commit(ctx, new, etag, manifest.markers, tried)
+        if outcome or (yield from already_committed(ctx, outcome, session_id, commit_id)):
+            merged = {c.key for c in manifest.chunks} - {c.key for c in new.chunks}
+            yield from objects.discard(sorted(merged), "deleting merged chunks")
+            return
+        for pending, _ in refused:
+            pending.error = None
+        for pending in accepted:
+            pending.version = None
+        yield from objects.discard([w[0] for w in writes])
+        yield from lost(ctx, session_id, attempt)
+    fail(batch, conflict(ctx, session_id))
+
+
+def _writable(
+    ctx: Context, session_id: str, now: float
+) -> Program[tuple[Manifest, str, bool] | None]:
+    """The manifest to base a write on; None to try again (a cached one that turned out
+    expired); SessionNotFound if there is no live session."""
+    found = yield from current(ctx, session_id)
+    if found is None:
+        raise SessionNotFound(session_id, ctx.url)
+    if found[0].expired(now):
+        if not found[2]:
+            ctx.cache.forget(session_id)
+            return None
+        raise SessionNotFound(session_id, ctx.url)
+    return found
+
+
+def replace(ctx: Context, record: SessionRecord, expected_version: int, now: float) -> Program[int]:
+    session_id = record.session_id
+    commit_id = new_token()
+    tried: set[str] = set()
+    for attempt in range(ATTEMPTS):
+        found = yield from _writable(ctx, session_id, now)
+        if found is None:
+            continue
+        manifest, etag, fresh = found
+        if manifest.version != expected_version:
+            if not fresh:
+                ctx.cache.forget(session_id)
+                continue
+            raise stale(ctx, session_id, manifest.version, expected_version)
+        old = yield from chunks(manifest.chunks)
+        if old is None:
+            ctx.cache.forget(session_id)
+            continue
+        old += manifest.tail
+        new = manifest.clone()
+        keep = common_prefix(old, record.messages)
+        writes = materialize(new, old, keep)
+        writes += new.rewrite(keep, record.messages, ctx.layout)
+        new.metadata = dict(record.metadata)
+        new.touch(now, record.ttl)
+        new.commit(commit_id)
+        if (yield from write_and_commit(ctx, manifest, new, etag, writes, tried, commit_id)):
+            return new.version
+        yield from lost(ctx, session_id, attempt)
+        now = time.time()
+    raise conflict(ctx, session_id)
+
+
+def pop(ctx: Context, session_id: str, count: int, now: float) -> Program[list[Message]]:
+    """Truncate the log in one read and one conditional write (chunks wholly kept are
+    reused; checkpoints that cover the removed messages get their copy first)."""
+    commit_id = new_token()
+    tried: set[str] = set()
+    for attempt in range(ATTEMPTS):
+        found = yield from _writable(ctx, session_id, now)
+        if found is None:
+            continue
+        manifest, etag, _ = found
+        if manifest.count == 0:
+            return []
+        older = yield from chunks(manifest.chunks)
+        if older is None:
+            ctx.cache.forget(session_id)
+            continue
+        old = older + manifest.tail
+        keep = max(0, len(old) - count)
+        new = manifest.clone()
+        writes = materialize(new, old, keep)
+        writes += new.rewrite(keep, old[:keep], ctx.layout)
+        new.touch(now, None)
+        new.commit(commit_id)
+        if (yield from write_and_commit(ctx, manifest, new, etag, writes, tried, commit_id)):
+            return old[keep:]
+        yield from lost(ctx, session_id, attempt)
+        now = time.time()
+    raise conflict(ctx, session_id)
+
+
+def checkpoint(ctx: Context, session_id: str, label: str | None, now: float) -> Program[int]:
+    commit_id = new_token()
+    tried: set[str] = set()
+    for attempt in range(ATTEMPTS):
+        found = yield from _writable(ctx, session_id, now)
+        if found is None:
+            continue
+        manifest, etag, _ = found
+        new = manifest.clone()
+        number = new.next_checkpoint_number()
+        key = ctx.layout.checkpoint(session_id, new.gen, number)
+        record = CheckpointRecord(number, now, new.count, dict(new.metadata), label)
+        new.checkpoints.append(CheckpointRef(number, key, new.count))
+        new.commit(commit_id)
+        writes = [(key, checkpoint_body(record))]
+        if (yield from write_and_commit(ctx, manifest, new, etag, writes, tried, commit_id)):
+            return number
+        yield from lost(ctx, session_id, attempt)
+        now = time.time()
+    raise conflict(ctx, session_id)
+
+
+def restore(ctx: Context, session_id: str, number: int, now: float) -> Program[int]:
+    commit_id = new_token()
+    tried: set[str] = set()
+    for attempt in range(ATTEMPTS):
+        manifest, etag = yield from live_manifest(ctx, session_id, now)
+        target = manifest.find_checkpoint(number)
+        if target is None:
+            raise CheckpointNotFound(session_id, number)
+        older = yield from chunks(manifest.chunks)
+        state = None if older is None else (yield from checkpoint_contents(manifest, target))
+        if older is None or state is None:
+            continue
+        old = older + manifest.tail
+        messages, metadata = state
+        keep = target.message_count if target.messages_key is None else common_prefix(old, messages)
+        new = manifest.clone()
+        before = new.next_checkpoint_number()
+        key = ctx.layout.checkpoint(session_id, new.gen, before)
+        saved = CheckpointRecord(
+            before, now, len(old), dict(manifest.metadata), f"before restore to {number}"
+        )
+        new.checkpoints.append(CheckpointRef(before, key, len(old)))
+        writes = [(key, checkpoint_body(saved))]
+        writes += materialize(new, old, keep)
+        writes += new.rewrite(keep, messages, ctx.layout)
+        new.metadata = dict(metadata)
+        new.touch(now, None)
+        new.commit(commit_id)
+        if (yield from write_and_commit(ctx, manifest, new, etag, writes, tried, commit_id)):
+            return new.version
+        yield from lost(ctx, session_id, attempt)
+        now = time.time()
+    raise conflict(ctx, session_id)
