@@ -22,8 +22,8 @@ from ailib_store_sql import SQLStore, define, upgrade
 from ailib_store_sql.aio import AsyncSQLStore
 from ailib_store_sql.engine import async_url
 from ailib_store_sql.migrations import read_version
+from tests.servers.sql import mysql_url, sqlite_url
 
-from .conftest import mysql_url, sqlite_url
 from .test_sql_concurrency import check_log
 from .test_sql_store import BAD_OPTIONS
 

@@ -8,11 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ailib.testing import StoreConformance
-from ailib.testing.async_conformance import AsyncStoreConformance
-from ailib.testing.conformance import MakeStore
-
-from .conftest import mysql_url, postgres_url, sqlite_url
+from ailib.testing import AsyncStoreConformance, Capability, StoreConformance
+from tests.servers.sql import mysql_url, postgres_url, sqlite_url
 
 
 class SQLiteFile:
@@ -25,13 +22,11 @@ class SQLiteMemory:
     """``sqlite://``: one in-memory database per store object, shared by its threads (or,
     for the async twin, taken in turns by its tasks)."""
 
+    lacks = frozenset({Capability.SHARED})
+
     @pytest.fixture
     def store_url(self) -> str:
         return "sqlite://"
-
-    @pytest.mark.skip(reason="each sqlite:// store is its own database, so namespaces are too")
-    def test_namespaces_are_isolated(self, make_store: MakeStore) -> None:
-        raise AssertionError("skipped")
 
 
 class Postgres:

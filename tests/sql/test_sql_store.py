@@ -15,8 +15,7 @@ import sqlalchemy as sa
 import ailib
 from ailib.errors import ConfigurationError, StoreUnavailable
 from ailib_store_sql import SQLStore, define, operations
-
-from .conftest import MYSQL_URL, mysql_url
+from tests.servers.sql import MYSQL_URL, mysql_url
 
 
 @pytest.fixture

@@ -52,6 +52,9 @@ class Capability(StrEnum):
     CHECKPOINTS = "checkpoints"
     CONCURRENCY = "concurrency"
     LARGE_VALUES = "large_values"
+    #: Two stores opened on the same URL see the same sessions (not so for ``sqlite://``,
+    #: an in-memory database per store object).
+    SHARED = "shared"
 
 
 def _tool_exchange(call_id: str) -> list[dict[str, Any]]:
@@ -346,6 +349,7 @@ class StoreConformance:
     ) -> None:
         """As from separate processes: each writer opens its own store on the same data."""
         self.need(Capability.CONCURRENCY)
+        self.need(Capability.SHARED)
         stores = [make_store("shared") for _ in range(4)]
         session_id = stores[0].create().session_id
         errors: list[BaseException] = []
@@ -431,6 +435,7 @@ class StoreConformance:
         assert [s.session_id for s in store.list(limit=2)] == [old.session_id, new.session_id]
 
     def test_namespaces_are_isolated(self, make_store: MakeStore) -> None:
+        self.need(Capability.SHARED)
         a, b = make_store("left"), make_store("right")
         a.create(session_id="shared-id").add_message("user", "left")
         assert b.get("shared-id") is None
