@@ -3,7 +3,9 @@ dummy credentials; nothing here ever talks to AWS."""
 
 from __future__ import annotations
 
-import logging
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -13,7 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 DUMMY_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -23,26 +24,61 @@ DUMMY_ENV = {
 }
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _start_moto_server() -> tuple[subprocess.Popen[bytes], str]:
+    """moto's S3 server in a process of its own on 127.0.0.1 (another free port if one is
+    taken meanwhile)."""
+    for _ in range(5):
+        port = _free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while server.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                time.sleep(0.05)
+                continue
+            return server, f"http://127.0.0.1:{port}"
+        server.kill()
+        server.wait()
+    raise RuntimeError("moto's S3 server did not start")
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """The URL of a moto S3 server this test session runs on 127.0.0.1."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    """The URL of a moto S3 server this test session runs on 127.0.0.1.
+
+    In a process of its own: in this one, moto's garbage would make the test process's
+    pauses (gen-2 garbage collections of 50-100 ms) part of what the async stores'
+    event-loop heartbeat measures."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in DUMMY_ENV.items():
             patch.setenv(name, value)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
+        server, endpoint = _start_moto_server()
         try:
-            yield f"http://{host}:{port}"
+            yield endpoint
         finally:
-            server.stop()
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 @pytest.fixture
 def moto_bucket(moto_endpoint: str) -> str:
-    """A bucket on the moto server. Created per test when missing: the server shares moto's
-    in-process state, which a ``mock_aws`` (the ``s3+mock://`` tests) resets when it stops."""
+    """A bucket on the moto server, created when missing."""
     name = "ailib-test-bucket"
     client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     if name not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
