@@ -120,13 +120,15 @@ def write_and_commit(
     writes: Sequence[Write],
     tried: set[str],
     commit_id: str,
+    attempt: int,
 ) -> Program[bool]:
     """PUT the new objects, then the manifest; on a win, delete what ``old`` referenced and
-    ``new`` does not; on a loss, delete what was written."""
+    ``new`` does not; on a loss (the ``attempt``-th), delete what was written and back off."""
     yield from objects.put_all(writes)
     outcome = yield from commit(ctx, new, etag, old.markers, tried)
     if not outcome and not (yield from already_committed(ctx, outcome, new.session_id, commit_id)):
         yield from objects.discard([w[0] for w in writes])
+        yield from lost(ctx, new.session_id, attempt)
         return False
     kept = {c.key for c in new.chunks} | {c.messages_key for c in new.checkpoints}
     garbage = [c.key for c in old.chunks if c.key not in kept]

@@ -178,6 +178,18 @@ def _writable(
     return found
 
 
+def _rewritten(
+    ctx: Context, manifest: Manifest, log: list[Message], keep: int, messages: Sequence[Message]
+) -> tuple[Manifest, list[Write]]:
+    """A copy of ``manifest`` whose log becomes ``messages`` (the first ``keep`` equal to
+    ``log``'s), and the objects to write first: copies for checkpoints the rewrite would
+    break, and the new chunks."""
+    new = manifest.clone()
+    writes = materialize(new, log, keep)
+    writes += new.rewrite(keep, messages, ctx.layout)
+    return new, writes
+
+
 def replace(ctx: Context, record: SessionRecord, expected_version: int, now: float) -> Program[int]:
     session_id = record.session_id
     commit_id = new_token()
@@ -197,16 +209,17 @@ def replace(ctx: Context, record: SessionRecord, expected_version: int, now: flo
             ctx.cache.forget(session_id)
             continue
         old += manifest.tail
-        new = manifest.clone()
-        keep = common_prefix(old, record.messages)
-        writes = materialize(new, old, keep)
-        writes += new.rewrite(keep, record.messages, ctx.layout)
+        new, writes = _rewritten(
+            ctx, manifest, old, common_prefix(old, record.messages), record.messages
+        )
         new.metadata = dict(record.metadata)
         new.touch(now, record.ttl)
         new.commit(commit_id)
-        if (yield from write_and_commit(ctx, manifest, new, etag, writes, tried, commit_id)):
+        won = yield from write_and_commit(
+            ctx, manifest, new, etag, writes, tried, commit_id, attempt
+        )
+        if won:
             return new.version
-        yield from lost(ctx, session_id, attempt)
         now = time.time()
     raise conflict(ctx, session_id)
 
@@ -229,14 +242,14 @@ def pop(ctx: Context, session_id: str, count: int, now: float) -> Program[list[M
             continue
         old = older + manifest.tail
         keep = max(0, len(old) - count)
-        new = manifest.clone()
-        writes = materialize(new, old, keep)
-        writes += new.rewrite(keep, old[:keep], ctx.layout)
+        new, writes = _rewritten(ctx, manifest, old, keep, old[:keep])
         new.touch(now, None)
         new.commit(commit_id)
-        if (yield from write_and_commit(ctx, manifest, new, etag, writes, tried, commit_id)):
+        won = yield from write_and_commit(
+            ctx, manifest, new, etag, writes, tried, commit_id, attempt
+        )
+        if won:
             return old[keep:]
-        yield from lost(ctx, session_id, attempt)
         now = time.time()
     raise conflict(ctx, session_id)
 
@@ -256,9 +269,11 @@ def checkpoint(ctx: Context, session_id: str, label: str | None, now: float) -> 
         new.checkpoints.append(CheckpointRef(number, key, new.count))
         new.commit(commit_id)
         writes = [(key, checkpoint_body(record))]
-        if (yield from write_and_commit(ctx, manifest, new, etag, writes, tried, commit_id)):
+        won = yield from write_and_commit(
+            ctx, manifest, new, etag, writes, tried, commit_id, attempt
+        )
+        if won:
             return number
-        yield from lost(ctx, session_id, attempt)
         now = time.time()
     raise conflict(ctx, session_id)
 
@@ -291,8 +306,10 @@ def restore(ctx: Context, session_id: str, number: int, now: float) -> Program[i
         new.metadata = dict(metadata)
         new.touch(now, None)
         new.commit(commit_id)
-        if (yield from write_and_commit(ctx, manifest, new, etag, writes, tried, commit_id)):
+        won = yield from write_and_commit(
+            ctx, manifest, new, etag, writes, tried, commit_id, attempt
+        )
+        if won:
             return new.version
-        yield from lost(ctx, session_id, attempt)
         now = time.time()
     raise conflict(ctx, session_id)
