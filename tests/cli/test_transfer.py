@@ -14,7 +14,6 @@ import pytest
 from typer.testing import Result
 
 from ailib import BaseStore, open_store
-from ailib.testing.servers import require_server
 
 Invoke = Callable[..., Result]
 
@@ -348,10 +347,9 @@ def test_copy_from_the_example_plugin_store(
 
 
 @pytest.fixture
-def redis_url(require_scheme: Callable[[str], None]) -> Iterator[str]:
+def redis_url(shared_redis: str, require_scheme: Callable[[str], None]) -> Iterator[str]:
     require_scheme("redis")
-    require_server("Redis", "127.0.0.1", 6379, "start one with `redis-server` or docker")
-    url = f"redis://127.0.0.1:6379/0?namespace=cli-{uuid.uuid4().hex[:10]}"
+    url = f"{shared_redis}?namespace=cli-{uuid.uuid4().hex[:10]}"
     yield url
     with open_store(url) as store:
         for summary in store.list(limit=1000):
@@ -378,36 +376,10 @@ def test_copy_sqlite_to_redis_and_back(
         _assert_same(a, b, ids)
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        _host, port = server.get_host_and_port()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def s3_url(
-    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, require_scheme: Callable[[str], None]
-) -> str:
+def s3_url(moto_url: str, require_scheme: Callable[[str], None]) -> str:
     require_scheme("s3")
-    import boto3
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    bucket = f"cli-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
-        Bucket=bucket
-    )
-    return f"s3://{bucket}?endpoint_url={s3_endpoint}"
+    return moto_url
 
 
 def test_copy_memory_to_s3_and_back(
