@@ -7,7 +7,9 @@ holds 10 and 1,000 items (flat means the cost does not grow with history), and o
     .venv/bin/python bench/agents_bench.py
 
 Needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (database ``test``);
-a backend whose server is down is reported and left out.
+a backend whose server is down is reported and left out. MariaDB is not compared: the SDK's
+SQLAlchemySession cannot create its tables there ("VARCHAR requires a length on dialect
+mysql"), while ailib's SQL store runs on it.
 """
 
 from __future__ import annotations
