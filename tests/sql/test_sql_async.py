@@ -1,5 +1,6 @@
 """The async twin beyond the conformance suite: ``open_async_store`` builds it for every SQL
-scheme with the asyncio driver of the same database, it sends the sync store's SQL, tables
+scheme with the asyncio driver of the same database (on SQLite: the sync store's engine,
+driven from worker threads), it sends the sync store's SQL, tables
 are opened lazily with the same migrations and errors, and concurrent tasks (with threads of
 the sync store beside them) lose, duplicate or reorder nothing."""
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import ailib
 from ailib.errors import ConfigurationError, StoreUnavailable
@@ -51,7 +53,9 @@ def run(coroutine: Any) -> Any:
 @pytest.mark.parametrize(
     ("scheme", "driver"),
     [
-        ("sqlite", "sqlite+aiosqlite"),
+        ("sqlite", "sqlite"),
+        ("sqlite+pysqlite", "sqlite+pysqlite"),
+        ("sqlite+aiosqlite", "sqlite"),
         ("postgresql", "postgresql+psycopg"),
         ("postgres", "postgresql+psycopg"),
         ("postgresql+psycopg", "postgresql+psycopg"),
@@ -64,11 +68,14 @@ def run(coroutine: Any) -> Any:
     ],
 )
 def test_open_async_store_returns_the_native_twin(scheme: str, driver: str) -> None:
-    url = f"{scheme}:///x.db" if scheme == "sqlite" else f"{scheme}://u:pw@127.0.0.1:1/test"
+    sqlite = scheme.startswith("sqlite")
+    url = f"{scheme}:///x.db" if sqlite else f"{scheme}://u:pw@127.0.0.1:1/test"
     store = ailib.open_async_store(url, namespace="n", ttl="1h")
     assert type(store) is AsyncSQLStore
     assert SQLStore.async_twin == "ailib_store_sql.aio:AsyncSQLStore"
     assert store.engine.url.drivername == driver
+    # SQLite runs on the sync store's engine (sqlite3 has no asyncio API); the rest natively.
+    assert isinstance(store.engine, sa.Engine if sqlite else AsyncEngine)
     assert (store.namespace, store.default_ttl) == ("n", 3600)
     assert "pw" not in store.url
     # Nothing was connected: construction does no I/O, so it may run on an event loop.
@@ -80,8 +87,10 @@ def test_open_async_store_returns_the_native_twin(scheme: str, driver: str) -> N
 
 def test_psycopg_serves_both_stores_through_one_dialect_family() -> None:
     store = ailib.open_async_store("postgresql+psycopg://postgres@127.0.0.1:1/test")
-    assert store.engine.dialect.is_async  # type: ignore[attr-defined]
-    assert store.engine.dialect.driver == "psycopg"  # type: ignore[attr-defined]
+    assert isinstance(store, AsyncSQLStore)
+    assert isinstance(store.engine, AsyncEngine)
+    assert store.engine.dialect.is_async
+    assert store.engine.dialect.driver == "psycopg"
     run(store.aclose())
 
 
@@ -94,6 +103,8 @@ def test_pymysql_options_aiomysql_lacks_are_refused(option: str) -> None:
 def test_async_url_refuses_drivers_without_an_asyncio_twin() -> None:
     with pytest.raises(ConfigurationError, match=r"no asyncio driver.*\+aiomysql"):
         async_url(sa.make_url("mysql+mysqlconnector://root@127.0.0.1/test"))
+    with pytest.raises(ConfigurationError, match=r"SQLite.*worker threads"):
+        async_url(sa.make_url("sqlite:///x.db"))
 
 
 @pytest.mark.parametrize(("url", "message"), BAD_OPTIONS)
@@ -202,7 +213,10 @@ def test_the_twin_sends_the_sync_stores_sql(
 ) -> None:
     def scenario(store: Any, call: Any) -> list[list[str]]:
         session_id = call(store.create(messages=[{"role": "user", "content": "a"}])).session_id
-        engine = store.engine if isinstance(store, SQLStore) else store.engine.sync_engine
+        # On SQLite the twin runs the sync store's engine in worker threads (its statements are
+        # recorded there); elsewhere the sync core of its asyncio engine sees them.
+        engine = store.engine.sync_engine if isinstance(store.engine, AsyncEngine) else store.engine
+        assert isinstance(engine, sa.Engine)
         steps = [
             lambda: store.append(session_id, {"role": "user", "content": "b"}),
             lambda: store.load(session_id, 1),
@@ -281,5 +295,39 @@ def test_stale_expected_version_conflicts_in_the_twin(any_url: str, namespace: s
                     expected_version=version - 1,
                 )
             await store.delete(session.session_id)
+
+    run(scenario())
+
+
+def test_sqlite_operations_run_whole_in_worker_threads() -> None:
+    """One thread hop per operation, not per statement: every statement of an append runs in
+    the same thread, which is not the event loop's; ``sqlite://`` stays private to its store."""
+
+    async def scenario() -> None:
+        loop_thread = threading.get_ident()
+        async with AsyncSQLStore("sqlite://") as store, AsyncSQLStore("sqlite://") as other:
+            session_id = (await store.create()).session_id
+            assert isinstance(store.engine, sa.Engine)
+            threads: list[int] = []
+
+            def record(*_: Any) -> None:
+                threads.append(threading.get_ident())
+
+            sa.event.listen(store.engine, "before_cursor_execute", record)
+            await store.append(session_id, {"role": "user", "content": "x"})
+            sa.event.remove(store.engine, "before_cursor_execute", record)
+            assert len(threads) >= 3  # BEGIN IMMEDIATE, UPDATE … RETURNING, INSERT
+            assert len(set(threads)) == 1
+            assert loop_thread not in threads
+            assert not await other.exists(session_id)
+            # Tasks take turns on the one in-memory connection; none is lost, even cancelled.
+            writes = [
+                asyncio.ensure_future(store.append(session_id, {"role": "user", "content": str(n)}))
+                for n in range(20)
+            ]
+            writes[5].cancel()
+            await asyncio.gather(*writes, return_exceptions=True)
+            loaded = await store.load(session_id)
+            assert loaded.version == len(loaded.messages) + 1
 
     run(scenario())

@@ -65,7 +65,7 @@ def test_processes_append_to_one_session(
     # Spawned children import the worker by module name from the parent's sys.path.
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     sys.modules.pop("_workers", None)
-    from _workers import append_many
+    from _workers import append_many  # type: ignore[import-not-found]
 
     session_id = store.create().session_id
     context = multiprocessing.get_context("spawn")

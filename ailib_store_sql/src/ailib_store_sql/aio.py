@@ -1,10 +1,17 @@
-"""`AsyncSQLStore`: the native asyncio twin of :class:`ailib_store_sql.store.SQLStore`.
+"""`AsyncSQLStore`: the asyncio twin of :class:`ailib_store_sql.store.SQLStore`.
 
 Same URLs, options, tables, statements and errors; it runs the very programs of
-``operations`` the sync store runs, on SQLAlchemy's asyncio engine with aiosqlite,
-psycopg 3 (asyncio mode) or aiomysql (see ``engine.async_url``). Nothing waits on the event
-loop: network drivers are asyncio-native and aiosqlite runs SQLite, busy waits included, in a
-thread of its own per connection.
+``operations`` the sync store runs. Nothing waits on the event loop:
+
+- PostgreSQL and MySQL/MariaDB: SQLAlchemy's asyncio engine with psycopg 3 (asyncio mode) or
+  aiomysql (see ``engine.async_url``), asyncio-native drivers.
+- SQLite: sqlite3 has no asyncio API (aiosqlite itself is a thread per connection, and with
+  SQLAlchemy's greenlet layer costs a thread hop per statement), so the twin uses the sync
+  store's engine (``engine.make_engines``: same ``BEGIN IMMEDIATE`` hooks) and runs each
+  operation whole, transaction, retries and error translation included, in a worker thread
+  (``asyncio.to_thread`` of ``store.transact``): one hop per operation, 3-5x faster.
+  Writers still take turns on an asyncio lock first, so they queue on the loop rather than
+  each holding a thread in SQLite's busy handler.
 
 Constructing the store does no I/O (``open_async_store`` may be called on a running loop), so
 the tables are created or upgraded by the first operation, under a lock; a missing server
@@ -14,8 +21,9 @@ or ``create=false`` with missing tables therefore raises there, not on open.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
 import sqlalchemy as sa
@@ -28,11 +36,12 @@ from ailib.storecore import CheckpointState
 from ailib.url import StoreURL
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
-from ailib_store_sql.engine import make_async_engines
+from ailib_store_sql.engine import Engines, in_threads, make_async_engines, make_engines
 from ailib_store_sql.errors import retry_delay, translating
-from ailib_store_sql.migrations import upgrade_async
+from ailib_store_sql.migrations import upgrade, upgrade_async
 from ailib_store_sql.operations import Build
 from ailib_store_sql.schema import Tables
+from ailib_store_sql.store import transact
 
 __all__ = ("AsyncSQLStore",)
 
@@ -52,17 +61,30 @@ class AsyncSQLStore(AsyncBaseStore):
         self._url = self._where = settings.url
         self.tables: Tables = settings.tables
         self._create_tables = settings.create
-        self._engines = settings.open_engines(make_async_engines)
+        # SQLite: the sync store's engine, driven from worker threads; else an asyncio one.
+        self._threaded: Engines[sa.Engine] | None = None
+        self._native: Engines[AsyncEngine] | None = None
+        engines: Engines[Any]
+        if in_threads(settings.target):
+            engines = self._threaded = settings.open_engines(make_engines)
+        else:
+            engines = self._native = settings.open_engines(make_async_engines)
+        self._engine: sa.Engine | AsyncEngine = engines.engine
         # In-memory SQLite: every transaction takes turns on the one connection; a SQLite
         # file: writers take turns (processes still queue on SQLite's busy timeout).
         self._guard: AbstractAsyncContextManager[Any] = (
-            asyncio.Lock() if self._engines.shared_connection else nullcontext()
+            asyncio.Lock() if engines.shared_connection else nullcontext()
         )
         self._write_guard: AbstractAsyncContextManager[Any] = (
-            asyncio.Lock() if self._engines.single_writer else nullcontext()
+            asyncio.Lock() if engines.single_writer else nullcontext()
         )
-        if self._engines.shared_connection:
+        if engines.shared_connection:
             self._write_guard = self._guard
+        # Held in the worker thread as well: a cancelled task's thread runs its transaction
+        # to the end after the asyncio lock is released, and must not overlap the next one.
+        self._thread_guard: AbstractContextManager[Any] = (
+            threading.Lock() if engines.shared_connection else nullcontext()
+        )
         self._opening = asyncio.Lock()
         self._context: ops.Context | None = None
 
@@ -71,13 +93,17 @@ class AsyncSQLStore(AsyncBaseStore):
         return cls(url, **options)
 
     @property
-    def engine(self) -> AsyncEngine:
-        """The SQLAlchemy asyncio engine (for inspection and tests; its URL holds the
-        password)."""
-        return self._engines.engine
+    def engine(self) -> sa.Engine | AsyncEngine:
+        """The SQLAlchemy engine (for inspection and tests; its URL holds the password): the
+        sync store's kind on SQLite (driven from worker threads), an asyncio one otherwise."""
+        return self._engine
 
     async def aclose(self) -> None:
-        await self._engines.engine.dispose()
+        if self._native is not None:
+            await self._native.engine.dispose()
+        elif self._threaded is not None:
+            # Closing SQLite's last connection checkpoints the WAL: file I/O.
+            await asyncio.to_thread(self._threaded.engine.dispose)
 
     async def _ready(self) -> ops.Context:
         """The programs' context, once the tables are there (first call only)."""
@@ -85,23 +111,35 @@ class AsyncSQLStore(AsyncBaseStore):
             if self._context is None:
                 with translating(self._where, "open the session tables"):
                     async with self._guard:
-                        await upgrade_async(
-                            self._engines.engine, self.tables, create=self._create_tables
-                        )
+                        if self._threaded is not None:
+                            await asyncio.to_thread(self._upgrade_in_thread, self._threaded)
+                        elif self._native is not None:
+                            await upgrade_async(
+                                self._native.engine, self.tables, create=self._create_tables
+                            )
+                # Known only once connected (SQLite's depends on the library version).
                 self._context = ops.Context.of(
-                    self.tables, self.namespace, self.url, self._engines.engine.dialect
+                    self.tables, self.namespace, self.url, self._engine.dialect
                 )
             return self._context
 
+    def _upgrade_in_thread(self, engines: Engines[sa.Engine]) -> None:
+        with self._thread_guard:
+            upgrade(engines.engine, self.tables, create=self._create_tables)
+
     async def _run(self, build: Build[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """The operation ``build(context, *args)`` in one transaction, retried (after an
-        awaited pause) when the database picked it as a deadlock victim."""
+        """The operation ``build(context, *args)`` in one transaction, retried (after a
+        pause) when the database picked it as a deadlock victim."""
         operation = build(self._context or await self._ready(), *args, **kwargs)
-        engine, guard = (
-            (self._engines.writer, self._write_guard)
-            if operation.write
-            else (self._engines.reader, self._guard)
-        )
+        guard = self._write_guard if operation.write else self._guard
+        if self._threaded is not None:
+            # SQLite: the whole transaction in one worker thread (the sync store's driver).
+            async with guard:
+                return await asyncio.to_thread(
+                    transact, self._threaded, operation, self._where, self._thread_guard
+                )
+        assert self._native is not None
+        engine = self._native.writer if operation.write else self._native.reader
         attempt = 0
         with translating(self._where, operation.what, operation.conflict):
             while True:

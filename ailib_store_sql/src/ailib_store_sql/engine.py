@@ -5,7 +5,9 @@ reaches SQLAlchemy; the driver options listed in ``DRIVER_OPTIONS`` go through t
 without a driver gets the one this distribution's extras install (psycopg 3, PyMySQL).
 
 The async twin gets the same engine with the asyncio driver of the same database
-(``async_url``): aiosqlite, psycopg 3 in its asyncio mode, aiomysql.
+(``async_url``): psycopg 3 in its asyncio mode, aiomysql. SQLite has no asyncio API (sqlite3
+blocks, and aiosqlite is itself a thread per connection), so on SQLite the twin uses
+``make_engines`` too and runs each operation whole in a worker thread (``in_threads``).
 
 SQLite needs care for concurrency: Python's sqlite3 module begins transactions lazily and never
 for reads, so the engine takes over: every transaction starts with ``BEGIN`` (reads see one
@@ -32,6 +34,7 @@ __all__ = (
     "DRIVER_OPTIONS",
     "Engines",
     "async_url",
+    "in_threads",
     "make_async_engines",
     "make_engines",
     "sqlalchemy_url",
@@ -50,9 +53,6 @@ _DEFAULT_DRIVERS: Final = {
 _EXTRAS: Final = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 #: The async twin's driver for each driver a URL may name (asyncio ones stay as they are).
 _ASYNC_DRIVERS: Final = {
-    "sqlite": "aiosqlite",
-    "pysqlite": "aiosqlite",
-    "aiosqlite": "aiosqlite",
     "psycopg": "psycopg",
     "psycopg2": "psycopg",
     "psycopg_async": "psycopg_async",
@@ -62,7 +62,7 @@ _ASYNC_DRIVERS: Final = {
     "aiomysql": "aiomysql",
     "asyncmy": "asyncmy",
 }
-_ASYNC_BY_BACKEND: Final = {"sqlite": "aiosqlite", "mysql": "aiomysql", "mariadb": "aiomysql"}
+_ASYNC_BY_BACKEND: Final = {"mysql": "aiomysql", "mariadb": "aiomysql"}
 #: PyMySQL options that aiomysql lacks.
 _NOT_IN_AIOMYSQL: Final = frozenset({"read_timeout", "write_timeout", "ssl_verify_cert"})
 
@@ -134,7 +134,8 @@ class Engines(Generic[E]):
     #: transaction must hold the store's lock (a thread lock, or an asyncio one for the twin).
     shared_connection: bool
     #: SQLite: one writer at a time per database; the async twin queues its writers on an
-    #: asyncio lock rather than in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+    #: asyncio lock rather than in SQLite's busy handler, which sleeps in steps of up to 100 ms
+    #: (and would hold a worker thread each).
     single_writer: bool = False
 
 
@@ -150,20 +151,45 @@ def make_engines(
     target: sa.URL, masked: str, *, pool_size: int | None, pool_pre_ping: bool
 ) -> Engines[sa.Engine]:
     """A configured engine for ``target``; ``masked`` names it in errors."""
+    if in_threads(target):
+        kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": pool_pre_ping}
+        return _sqlite_engines(_sync_sqlite_url(target), masked, kwargs)
     return _configured(sa.create_engine, target, masked, pool_size, pool_pre_ping)
+
+
+def in_threads(target: sa.URL) -> bool:
+    """Whether the async twin runs ``target``'s operations in worker threads on
+    ``make_engines``: SQLite, whose sqlite3 module has no asyncio API (aiosqlite would be a
+    thread hop per statement plus SQLAlchemy's greenlet layer; one hop per operation is
+    several times cheaper)."""
+    return target.get_backend_name() == "sqlite"
+
+
+def _sync_sqlite_url(target: sa.URL) -> sa.URL:
+    """``sqlite+aiosqlite://`` (accepted by ``open_async_store`` before it ran SQLite in
+    threads) means sqlite3."""
+    if target.drivername == "sqlite+aiosqlite":
+        return target.set(drivername="sqlite")
+    return target
 
 
 def make_async_engines(
     target: sa.URL, masked: str, *, pool_size: int | None, pool_pre_ping: bool
 ) -> Engines[AsyncEngine]:
     """The async twin's engine for ``target`` (a sync driver's URL: see ``async_url``),
-    configured like ``make_engines``'s: same pool options, isolation and SQLite hooks."""
+    configured like ``make_engines``'s: same pool options and isolation. Not for SQLite
+    (``in_threads``)."""
     return _configured(create_async_engine, async_url(target), masked, pool_size, pool_pre_ping)
 
 
 def async_url(target: sa.URL) -> sa.URL:
     """``target`` with the asyncio driver of its database (psycopg serves both APIs)."""
     backend, _, driver = target.drivername.partition("+")
+    if backend == "sqlite":
+        raise ConfigurationError(
+            "SQLite has no asyncio driver here: AsyncSQLStore runs SQLite operations in worker "
+            "threads on make_engines' engine"
+        )
     wanted = _ASYNC_DRIVERS.get(driver or _DEFAULT_DRIVERS[backend].partition("+")[2] or backend)
     if wanted is None:
         raise ConfigurationError(
@@ -185,8 +211,6 @@ def _configured(
 ) -> Engines[E]:
     kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": pre_ping}
     backend = target.get_backend_name()
-    if backend == "sqlite":
-        return _sqlite_engines(factory, target, masked, kwargs)
     if pool_size is not None:
         kwargs["pool_size"] = pool_size
     if backend in ("mysql", "mariadb"):
@@ -213,9 +237,7 @@ def _create(factory: Callable[..., E], target: sa.URL, masked: str, kwargs: dict
         raise ConfigurationError(f"cannot use {masked}: {exc}") from None
 
 
-def _sqlite_engines(
-    factory: Callable[..., E], target: sa.URL, masked: str, kwargs: dict[str, Any]
-) -> Engines[E]:
+def _sqlite_engines(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> Engines[sa.Engine]:
     database = target.database or ""
     memory = database in ("", ":memory:") or target.query.get("mode") == "memory"
     connect_args: dict[str, Any] = {"check_same_thread": False}
@@ -234,10 +256,8 @@ def _sqlite_engines(
                 f"cannot create the folder {str(folder)!r} for {masked}: {exc.strerror}; "
                 "choose a path you can write to"
             ) from None
-    engine = _create(factory, target, masked, kwargs)
-    # The hooks work on the sync core of an AsyncEngine too: aiosqlite's connection adapter
-    # takes the same calls, and runs them (and SQLite's busy waits) in its own thread.
-    _sqlite_hooks(engine.sync_engine if isinstance(engine, AsyncEngine) else engine, memory)
+    engine = _create(sa.create_engine, target, masked, kwargs)
+    _sqlite_hooks(engine, memory)
     writer = engine.execution_options(ailib_write=True)
     return Engines(engine, engine, writer, shared_connection=memory, single_writer=True)
 

@@ -3,8 +3,9 @@ run these.
 
 An operation is a *program*: a generator that yields ``(statement, parameters)`` (the
 statements of ``statements``) and is sent back each one's result, deciding from the rows what
-to run next and what to return. ``SQLStore`` feeds it from a ``Connection`` (``run``),
-``AsyncSQLStore`` from an ``AsyncConnection``, whose results arrive buffered, so a program
+to run next and what to return. ``SQLStore`` feeds it from a ``Connection`` (``run``), and
+so does ``AsyncSQLStore`` on SQLite, in a worker thread; on the other databases the twin feeds
+it from an ``AsyncConnection`` (``run_async``), whose results arrive buffered, so a program
 reads both with the same calls. Each store only adds the transaction around it (retries,
 error translation), so the two cannot drift apart on what an operation does.
 """

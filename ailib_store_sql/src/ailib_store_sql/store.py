@@ -26,16 +26,38 @@ from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.url import StoreURL
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
-from ailib_store_sql.engine import make_engines
+from ailib_store_sql.engine import Engines, make_engines
 from ailib_store_sql.errors import retry_delay, translating
 from ailib_store_sql.migrations import upgrade
 from ailib_store_sql.operations import Build
 from ailib_store_sql.schema import Tables
 
-__all__ = ("SQLStore",)
+__all__ = ("SQLStore", "transact")
 
 T = TypeVar("T")
 P = ParamSpec("P")
+
+
+def transact(
+    engines: Engines[sa.Engine],
+    operation: ops.Operation[T],
+    where: StoreURL,
+    guard: AbstractContextManager[Any],
+) -> T:
+    """Run ``operation`` in one transaction of ``engines`` (its writer or reader), holding
+    ``guard``; retried when the database picked it as a deadlock victim; database errors
+    raised as ailib errors naming ``where``. ``SQLStore`` calls it on the caller's thread,
+    ``AsyncSQLStore`` on SQLite in a worker thread."""
+    engine = engines.writer if operation.write else engines.reader
+    attempt = 0
+    with translating(where, operation.what, operation.conflict):
+        while True:
+            try:
+                with guard, engine.begin() as conn:
+                    return ops.run(operation.program(), conn.execute)
+            except sa.exc.DBAPIError as exc:
+                attempt += 1
+                time.sleep(retry_delay(exc, attempt))
 
 
 class SQLStore(BaseStore):
@@ -83,19 +105,10 @@ class SQLStore(BaseStore):
         self._engines.engine.dispose()
 
     def _run(self, build: Build[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """The operation ``build(context, *args)`` in one transaction, retried when the
-        database picked it as a deadlock victim."""
-        operation = build(self._context, *args, **kwargs)
-        engine = self._engines.writer if operation.write else self._engines.reader
-        attempt = 0
-        with translating(self._where, operation.what, operation.conflict):
-            while True:
-                try:
-                    with self._guard, engine.begin() as conn:
-                        return ops.run(operation.program(), conn.execute)
-                except sa.exc.DBAPIError as exc:
-                    attempt += 1
-                    time.sleep(retry_delay(exc, attempt))
+        """The operation ``build(context, *args)`` in one transaction (``transact``)."""
+        return transact(
+            self._engines, build(self._context, *args, **kwargs), self._where, self._guard
+        )
 
     # -- the operations: programs of ``operations`` -----------------------------------------
 
