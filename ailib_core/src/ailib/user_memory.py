@@ -8,7 +8,6 @@ update is one atomic metadata write. ``store.forget_user(user_id)`` erases every
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -46,12 +45,15 @@ class UserMemory:
     def __repr__(self) -> str:
         return f"<UserMemory {self.session_id} store={self.store!r}>"
 
-    def _ensure(self) -> None:
-        if self.store.get(self.session_id) is None:
-            with contextlib.suppress(ConflictError):
-                self.store.create(
-                    {USER_ID: self.user_id}, self.ttl, session_id=self.session_id, kind=MEMORY
-                )
+    def _create(self, values: Mapping[str, Any]) -> bool:
+        """Store the memory with ``values``; False if another writer created it first."""
+        try:
+            self.store.create(
+                {USER_ID: self.user_id, **values}, self.ttl, session_id=self.session_id, kind=MEMORY
+            )
+        except ConflictError:
+            return False
+        return True
 
     def all(self) -> dict[str, Any]:
         found = self.store.get(self.session_id)
@@ -67,8 +69,11 @@ class UserMemory:
     def update(self, values: Mapping[str, Any]) -> None:
         if USER_ID in values:
             raise ValueError(f"{USER_ID!r} names the memory's owner and cannot be set")
-        self._ensure()
-        self.store.update_metadata(self.session_id, values)
+        try:
+            self.store.update_metadata(self.session_id, values)
+        except SessionNotFound:
+            if not self._create(values):
+                self.store.update_metadata(self.session_id, values)
 
     def set(self, key: str, value: Any) -> None:
         self.update({key: value})
@@ -85,9 +90,12 @@ class UserMemory:
     def modify(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
         """Set ``key`` to ``change(current value)`` atomically (retrying when another
         writer got in first); returns the new value."""
-        self._ensure()
         for _ in range(_ATTEMPTS):
-            current = self.store.load(self.session_id)
+            try:
+                current = self.store.load(self.session_id)
+            except SessionNotFound:
+                self._create({})
+                continue
             value = change(current.get_metadata(key, default))
             try:
                 self.store.update_metadata(
