@@ -70,13 +70,10 @@ class StoreHooks:
         self, store: Any, session_id: str, messages: list[Message], metadata: dict[str, Any]
     ) -> dict[str, Counter[str]]:
         """Run the hooks; return the running totals they asked to add to, by metadata key."""
+        if self._manager is None:
+            return {}
         counts: dict[str, Counter[str]] = defaultdict(Counter)
-        if self._manager is not None:
-            self._manager.hook.ailib_before_write(
-                store=store,
-                session_id=session_id,
-                messages=messages,
-                metadata=metadata,
-                counts=counts,
-            )
+        self._manager.hook.ailib_before_write(
+            store=store, session_id=session_id, messages=messages, metadata=metadata, counts=counts
+        )
         return {key: c for key, c in counts.items() if c}
