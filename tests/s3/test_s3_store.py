@@ -246,11 +246,13 @@ def test_stale_save_conflicts_across_stores(open_s3: OpenS3) -> None:
 def test_purge_deletes_expired_sessions_in_batches(open_s3: OpenS3, request_log: Any) -> None:
     store = open_s3()
     doomed = [
-        store.create({"user_id": "ttl"}, ttl=0.3, messages=[_message(n) for n in range(200)])
+        store.create({"user_id": "ttl"}, messages=[_message(n) for n in range(200)])
         for _ in range(5)
     ]
     keeper = store.create({"user_id": "ttl"})
     store.checkpoint(doomed[0].session_id)
+    for session in doomed:  # the TTL starts only now, whatever the writes above took
+        store.save(store.load(session.session_id), ttl=0.3)
     time.sleep(0.5)
     store.flush()
     log = request_log(store.client)

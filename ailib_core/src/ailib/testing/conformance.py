@@ -41,8 +41,14 @@ __all__ = ("Capability", "StoreConformance")
 
 MakeStore = Callable[..., SessionStore]
 
-#: A short TTL that still leaves room for a round trip to a remote server.
-SHORT_TTL = 0.6
+#: Slack past a deadline for a server's clock resolution and its expiry sweep.
+EXPIRY_SLACK = 0.3
+
+
+def sleep_until(deadline: float) -> None:
+    """Sleep until ``time.monotonic()`` reaches ``deadline``; the TTL cases wait on deadlines
+    taken around each store call, so a slow round trip shortens the wait instead of failing."""
+    time.sleep(max(0.0, deadline - time.monotonic()))
 
 
 class Capability(StrEnum):
@@ -77,6 +83,8 @@ class StoreConformance:
     """The behaviour every ``SessionStore`` must have."""
 
     lacks: ClassVar[frozenset[Capability]] = frozenset()
+    #: The TTL, in seconds, the expiry cases give sessions; raise it for a slow backend.
+    short_ttl: ClassVar[float] = 0.6
 
     # -- fixtures a store author overrides ------------------------------------------------
 
@@ -449,11 +457,16 @@ class StoreConformance:
 
     def test_expired_session_is_gone_for_every_read(self, store: SessionStore) -> None:
         self.need(Capability.TTL)
-        doomed = store.create({"user_id": "ttl"}, ttl=SHORT_TTL)
+        ttl = self.short_ttl
+        started = time.monotonic()
+        doomed = store.create({"user_id": "ttl"}, ttl=ttl)
+        expired_by = time.monotonic() + ttl + EXPIRY_SLACK
         keeper = store.create({"user_id": "ttl"})
         assert doomed.expires_at is not None
-        assert store.exists(doomed.session_id)
-        time.sleep(SHORT_TTL + 0.4)
+        alive = store.exists(doomed.session_id)
+        if time.monotonic() - started < ttl:  # only then must it still be there
+            assert alive
+        sleep_until(expired_by)
         assert not store.exists(doomed.session_id)
         assert store.get(doomed.session_id) is None
         with pytest.raises(SessionNotFound):
@@ -465,23 +478,28 @@ class StoreConformance:
         assert store.exists(keeper.session_id)
 
     def test_writes_refresh_expiry(self, store: SessionStore) -> None:
+        """Two writes 0.6 TTL apart keep a session alive past its first expiry."""
         self.need(Capability.TTL)
-        session = store.create(ttl=SHORT_TTL * 2)
-        for _ in range(3):
-            time.sleep(SHORT_TTL * 0.8)
+        ttl = self.short_ttl * 3
+        last_write = time.monotonic()
+        session = store.create(ttl=ttl)
+        for _ in range(2):
+            sleep_until(last_write + ttl * 0.6)
+            last_write = time.monotonic()
             session.add_message("user", "still here")
-        assert len(store.load(session.session_id)) == 3
+        assert len(store.load(session.session_id)) == 2
 
     def test_store_default_ttl(self, make_store: MakeStore) -> None:
         self.need(Capability.TTL)
-        store = make_store("ttl-default", ttl=SHORT_TTL)
+        ttl = self.short_ttl
+        store = make_store("ttl-default", ttl=ttl)
         session = store.create()
-        loaded = store.load(session.session_id)
-        assert loaded.expires_at is not None
-        assert loaded.expires_at - loaded.updated_at == pytest.approx(
-            timedelta(seconds=SHORT_TTL), abs=timedelta(seconds=0.05)
+        expired_by = time.monotonic() + ttl + EXPIRY_SLACK
+        assert session.expires_at is not None
+        assert session.expires_at - session.updated_at == pytest.approx(
+            timedelta(seconds=ttl), abs=timedelta(seconds=0.05)
         )
-        time.sleep(SHORT_TTL + 0.4)
+        sleep_until(expired_by)
         assert store.get(session.session_id) is None
         assert store.purge_expired() == 1
 
@@ -543,10 +561,15 @@ class StoreConformance:
 
     def test_user_memory_expires(self, store: SessionStore) -> None:
         self.need(Capability.TTL)
-        memory = store.memory("short-memory", ttl=SHORT_TTL)
+        ttl = self.short_ttl
+        memory = store.memory("short-memory", ttl=ttl)
+        started = time.monotonic()
         memory.set("mood", "curious")
-        assert memory.get("mood") == "curious"
-        time.sleep(SHORT_TTL + 0.4)
+        expired_by = time.monotonic() + ttl + EXPIRY_SLACK
+        mood = memory.get("mood")
+        if time.monotonic() - started < ttl:  # only then must it still be there
+            assert mood == "curious"
+        sleep_until(expired_by)
         assert memory.all() == {}
 
     def test_forget_user_erases_everything(self, store: SessionStore) -> None:
