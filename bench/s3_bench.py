@@ -38,6 +38,7 @@ from moto.server import ThreadedMotoServer
 
 from ailib.registry import open_store
 from ailib_store_s3 import S3Store
+from ailib_store_s3.moto import make_conditional_writes_atomic
 
 SIZES = (10, 1_000, 10_000)
 REPEAT = 15
@@ -95,6 +96,7 @@ def main() -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ[name] = "bench"
     os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    make_conditional_writes_atomic()  # as S3's are; moto checks, then writes
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

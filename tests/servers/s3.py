@@ -34,7 +34,7 @@ def _start_moto_server() -> tuple[subprocess.Popen[bytes], str]:
     for _ in range(5):
         port = _free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "ailib_store_s3.moto", "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

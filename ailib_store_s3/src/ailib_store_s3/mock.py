@@ -8,7 +8,8 @@ and creates the bucket, so tests of an application need no AWS account and no se
 or, with ailib's pytest plugin, ``pytest --ailib-store s3+mock://test-bucket``. Stores open
 at the same time share moto's state; it is discarded when the last one closes. Requires
 ``pip install ailib-store-s3[mock]``. While a mock store is open, *every* boto3 client in the
-process talks to moto, not AWS.
+process talks to moto, not AWS. moto's conditional writes are made atomic, as S3's are
+(:mod:`ailib_store_s3.moto`).
 
 ``ailib.open_async_store("s3+mock://…")`` gives :class:`AsyncMockS3Store`, the one async
 S3 store that is not native: moto's ``mock_aws`` answers aiobotocore's requests with bodies
@@ -31,6 +32,7 @@ from ailib.async_adapter import ThreadedAsyncStore
 from ailib.errors import ConfigurationError
 from ailib.url import StoreURL, make_url
 from ailib_store_s3.bucket import Bucket
+from ailib_store_s3.moto import make_conditional_writes_atomic
 from ailib_store_s3.steps import Call
 from ailib_store_s3.store import S3Store
 
@@ -85,6 +87,7 @@ class MockS3Store(S3Store):
                 "s3+mock:// needs moto: pip install 'ailib-store-s3[mock]'"
             ) from exc
         region = region or "us-east-1"
+        make_conditional_writes_atomic()
         with _lock:
             for name, value in _DUMMY_ENV.items():
                 os.environ.setdefault(name, value)
