@@ -266,6 +266,25 @@ def test_cluster_reads_a_session_with_one_script_call(
     run(scenario())
 
 
+def test_first_commands_of_many_tasks_on_a_fresh_cluster_store(redis_cluster: str) -> None:
+    """16 tasks whose first commands on a fresh store race through redis-py's lazy cluster
+    setup. Before the store set the client up first, some of 25 such stores failed in each
+    run ("Connection closed by server", or a connection whose writer was gone)."""
+
+    async def first_burst() -> None:
+        async with opened(redis_cluster) as store:
+
+            async def task(n: int) -> int:
+                session = await store.create({"user_id": "burst"})
+                await store.append(session.session_id, {"role": "user", "content": str(n)})
+                return len(await store.load(session.session_id))
+
+            assert await asyncio.gather(*(task(n) for n in range(16))) == [1] * 16
+
+    for _ in range(25):
+        run(first_burst())
+
+
 # -- one layout: sync and async stores share sessions ---------------------------------------------
 
 

@@ -53,6 +53,15 @@ class AsyncRedisStore(RedisStoreCore[AsyncClient], AsyncBaseStore):
 
     async def _send(self, step: ops.Step) -> Any:
         with translate_errors(self._where):
+            if self._context.cluster:
+                # redis-py's asyncio cluster client reads the slot map lazily inside its
+                # first commands; when several tasks send their first commands together,
+                # that setup can disconnect connections another task is handshaking on
+                # ("Connection closed by server", "'NoneType' object has no attribute
+                # 'writelines'"). Setting it up first, under the client's own lock, and
+                # again after a failure made it redo so, avoids that; once done this
+                # returns at once.
+                await self._client.initialize()
             return await step.send(self._client, self._scripts)
 
     # -- the operations: the sync store's programs, awaited ---------------------------------
