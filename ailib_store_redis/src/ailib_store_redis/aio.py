@@ -58,9 +58,9 @@ class AsyncRedisStore(RedisStoreCore[AsyncClient], AsyncBaseStore):
                 # first commands; when several tasks send their first commands together,
                 # that setup can disconnect connections another task is handshaking on
                 # ("Connection closed by server", "'NoneType' object has no attribute
-                # 'writelines'"). Setting it up first, under the client's own lock, and
-                # again after a failure made it redo so, avoids that; once done this
-                # returns at once.
+                # 'writelines'"). Setting it up here first avoids that: redis-py runs
+                # initialize() under its own lock, redoes it after a failure, and returns
+                # at once when it is done.
                 await self._client.initialize()
             return await step.send(self._client, self._scripts)
 
