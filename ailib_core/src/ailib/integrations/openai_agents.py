@@ -55,7 +55,9 @@ class AilibSession:
         ttl: float | str | None = None,
     ) -> None:
         self.session_id = check_session_id(session_id)
-        self.session_settings = (
+        # Typed as the SDK's Session protocol declares it, so type checkers accept an
+        # AilibSession wherever the SDK takes a Session.
+        self.session_settings: SessionSettings | None = (
             SessionSettings(**session_settings)
             if isinstance(session_settings, Mapping)
             else session_settings or SessionSettings()

@@ -10,7 +10,7 @@ import copy
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from ailib.async_adapter import InlineAsyncStore
 from ailib.document import DocumentStore, check_expected, touch
@@ -34,7 +34,7 @@ _SHARED_LOCK = threading.Lock()
 
 
 class MemoryStore(DocumentStore):
-    async_twin = "ailib.stores.memory:AsyncMemoryStore"
+    async_twin: ClassVar[str | None] = "ailib.stores.memory:AsyncMemoryStore"
 
     def __init__(self, *, name: str = "", **options: Any) -> None:
         super().__init__(**options)
