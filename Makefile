@@ -32,6 +32,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy $(foreach d,$(DISTS),$(d)/src) docs/examples/ailib-store-jsonfile/src
+	$(BIN)/mypy tests bench
 
 pytest: $(STAMP)
 	$(BIN)/pytest

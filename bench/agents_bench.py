@@ -20,7 +20,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +60,17 @@ async def measure(make: Callable[[str], Any]) -> dict[str, float]:
         session = make(f"b{uuid.uuid4().hex[:12]}")
         await session.add_items([item(n) for n in range(history)])
         counter = iter(range(history, history + APPENDS + 1))
-        results[f"append @{history}"] = await median_us(
-            lambda s=session, c=counter: s.add_items([item(next(c))]), APPENDS
-        )
+
+        async def append_one(s: Any = session, c: Iterator[int] = counter) -> None:
+            await s.add_items([item(next(c))])
+
+        async def tail(s: Any = session) -> Any:
+            return await s.get_items(limit=20)
+
+        results[f"append @{history}"] = await median_us(append_one, APPENDS)
         if history == HISTORIES[-1]:
             results["get_items() @1000"] = await median_us(session.get_items, READS)
-            results["get_items(20) @1000"] = await median_us(
-                lambda s=session: s.get_items(limit=20), READS
-            )
+            results["get_items(20) @1000"] = await median_us(tail, READS)
         await session.clear_session()
     return results
 

@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import statistics
-import sys
 import threading
 import time
 import uuid
@@ -207,4 +206,4 @@ def writers_table(url: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,7 +23,7 @@ class TestThreadedFallback(AsyncStoreConformance):
     """A store without a native async twin runs in worker threads."""
 
     @pytest.fixture
-    def store_url(self) -> str:
+    def store_url(self) -> Iterator[str]:
         class NoTwin(MemoryStore):
             async_twin = None
 

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 import openai
-from agents import Agent, OpenAIResponsesModel, RunConfig, Runner
+from agents import Agent, OpenAIResponsesModel, RunConfig, Runner, TResponseInputItem
 
 import ailib
 from ailib.integrations.openai_agents import AilibSession
 from ailib.testing import FakeOpenAIServer
 
-ITEMS: list[dict[str, Any]] = [
-    {"role": "user", "content": "What's 2+2? ✓"},
-    {"type": "function_call", "call_id": "c1", "name": "add", "arguments": '{"a":2,"b":2}'},
-    {"type": "function_call_output", "call_id": "c1", "output": "4"},
-    {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "sum"}]},
-    {"role": "assistant", "content": [{"type": "output_text", "text": "4", "annotations": []}]},
-]
+# The SDK types items as a union of TypedDicts; these are plain dicts of those shapes.
+ITEMS = cast(
+    list[TResponseInputItem],
+    [
+        {"role": "user", "content": "What's 2+2? ✓"},
+        {"type": "function_call", "call_id": "c1", "name": "add", "arguments": '{"a":2,"b":2}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "4"},
+        {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "sum"}]},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "4", "annotations": []}]},
+    ],
+)
 
 
 def test_protocol(backend: tuple[str, str]) -> None:

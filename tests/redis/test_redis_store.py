@@ -13,6 +13,7 @@ import pytest
 import redis
 import redis.cluster
 from redis.connection import Connection
+from redis.crc import key_slot
 
 import ailib
 from ailib.errors import ConfigurationError, StoreUnavailable
@@ -292,7 +293,7 @@ def test_every_key_of_a_session_shares_one_slot_and_its_ttl(private: RedisStore)
     client = private.client
     present = [k for k in keys if client.exists(k)]
     assert set(present) == set(keys), "every kind of key is exercised"
-    assert len({redis.cluster.key_slot(k.encode()) for k in keys}) == 1
+    assert len({key_slot(k.encode()) for k in keys}) == 1
     for key in keys:
         assert 0 < client.pttl(key) <= 600_000
     index = index_keys(private.namespace)

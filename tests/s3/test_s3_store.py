@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 import urllib3
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.stub import Stubber
 
 from ailib.errors import ConfigurationError, ConflictError, StoreUnavailable
@@ -388,7 +388,7 @@ def test_retried_put_that_had_succeeded_is_not_applied_twice(open_s3: OpenS3) ->
     http = urllib3.PoolManager()
     armed = [True]
 
-    def apply_then_fail(request: Any, **_: Any) -> AWSResponse | None:
+    def apply_then_fail(request: Any, **_: Any) -> Any:  # an AWSResponse, or None to send
         if not (armed[0] and request.url.endswith("/manifest") and "If-Match" in request.headers):
             return None
         armed[0] = False
@@ -398,7 +398,7 @@ def test_retried_put_that_had_succeeded_is_not_applied_twice(open_s3: OpenS3) ->
         sent = http.request("PUT", request.url, body=body, headers=dict(request.headers))
         assert sent.status == 200
         error = b"<Error><Code>InternalError</Code><Message>try again</Message></Error>"
-        return AWSResponse(request.url, 500, {}, _Raw(error))
+        return AWSResponse(request.url, 500, HTTPHeaders(), _Raw(error))
 
     store.client.meta.events.register("before-send.s3.PutObject", apply_then_fail)
     version = store.append(session_id, {"role": "user", "content": "two"})

@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -118,10 +119,10 @@ def _sweep_shared() -> Iterator[None]:
     client = redis.Redis(HOST, SHARED_PORT, db=CONFORMANCE_DB)
     with contextlib.suppress(redis.ConnectionError):
         for key in client.scan_iter("ailib:{c*}:idx"):
-            namespace = key.decode()[len("ailib:{") : -len("}:idx")]
+            namespace = cast(bytes, key).decode()[len("ailib:{") : -len("}:idx")]
             store = ailib.open_store(URL_SHARED, namespace=namespace)
             for member in client.zrange(key, 0, -1):
-                store.delete(member.decode())
+                store.delete(cast(bytes, member).decode())
             store.purge_expired()
             store.close()
     client.close()
