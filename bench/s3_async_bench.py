@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -34,6 +32,7 @@ import boto3
 import ailib
 from ailib.async_base import AsyncBaseStore
 from ailib.base import BaseStore
+from ailib_store_s3.moto import serve
 
 WORKERS = 50
 SHARED = 10
@@ -56,26 +55,6 @@ def phase(latencies: list[float], wall: float) -> Phase:
         statistics.median(ordered) * 1000,
         ordered[int(len(ordered) * 0.95) - 1] * 1000,
     )
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ailib_store_s3.moto", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("moto's S3 server did not start")
 
 
 def targets(own: list[str], shared: list[str]) -> dict[str, list[str]]:
@@ -163,8 +142,7 @@ def main() -> int:
     for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}.items():
         os.environ.setdefault(name, value)
     started = time.perf_counter()
-    server, endpoint = start_moto()
-    try:
+    with serve() as endpoint:
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
             Bucket=BUCKET
         )
@@ -172,9 +150,6 @@ def main() -> int:
         with ailib.open_store(url, namespace=f"s{uuid.uuid4().hex[:6]}") as sync_store:
             threads = run_threads(sync_store)
         tasks, worst = asyncio.run(async_side(url))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     print(f"{WORKERS} workers x {OPS} operations each, moto's S3 server on 127.0.0.1\n")
     header = (
         f"{'phase':<28} {'async op/s':>10} {'sync op/s':>10} {'ratio':>6} "

@@ -3,15 +3,13 @@ with dummy credentials; nothing here ever talks to AWS."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 
 import boto3
 import pytest
+
+from ailib_store_s3.moto import serve
 
 DUMMY_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -19,36 +17,6 @@ DUMMY_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _start_moto_server() -> tuple[subprocess.Popen[bytes], str]:
-    """moto's S3 server in a process of its own on 127.0.0.1 (another free port if one is
-    taken meanwhile)."""
-    for _ in range(5):
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "ailib_store_s3.moto", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while server.poll() is None and time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            except OSError:
-                time.sleep(0.05)
-                continue
-            return server, f"http://127.0.0.1:{port}"
-        server.kill()
-        server.wait()
-    raise RuntimeError("moto's S3 server did not start")
 
 
 @pytest.fixture(scope="session")
@@ -61,16 +29,8 @@ def moto_endpoint() -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in DUMMY_ENV.items():
             patch.setenv(name, value)
-        server, endpoint = _start_moto_server()
-        try:
+        with serve() as endpoint:
             yield endpoint
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
 
 
 @pytest.fixture
