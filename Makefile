@@ -1,6 +1,8 @@
 # make test: build .venv from scratch (if missing) with every workspace distribution installed
 # editable plus the test tools, then run ruff, mypy and pytest.
 # make demo: the main job on the embedded default store, offline.
+# make dist: sdist + wheel of each distribution into dist/, checked by twine.
+# make docs: the documentation site into site/ (mkdocs, strict: a broken link fails).
 
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +18,7 @@ INSTALL := -e "./ailib_core[agents,crypto]" \
 	$(if $(wildcard docs/examples/ailib-store-jsonfile),-e ./docs/examples/ailib-store-jsonfile)
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo clean bench
+.PHONY: install test lint typecheck pytest demo clean bench dist docs
 
 $(STAMP): pyproject.toml $(foreach d,$(DISTS),$(d)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,8 +44,16 @@ test: lint typecheck pytest
 demo: $(STAMP)
 	$(BIN)/python -m ailib.demo
 
+dist: $(STAMP)
+	rm -rf dist
+	for d in $(DISTS); do $(BIN)/python -m build --outdir dist $$d || exit 1; done
+	$(BIN)/twine check --strict dist/*
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
 bench: $(STAMP)
 	for b in bench/*_bench.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) dist site
