@@ -1,0 +1,85 @@
+"""The contract between ailib and a store plugin: the one core module a plugin imports.
+
+A store plugin imports ``ailib`` (the public API), ``ailib.errors`` and this module, nothing
+else; every other ``ailib.*`` module is internal and may change in any release. Everything
+named here is kept stable across minor releases.
+
+A store subclasses :class:`BaseStore` (and, for asyncio, :class:`AsyncBaseStore`, or lets
+``open_async_store`` wrap the sync store in a :class:`ThreadedAsyncStore`) and implements its
+underscore operations. Each operation must be **atomic**: another process sees all of it or
+none of it. In short (the docstrings on :class:`BaseStore` are the reference):
+
+========================  ======================================================================
+operation                 contract
+========================  ======================================================================
+``_create(record)``       insert a new session (an expired one with its id may be replaced);
+                          ``ConflictError`` if a live one has the id
+``_fetch(id, last)``      the record with all its messages, or at least the last ``last``;
+                          ``message_count`` always the total; None if absent (expired is fine)
+``_apply(id, change,      append and/or change metadata; return the new version;
+now)``                    ``SessionNotFound`` if absent or expired, ``ConflictError`` if
+                          ``change.expected_version`` is stale; a ``change.op_id`` the session
+                          already applied is not applied again (return its first version)
+``_replace(record,        make the stored session equal ``record`` if its version is
+expected, now)``          ``expected``; copy what broken checkpoints need first
+``_delete(id)``           delete with checkpoints; True if it existed
+``_list(user, limit,      up to ``limit`` live sessions, newest ``updated_at`` first, ties by id
+after, now)``             descending, after the ``after`` key
+``_purge(now)``           delete every session expired at ``now``; return how many
+``_checkpoint``,          record / list / read / restore checkpoints (pointers into the log:
+``_checkpoints``,         never copy the history)
+``_checkpoint_state``,
+``_restore``
+========================  ======================================================================
+
+Errors: raise only :mod:`ailib.errors` classes. A backend that cannot be reached raises
+``StoreUnavailable`` only after it has found out whether a write whose reply it lost landed;
+stored data that does not decode raises ``CorruptSessionError`` naming the session.
+
+A plugin small rather than fast subclasses :class:`DocumentStore` and implements four
+compare-and-set document primitives instead. Stores built from a URL set it with
+:func:`set_store_url` so ``store.url`` (password masked) names it in every error.
+"""
+
+from __future__ import annotations
+
+from ailib.async_adapter import InlineAsyncStore, ThreadedAsyncStore
+from ailib.async_base import AsyncBaseStore
+from ailib.base import BaseStore
+from ailib.checkpoints import common_prefix
+from ailib.codec import dumps, loads
+from ailib.document import DocumentStore
+from ailib.durations import parse_duration
+from ailib.messages import Message
+from ailib.records import Change, CheckpointRecord, SessionRecord
+from ailib.storecore import CheckpointState, StoreCore
+from ailib.url import StoreURL, make_url
+
+__all__ = (
+    "AsyncBaseStore",
+    "BaseStore",
+    "Change",
+    "CheckpointRecord",
+    "CheckpointState",
+    "DocumentStore",
+    "InlineAsyncStore",
+    "Message",
+    "SessionRecord",
+    "StoreCore",
+    "StoreURL",
+    "ThreadedAsyncStore",
+    "common_prefix",
+    "dumps",
+    "loads",
+    "make_url",
+    "parse_duration",
+    "set_store_url",
+)
+
+
+def set_store_url(store: StoreCore, url: str | StoreURL) -> StoreURL:
+    """Record the URL ``store`` was opened with (what ``store.url`` shows, masked) and
+    return it parsed."""
+    parsed = make_url(url)
+    store._url = parsed
+    return parsed
