@@ -128,3 +128,17 @@ def test_roundtrip_mariadb(installed: Path, mariadb_store_url: str) -> None:
 
 def test_roundtrip_s3(installed: Path, moto_url: str) -> None:
     roundtrip(installed, moto_url, **DUMMY_ENV)
+
+
+def test_offline_chat_needs_no_test_tools(installed: Path, tmp_path: Path) -> None:
+    """``ailib chat --offline`` works in an install without pytest (a user's, not a dev's)."""
+    done = subprocess.run(
+        [installed / "ailib", "--store", f"sqlite:///{tmp_path / 'chat.db'}", "chat", "--offline"],
+        input="hello offline\n/exit\n",
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reply #1 to: hello offline" in done.stdout, done.stdout
