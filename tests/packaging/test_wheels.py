@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -142,3 +143,22 @@ def test_offline_chat_needs_no_test_tools(installed: Path, tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "reply #1 to: hello offline" in done.stdout, done.stdout
+
+
+def test_readme_example_runs_from_the_wheels(installed: Path, tmp_path: Path) -> None:
+    """The README's example, as written, with what its Install section installs and no key."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"^```python\n(.*?)^```", readme, re.DOTALL | re.MULTILINE)
+    script = tmp_path / "example.py"
+    script.write_text(example, encoding="utf-8")
+    env = {k: v for k, v in clean_env().items() if not k.startswith("OPENAI_")}
+    done = subprocess.run(
+        [installed / "python", "-I", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.fullmatch(r"\['[0-9a-f]+'\]\n", done.stdout), done.stdout
