@@ -22,10 +22,11 @@ def plugin_manager() -> pluggy.PluginManager:
     """The process-wide manager, loaded once from the ``ailib`` entry-point group."""
     manager = pluggy.PluginManager("ailib")
     manager.add_hookspecs(hookspecs)
-    from ailib.builtin_plugins import EncryptionPlugin, RedactionPlugin
+    from ailib.builtin_plugins import EncryptionPlugin, RedactionPlugin, TracingPlugin
 
     manager.register(RedactionPlugin(), name="ailib.redaction")
     manager.register(EncryptionPlugin(), name="ailib.encryption")
+    manager.register(TracingPlugin(), name="ailib.tracing")
     manager.load_setuptools_entrypoints("ailib")
     return manager
 

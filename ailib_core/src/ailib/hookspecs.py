@@ -18,8 +18,10 @@ hookspec = pluggy.HookspecMarker("ailib")
 
 @hookspec
 def ailib_configure_store(store: Any, options: dict[str, str]) -> None:
-    """Called when ``open_store`` builds a store: pop the URL options this plugin handles from
-    ``options`` and register per-store plugins with ``store.hooks.register(...)``."""
+    """Called when ``open_store`` or ``open_async_store`` builds a store: pop the URL options
+    this plugin handles from ``options`` (keyword arguments arrive here too, not always as
+    str) and register per-store plugins with ``store.hooks.register(...)``, or wrap the
+    store's public methods (tracing does)."""
 
 
 @hookspec
