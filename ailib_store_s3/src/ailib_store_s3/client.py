@@ -47,10 +47,10 @@ def client_options(settings: ClientSettings) -> dict[str, Any]:
     usual credential chain unless the URL carried keys, standard retries, timeouts, and
     twice the store's concurrency in connections."""
     config = Config(
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         max_pool_connections=settings.workers * 2,
-        connect_timeout=5,
-        read_timeout=60,
+        connect_timeout=settings.timeout,
+        read_timeout=settings.timeout,
     )
     return {
         "region_name": settings.region,

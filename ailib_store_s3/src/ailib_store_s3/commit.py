@@ -8,10 +8,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from ailib.errors import ConflictError
+from ailib.errors import ConflictError, StoreUnavailable
 from ailib.messages import Message
 from ailib_store_s3 import objects
 from ailib_store_s3.client import is_missing, is_precondition_failed, retried
@@ -37,6 +38,8 @@ __all__ = (
 ATTEMPTS = 400
 #: Full-jitter exponential backoff after a lost conditional write (seconds).
 _BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.1
+#: Reads that try to find out whether a manifest PUT whose answer was lost was applied.
+_CHECKS = 4
 
 
 @dataclass
@@ -51,17 +54,59 @@ class Outcome:
 
 
 def _put_manifest(ctx: Context, manifest: Manifest, etag: str | None) -> Program[Outcome]:
+    """The conditional PUT. When it fails without an answer that says what happened (a
+    dropped connection, a timeout, 5xx answers, possibly after botocore's retries), S3 may
+    have applied it: the manifest is read back until it shows whether this write's commit
+    id is in it, and only a write known not to have been applied raises."""
     key = ctx.layout.manifest(manifest.session_id)
+    body = manifest.encode()
     try:
-        new_etag = yield from objects.put(
-            key, manifest.encode(), if_match=etag, create=etag is None
-        )
+        new_etag = yield from objects.put(key, body, if_match=etag, create=etag is None)
     except ClientError as exc:
         if not (is_precondition_failed(exc) or is_missing(exc)):
             raise ctx.error(exc, "PutObject") from exc
         # A 412 after botocore retried (a 500, a timeout) may answer our own first try.
         return Outcome(None, ambiguous=retried(exc))
+    except StoreUnavailable as exc:
+        landed = yield from _landed(ctx, manifest)
+        if landed is None:
+            raise StoreUnavailable(
+                f"{exc}; whether the write to session {manifest.session_id!r} was applied "
+                "could not be found out either (the store did not answer): load the session "
+                "to see, or retry with the same idempotency key"
+            ) from exc
+        if not landed:
+            raise StoreUnavailable(
+                f"{exc}; the write to session {manifest.session_id!r} was not applied "
+                "(checked): it is safe to retry"
+            ) from exc
+        return Outcome(landed)
     return Outcome(new_etag)
+
+
+def _landed(ctx: Context, manifest: Manifest) -> Program[str | Literal[False] | None]:
+    """Whether ``manifest`` (its newest commit id) is what is stored: the stored ETag if so,
+    False if not, None if the store could not be read."""
+    commit_id = manifest.commits[-1][0]
+    for attempt in range(_CHECKS):
+        try:
+            found = yield from read(ctx, manifest.session_id)
+        except StoreUnavailable:
+            yield from lost(ctx, manifest.session_id, attempt + 4)
+            continue
+        if found is None or found[0].committed(commit_id) is None:
+            ctx.cache.forget(manifest.session_id)
+            return False
+        return found[1]
+    return None
+
+
+def _settled(program: Program[Any]) -> Program[Any]:
+    """``program``'s result, or the exception it raised (so a parallel step waits for all)."""
+    try:
+        return (yield from program)
+    except Exception as exc:
+        return exc
 
 
 def commit(
@@ -85,11 +130,14 @@ def commit(
     )
     new_markers = [k for k in manifest.markers if k not in old_markers]
     tried.update(new_markers)
-    puts = [objects.put(k, b"") for k in new_markers]
+    puts = [_settled(objects.put(k, b"")) for k in new_markers]
     outcome: Outcome
-    outcome, *_ = yield Parallel([_put_manifest(ctx, manifest, etag), *puts])
+    outcome, *marked = yield Parallel([_put_manifest(ctx, manifest, etag), *puts])
     if outcome.etag is not None:
         ctx.cache.remember(session_id, outcome.etag, manifest)
+        failed = [k for k, m in zip(new_markers, marked, strict=True) if isinstance(m, Exception)]
+        if failed:  # the change is stored: its index markers are written again, off the path
+            yield from objects.later(objects.put_all([(k, b"") for k in failed]), "indexing")
         unused = (tried | set(old_markers)) - set(manifest.markers)
         yield from objects.discard(sorted(unused), "updating the index")
     return outcome

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ailib.errors import AilibError
 from ailib.records import Change
@@ -19,9 +19,16 @@ from ailib_store_s3.groupcommit import GroupCommit
 from ailib_store_s3.layout import Layout
 from ailib_store_s3.manifest import Manifest
 
-__all__ = ("Context", "ManifestCache", "Where")
+__all__ = ("Context", "ManifestCache", "Op", "Where")
 
 _CACHE_SIZE = 128
+
+
+class Op(NamedTuple):
+    """A change to apply, with the op id that makes applying it again a no-op."""
+
+    op_id: str
+    change: Change
 
 
 class Where(Protocol):
@@ -68,7 +75,7 @@ class Context:
 
     where: Where
     layout: Layout
-    group: GroupCommit[Change]
+    group: GroupCommit[Op]
     cache: ManifestCache = field(default_factory=ManifestCache)
 
     @property

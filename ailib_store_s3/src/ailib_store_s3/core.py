@@ -11,10 +11,11 @@ as ``BaseStore``'s method in the one and ``AsyncBaseStore``'s coroutine method i
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit, urlunsplit
 
+from ailib.durations import parse_duration
 from ailib.errors import ConfigurationError
 from ailib.records import Change, SessionRecord
 from ailib.storecore import StoreCore
@@ -28,24 +29,51 @@ from ailib_store_s3.steps import Event, Program
 __all__ = ("ClientSettings", "S3StoreCore")
 
 
+#: Seconds to wait for a connection, and for each answer, unless the URL says otherwise.
+DEFAULT_TIMEOUT = 10.0
+#: Retries of a failed request (5xx, throttling, a dropped connection) unless the URL says.
+DEFAULT_RETRIES = 4
+
+
 @dataclass(frozen=True)
 class ClientSettings:
-    """How to reach S3: what both stores' clients are built from."""
+    """How to reach S3: what both stores' clients are built from. The secret key never
+    shows in its ``repr``."""
 
     region: str | None
     endpoint_url: str | None
     access_key: str | None
-    secret_key: str | None
+    secret_key: str | None = field(repr=False)
     max_attempts: int
     #: The store's own concurrency (threads or parallel requests of one operation).
     workers: int
+    #: Connect and read timeout of each request, in seconds.
+    timeout: float = DEFAULT_TIMEOUT
+
+    def __repr__(self) -> str:
+        shown = None if self.secret_key is None else "***"
+        return (
+            f"ClientSettings(region={self.region!r}, endpoint_url={self.endpoint_url!r}, "
+            f"access_key={self.access_key!r}, secret_key={shown!r}, "
+            f"max_attempts={self.max_attempts}, workers={self.workers}, timeout={self.timeout})"
+        )
+
+    __str__ = __repr__
 
 
 class S3StoreCore(StoreCore):
     """Options, keys and operations of an S3 store; see ``docs/stores/s3.md``."""
 
     options: ClassVar[frozenset[str]] = frozenset(
-        {"region", "endpoint_url", "max_attempts", "pool_size", "index_resolution"}
+        {
+            "region",
+            "endpoint_url",
+            "max_attempts",
+            "retries",
+            "timeout",
+            "pool_size",
+            "index_resolution",
+        }
     )
     #: Makes the event a group-commit writer waits on (``threading`` or ``asyncio``).
     event_class: ClassVar[Callable[[], Event]]
@@ -59,7 +87,9 @@ class S3StoreCore(StoreCore):
         endpoint_url: str | None = None,
         access_key: str | None = None,
         secret_key: str | None = None,
-        max_attempts: int | str = 8,
+        max_attempts: int | str | None = None,
+        retries: int | str | None = None,
+        timeout: float | str | None = None,
         pool_size: int | str = 16,
         index_resolution: float | str = 1.0,
         **common: Any,
@@ -70,16 +100,22 @@ class S3StoreCore(StoreCore):
         self.bucket = bucket
         self.endpoint = _shown_endpoint(endpoint_url, region)
         try:
-            attempts, workers = int(max_attempts), int(pool_size)
+            workers = int(pool_size)
             resolution = float(index_resolution)
         except ValueError as exc:
             raise ConfigurationError(
-                "max_attempts and pool_size must be whole numbers, index_resolution seconds"
+                "pool_size must be a whole number, index_resolution seconds"
             ) from exc
-        if attempts < 1 or workers < 1 or not resolution > 0:
-            raise ConfigurationError("max_attempts, pool_size and index_resolution must be > 0")
+        if workers < 1 or not resolution > 0:
+            raise ConfigurationError("pool_size and index_resolution must be > 0")
         self.settings = ClientSettings(
-            region, endpoint_url, access_key, secret_key, attempts, workers
+            region,
+            endpoint_url,
+            access_key,
+            secret_key,
+            _attempts(retries, max_attempts),
+            workers,
+            _timeout(timeout),
         )
         self.layout = Layout(prefix.strip("/"), self.namespace, resolution)
         self._context = Context(self, self.layout, GroupCommit(type(self).event_class))
@@ -144,6 +180,43 @@ class S3StoreCore(StoreCore):
 
     def _restore(self, session_id: str, number: int, now: float) -> Any:
         return self._drive(writes.restore(self._context, session_id, number, now))
+
+
+def _attempts(retries: int | str | None, max_attempts: int | str | None) -> int:
+    """Tries of one request: ``retries`` + 1 (``max_attempts`` is the older spelling)."""
+    if retries is not None and max_attempts is not None:
+        raise ConfigurationError(
+            "give retries or max_attempts, not both (retries=N means max_attempts=N+1)"
+        )
+    name, value, extra = "retries", retries, 1
+    if retries is None:
+        name, value, extra = "max_attempts", max_attempts, 0
+    if value is None:
+        return DEFAULT_RETRIES + 1
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number + extra < 1 or number > 100:
+        lowest = 0 if extra else 1
+        raise ConfigurationError(
+            f"invalid {name} {value!r}; give a whole number from {lowest} to 100 "
+            f"(for example {name}=3)"
+        )
+    return number + extra
+
+
+def _timeout(value: float | str | None) -> float:
+    """The request timeout in seconds, from seconds or a duration such as ``5s``."""
+    if value is None:
+        return DEFAULT_TIMEOUT
+    seconds = parse_duration(value, "timeout")
+    if seconds is None or not 0 < seconds <= 3600:
+        raise ConfigurationError(
+            f"invalid timeout {value!r}; give a duration above 0 and up to 1h "
+            "(for example timeout=5s or timeout=0.5)"
+        )
+    return seconds
 
 
 def _shown_endpoint(endpoint_url: str | None, region: str | None) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ailib.errors import ConflictError
+from ailib.errors import AilibError, ConflictError, StoreUnavailable
 from ailib_store_s3.steps import Event, Program, Wait
 
 __all__ = ("GroupCommit", "Pending", "fail")
@@ -77,11 +77,14 @@ class GroupCommit(Generic[C]):
             try:
                 yield from apply(batch)
             except BaseException as exc:
-                # A cancelled leader leaves the others' changes in an unknown state.
-                error = exc if isinstance(exc, Exception) else _abandoned(key)
+                # No change of a failed batch is acknowledged: each gets the error (``apply``
+                # sets versions only once the batch is stored). A cancelled leader leaves the
+                # others' changes in an unknown state.
+                error = _as_ailib(exc, key) if isinstance(exc, Exception) else _abandoned(key)
                 for pending in batch:
-                    if pending.version is None and pending.error is None:
-                        pending.error = exc if pending is mine else error
+                    if pending.error is None:
+                        pending.version = None
+                        pending.error = exc if pending is mine and error is exc else error
             finally:
                 self._hand_over(key, queue, batch)
         if mine.error is not None:
@@ -113,6 +116,18 @@ class GroupCommit(Generic[C]):
             queue.leading = False
             if self._queues.get(key) is queue:
                 del self._queues[key]
+
+
+def _as_ailib(exc: Exception, key: str) -> AilibError:
+    """``exc`` if it is an ailib error, else an ailib error wrapping it."""
+    if isinstance(exc, AilibError):
+        return exc
+    wrapped = StoreUnavailable(
+        f"writing to session {key!r} failed: {type(exc).__name__}: {exc}; the change was not "
+        "acknowledged"
+    )
+    wrapped.__cause__ = exc
+    return wrapped
 
 
 def _abandoned(key: str) -> ConflictError:

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ailib.codec import dumps, loads
-from ailib.errors import CorruptSessionError
+from ailib.errors import CorruptSessionError, InvalidMessage
 from ailib.messages import Message
 from ailib.records import SessionRecord
 from ailib_store_s3.layout import Layout, new_token
 
 __all__ = (
     "MAX_LEVEL",
+    "OPS_KEPT",
     "TAIL_BYTES",
     "TAIL_MESSAGES",
     "CheckpointRef",
@@ -34,6 +35,8 @@ __all__ = (
     "Write",
 )
 
+#: Bytes of the manifest that listing reads (its header line, in all but odd cases).
+HEADER_PROBE = 16 * 1024
 #: The tail is sealed into a chunk once its JSON exceeds this many bytes...
 TAIL_BYTES = 128 * 1024
 #: ...or it holds this many messages, whichever comes first.
@@ -45,6 +48,9 @@ MAX_LEVEL = 5
 _BULK_BYTES = TAIL_BYTES * 2**MAX_LEVEL
 #: How many recent commit ids the manifest remembers (to recognise a retried write).
 _COMMITS_KEPT = 32
+#: How many op ids of recent changes the manifest remembers, each with the version it made:
+#: a change whose op id is among them is not applied again (a resent or retried write).
+OPS_KEPT = 256
 _FORMAT = 1
 
 #: An object to PUT before the manifest that references it: (key, JSON body).
@@ -90,6 +96,8 @@ class Manifest:
     checkpoints: list[CheckpointRef] = field(default_factory=list)
     markers: list[str] = field(default_factory=list)
     commits: list[tuple[str, int]] = field(default_factory=list)
+    #: (op id, version) of the last :data:`OPS_KEPT` changes, oldest first (third line).
+    ops: list[tuple[str, int]] = field(default_factory=list)
     #: Set by :meth:`decode_header` when the tail was not read.
     header_only: bool = False
     _count: int | None = None
@@ -119,6 +127,17 @@ class Manifest:
             if known == commit_id:
                 return version
         return None
+
+    def applied(self, op_id: str) -> int | None:
+        """The version the change with ``op_id`` produced, if it was applied."""
+        for known, version in reversed(self.ops):
+            if known == op_id:
+                return version
+        return None
+
+    def record_op(self, op_id: str, version: int) -> None:
+        self.ops.append((op_id, version))
+        del self.ops[: max(0, len(self.ops) - OPS_KEPT)]
 
     def clone(self) -> Manifest:
         return copy.deepcopy(self)
@@ -289,16 +308,34 @@ class Manifest:
     def encode(self) -> bytes:
         if self.header_only:
             raise ValueError("a manifest read without its tail cannot be written back")
-        return (dumps(self.header()) + "\n" + dumps(self.tail)).encode()
+        lines = [dumps(self.header()), storable(self.tail, self.session_id)]
+        if self.ops:
+            lines.append(dumps([list(op) for op in self.ops]))
+        return "\n".join(lines).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> Manifest:
-        head, sep, tail = data.partition(b"\n")
-        manifest = cls.from_header(loads(head, "stored session manifest"))
+        """The whole manifest, checked: the tail holds messages, and as many as the header
+        says the session has (less those in chunks)."""
+        head, sep, rest = data.partition(b"\n")
+        manifest = cls.from_header(loads(head, "its manifest"))
         if not sep:
-            raise CorruptSessionError(f"manifest of {manifest.session_id!r} has no tail line")
-        manifest.tail = list(loads(tail, "stored session manifest tail"))
+            raise CorruptSessionError("its manifest has no tail line")
+        tail, _, ops = rest.partition(b"\n")
+        manifest.tail = decode_messages(tail, "the tail of its manifest")
+        stored_count = manifest.count
         manifest._count = None
+        if manifest.count != stored_count:
+            raise CorruptSessionError(
+                f"its manifest counts {stored_count} messages but holds {manifest.count} "
+                f"({manifest.sealed_count} in chunks, {len(manifest.tail)} in the tail)"
+            )
+        if ops:
+            raw = loads(ops, "the op ids of its manifest")
+            try:
+                manifest.ops = [(str(op), int(version)) for op, version in raw]
+            except (TypeError, ValueError) as exc:
+                raise CorruptSessionError(f"its manifest's op ids are malformed: {exc!r}") from exc
         return manifest
 
     @classmethod
@@ -307,15 +344,17 @@ class Manifest:
         ``data`` ends before the header does."""
         head, sep, _ = data.partition(b"\n")
         if not sep:
+            if data and len(data) < HEADER_PROBE:
+                raise CorruptSessionError("its manifest has no tail line")
             return None
-        manifest = cls.from_header(loads(head, "stored session manifest"))
+        manifest = cls.from_header(loads(head, "its manifest"))
         manifest.header_only = True
         return manifest
 
     @classmethod
     def from_header(cls, raw: Any) -> Manifest:
         if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
-            raise CorruptSessionError("stored session manifest has an unknown format")
+            raise CorruptSessionError("its manifest has an unknown format")
         try:
             return cls(
                 session_id=str(raw["session_id"]),
@@ -337,7 +376,7 @@ class Manifest:
                 _count=int(raw["count"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptSessionError(f"stored session manifest is malformed: {exc!r}") from exc
+            raise CorruptSessionError(f"its manifest is malformed: {exc!r}") from exc
 
     @classmethod
     def new(cls, record: SessionRecord) -> Manifest:
@@ -354,14 +393,37 @@ class Manifest:
         )
 
 
+def storable(messages: Sequence[Message], session_id: str) -> str:
+    """The JSON of ``messages``; InvalidMessage if one holds a value JSON cannot carry
+    unchanged (NaN, infinity, a lone surrogate, an object of another type)."""
+    try:
+        text = dumps(list(messages))
+        text.encode()
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise InvalidMessage(
+            f"a message for session {session_id!r} cannot be stored: {exc}; use JSON values "
+            "only (no NaN or infinity, no lone surrogates in strings)"
+        ) from exc
+    return text
+
+
 def encode_messages(messages: Sequence[Message]) -> bytes:
     return dumps(list(messages)).encode()
 
 
-def decode_messages(data: bytes, what: str) -> list[Message]:
+def decode_messages(data: bytes, what: str, count: int | None = None) -> list[Message]:
+    """Messages stored as a JSON list: each must be an object, and ``count`` of them if
+    given; CorruptSessionError saying ``what`` is wrong otherwise."""
     value = loads(data, what)
     if not isinstance(value, list):
         raise CorruptSessionError(f"{what} is a {type(value).__name__}, not a list")
+    for position, message in enumerate(value):
+        if not isinstance(message, dict):
+            raise CorruptSessionError(
+                f"{what} holds a {type(message).__name__} at position {position}, not a message"
+            )
+    if count is not None and len(value) != count:
+        raise CorruptSessionError(f"{what} holds {len(value)} messages, not {count}")
     return value
 
 

@@ -77,7 +77,9 @@ class MockS3Store(S3Store):
 
     bucket_class = _MotoBucket
     async_twin: ClassVar[str | None] = "ailib_store_s3.mock:AsyncMockS3Store"
-    options = frozenset({"region", "max_attempts", "pool_size", "index_resolution"})
+    options = frozenset(
+        {"region", "max_attempts", "retries", "timeout", "pool_size", "index_resolution"}
+    )
 
     def __init__(self, *, bucket: str, region: str | None = None, **options: Any) -> None:
         try:

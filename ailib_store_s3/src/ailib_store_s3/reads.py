@@ -7,11 +7,12 @@ bound in marker keys alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
 
-from ailib.errors import CheckpointNotFound, SessionNotFound
+from ailib.errors import CheckpointNotFound, CorruptSessionError, SessionNotFound
 from ailib.records import CheckpointRecord, SessionRecord
 from ailib.storecore import CheckpointState
 from ailib_store_s3 import objects
@@ -20,12 +21,15 @@ from ailib_store_s3.context import Context
 from ailib_store_s3.layout import Layout, Marker, micros
 from ailib_store_s3.manifest import Manifest
 from ailib_store_s3.reading import (
+    Missing,
     checkpoint_contents,
     chunks,
     decode_checkpoint,
     head,
     live_manifest,
+    naming,
     read,
+    vanished,
 )
 from ailib_store_s3.steps import Parallel, Program
 
@@ -35,17 +39,33 @@ __all__ = ("checkpoint_state", "checkpoints", "delete", "fetch", "list_page", "p
 #: be writing the manifest right now.
 _ORPHAN_GRACE = 60.0
 
+log = logging.getLogger("ailib_store_s3")
+
+#: What :func:`_head_or_skip` answers for a session whose manifest header is damaged.
+_DAMAGED = "damaged"
+
+
+def _head_or_skip(ctx: Context, session_id: str) -> Program[tuple[Manifest, str] | str | None]:
+    """:func:`head`, but a damaged manifest is logged and answered :data:`_DAMAGED`, so that
+    one damaged session leaves listing and purge working for every other."""
+    try:
+        return (yield from head(ctx, session_id))
+    except CorruptSessionError as exc:
+        log.warning("skipping a damaged session: %s", exc)
+        return _DAMAGED
+
 
 def fetch(ctx: Context, session_id: str, last: int | None) -> Program[SessionRecord | None]:
     for _ in range(ATTEMPTS):
         found = yield from read(ctx, session_id)
         if found is None:
             return None
-        manifest = found[0]
+        manifest, etag = found
         if last == 0:
             return manifest.record([])
-        older = yield from chunks(manifest.chunks_for_tail(last))
-        if older is None:
+        older = yield from chunks(ctx, session_id, manifest.chunks_for_tail(last))
+        if isinstance(older, Missing):
+            yield from vanished(ctx, session_id, etag, older)
             continue
         messages = older + manifest.tail
         if last is not None:
@@ -60,10 +80,15 @@ def delete(ctx: Context, session_id: str) -> Program[bool]:
     ctx.cache.forget(session_id)
     if found is None:
         return False
-    manifest = Manifest.decode(found[0])
+    try:
+        with naming(ctx, session_id):
+            markers = Manifest.decode(found[0]).markers
+    except CorruptSessionError as exc:  # a damaged session can still be deleted
+        log.warning("deleting a damaged session: %s", exc)
+        markers = []  # listing removes its markers once it finds no manifest
     yield from objects.delete_object(key)
     yield from objects.delete_prefix(ctx.layout.session_prefix(session_id))
-    yield from objects.delete_keys(manifest.markers)
+    yield from objects.delete_keys(markers)
     return True
 
 
@@ -90,8 +115,10 @@ def list_page(
         group, markers = taken
         if not group:
             break
-        heads = yield Parallel([head(ctx, m.session_id) for m in group])
+        heads = yield Parallel([_head_or_skip(ctx, m.session_id) for m in group])
         for marker, found_head in zip(group, heads, strict=True):
+            if found_head == _DAMAGED:
+                continue
             if found_head is None:
                 if marker.updated_us < micros(now - _ORPHAN_GRACE):
                     superseded.append(marker.key)
@@ -147,11 +174,13 @@ def purge(ctx: Context, now: float) -> Program[int]:
     if not due:
         return 0
     session_ids = list(due)
-    heads = yield Parallel([head(ctx, s) for s in session_ids])
+    heads = yield Parallel([_head_or_skip(ctx, s) for s in session_ids])
     garbage: list[str] = []
     purged: list[str] = []
     for session_id, found in zip(session_ids, heads, strict=True):
         markers = due[session_id]
+        if found == _DAMAGED:
+            continue
         if found is None:
             garbage += [m.key for m in markers if m.updated_us < micros(now - _ORPHAN_GRACE)]
             continue
@@ -179,14 +208,18 @@ def checkpoints(
 ) -> Program[list[CheckpointRecord] | None]:
     for _ in range(ATTEMPTS):
         try:
-            manifest = (yield from live_manifest(ctx, session_id, now))[0]
+            manifest, etag = yield from live_manifest(ctx, session_id, now)
         except SessionNotFound:
             return None
-        found = yield from objects.get_all([c.key for c in manifest.checkpoints])
-        bodies = [body[0] for body in found if body is not None]
-        if len(bodies) != len(found):
+        keys = [c.key for c in manifest.checkpoints]
+        found = yield from objects.get_all(keys)
+        gone = tuple(k for k, body in zip(keys, found, strict=True) if body is None)
+        if gone:
+            yield from vanished(ctx, session_id, etag, Missing(gone))
             continue
-        return sorted((decode_checkpoint(b) for b in bodies), key=lambda c: c.number)
+        with naming(ctx, session_id):
+            records = [decode_checkpoint(body[0]) for body in found if body is not None]
+        return sorted(records, key=lambda c: c.number)
     raise conflict(ctx, session_id)
 
 
@@ -194,11 +227,12 @@ def checkpoint_state(
     ctx: Context, session_id: str, number: int, now: float
 ) -> Program[CheckpointState]:
     for _ in range(ATTEMPTS):
-        manifest = (yield from live_manifest(ctx, session_id, now))[0]
+        manifest, etag = yield from live_manifest(ctx, session_id, now)
         ref = manifest.find_checkpoint(number)
         if ref is None:
             raise CheckpointNotFound(session_id, number)
-        state = yield from checkpoint_contents(manifest, ref)
-        if state is not None:
+        state = yield from checkpoint_contents(ctx, manifest, ref)
+        if not isinstance(state, Missing):
             return state
+        yield from vanished(ctx, session_id, etag, state)
     raise conflict(ctx, session_id)

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 
 from botocore.exceptions import ClientError
 
-from ailib_store_s3.client import is_missing, is_precondition_failed, translate
+from ailib_store_s3.client import error_code, is_missing, is_precondition_failed, translate
 
 __all__ = (
     "Call",
@@ -55,13 +55,14 @@ class Call:
         return driver.call(self)
 
     def failed(self, exc: BaseException, bucket: str, endpoint: str) -> None:
-        """What a failed call gives: None for a missing key where that is an answer; 412
-        and missing-key answers re-raised as ClientError for the program to decide on;
-        anything else an ailib error naming the bucket and endpoint."""
+        """What a failed call gives: None for a missing key where that is an answer; 412,
+        missing-key and unsatisfiable-range (an empty object) answers re-raised as
+        ClientError for the program to decide on; anything else an ailib error naming the
+        bucket and endpoint."""
         if isinstance(exc, ClientError):
             if self.missing_is_none and is_missing(exc):
                 return None
-            if is_precondition_failed(exc) or is_missing(exc):
+            if is_precondition_failed(exc) or is_missing(exc) or error_code(exc) == "InvalidRange":
                 raise exc
         raise translate(exc, bucket=bucket, endpoint=endpoint, action=self.action) from exc
 

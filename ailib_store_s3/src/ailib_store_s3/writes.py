@@ -27,11 +27,12 @@ from ailib_store_s3.commit import (
     stale,
     write_and_commit,
 )
-from ailib_store_s3.context import Context
+from ailib_store_s3.context import Context, Op
 from ailib_store_s3.groupcommit import Pending, fail
 from ailib_store_s3.layout import new_token
-from ailib_store_s3.manifest import CheckpointRef, Manifest, Write, encode_messages
+from ailib_store_s3.manifest import CheckpointRef, Manifest, Write, encode_messages, storable
 from ailib_store_s3.reading import (
+    Missing,
     checkpoint_body,
     checkpoint_contents,
     chunks,
@@ -39,6 +40,7 @@ from ailib_store_s3.reading import (
     current,
     live_manifest,
     read,
+    vanished,
 )
 from ailib_store_s3.steps import Program
 
@@ -85,25 +87,38 @@ def create(ctx: Context, record: SessionRecord) -> Program[None]:
 
 def apply(ctx: Context, session_id: str, change: Change) -> Program[int]:
     """Group commit: concurrent changes to one session from this store go out in one
-    manifest write (each still gets its own version and expected-version check)."""
-    return (yield from ctx.group.submit(session_id, change, partial(_apply_batch, ctx, session_id)))
+    manifest write (each still gets its own version and expected-version check).
+
+    Each change carries an op id (the core's ``change.op_id``, else a fresh one): a change
+    whose op id the manifest already records is not applied again, and answers the version
+    its first application produced."""
+    storable(change.append, session_id)
+    op_id = getattr(change, "op_id", None) or new_token()
+    return (
+        yield from ctx.group.submit(
+            session_id, Op(op_id, change), partial(_apply_batch, ctx, session_id)
+        )
+    )
 
 
 def _merge_inputs(
-    manifest: Manifest, messages: Sequence[Message]
-) -> Program[dict[str, list[Message]] | None]:
+    ctx: Context, manifest: Manifest, messages: Sequence[Message]
+) -> Program[dict[str, list[Message]] | Missing]:
     """The chunks an append that seals the tail merges with, by key (one parallel read,
-    only on the append that fills the tail); None if one has vanished."""
+    only on the append that fills the tail); Missing if one has vanished."""
     if not messages or not manifest.will_seal(messages):
         return {}
     candidates = manifest.merge_candidates()
-    contents = yield from chunks_each(candidates)
-    if contents is None:
-        return None
+    contents = yield from chunks_each(ctx, manifest.session_id, candidates)
+    if isinstance(contents, Missing):
+        return contents
     return {c.key: m for c, m in zip(candidates, contents, strict=True)}
 
 
-def _apply_batch(ctx: Context, session_id: str, batch: Sequence[Pending[Change]]) -> Program[None]:
+def _apply_batch(ctx: Context, session_id: str, batch: Sequence[Pending[Op]]) -> Program[None]:
+    """Apply ``batch`` with one conditional write. A waiter is given its version only once
+    the write that carries its change is known to be stored; if the write fails, every
+    waiter of the batch gets the error (the group commit sees to that)."""
     commit_id = new_token()
     tried: set[str] = set()
     for attempt in range(ATTEMPTS):
@@ -119,16 +134,21 @@ def _apply_batch(ctx: Context, session_id: str, batch: Sequence[Pending[Change]]
                 continue
             fail(batch, SessionNotFound(session_id, ctx.url))
             return
-        merge = yield from _merge_inputs(manifest, [m for p in batch for m in p.change.append])
-        if merge is None:  # a chunk vanished under a concurrent rewrite
-            ctx.cache.forget(session_id)
+        messages = [m for p in batch for m in p.change.change.append]
+        merge = yield from _merge_inputs(ctx, manifest, messages)
+        if isinstance(merge, Missing):  # a chunk vanished: a concurrent rewrite, or damage
+            yield from vanished(ctx, session_id, etag, merge)
             continue
         new = manifest.clone()
         writes: list[Write] = []
-        accepted: list[Pending[Change]] = []
-        refused: list[tuple[Pending[Change], int]] = []
+        results: list[tuple[Pending[Op], int]] = []  # applied before, or by this write
+        refused: list[tuple[Pending[Op], int]] = []
         for pending in batch:
-            change = pending.change
+            op_id, change = pending.change
+            known = new.applied(op_id)
+            if known is not None:
+                results.append((pending, known))
+                continue
             if change.expected_version not in (None, new.version):
                 refused.append((pending, new.version))
                 continue
@@ -137,28 +157,28 @@ def _apply_batch(ctx: Context, session_id: str, batch: Sequence[Pending[Change]]
             new.metadata = change.apply_metadata(new.metadata)
             new.touch(now, change.ttl)
             new.version += 1
-            pending.version = new.version
-            accepted.append(pending)
+            new.record_op(op_id, new.version)
+            results.append((pending, new.version))
         if refused and not fresh:  # the cached manifest may be what is stale
             ctx.cache.forget(session_id)
             continue
-        for pending, version in refused:
-            pending.error = stale(ctx, session_id, version, pending.change.expected_version)
-        if not accepted:
-            return
-        new.note(commit_id)
-        yield from objects.put_all(writes)
-        outcome = yield from commit(ctx, new, etag, manifest.markers, tried)
-        if outcome or (yield from already_committed(ctx, outcome, session_id, commit_id)):
+        if new.version != manifest.version:
+            new.note(commit_id)
+            yield from objects.put_all(writes)
+            outcome = yield from commit(ctx, new, etag, manifest.markers, tried)
+            if not outcome and not (
+                yield from already_committed(ctx, outcome, session_id, commit_id)
+            ):
+                yield from objects.discard([w[0] for w in writes])
+                yield from lost(ctx, session_id, attempt)
+                continue
             merged = {c.key for c in manifest.chunks} - {c.key for c in new.chunks}
             yield from objects.discard(sorted(merged), "deleting merged chunks")
-            return
-        for pending, _ in refused:
-            pending.error = None
-        for pending in accepted:
-            pending.version = None
-        yield from objects.discard([w[0] for w in writes])
-        yield from lost(ctx, session_id, attempt)
+        for pending, version in results:
+            pending.version = version
+        for pending, version in refused:
+            pending.error = stale(ctx, session_id, version, pending.change.change.expected_version)
+        return
     fail(batch, conflict(ctx, session_id))
 
 
@@ -204,9 +224,9 @@ def replace(ctx: Context, record: SessionRecord, expected_version: int, now: flo
                 ctx.cache.forget(session_id)
                 continue
             raise stale(ctx, session_id, manifest.version, expected_version)
-        old = yield from chunks(manifest.chunks)
-        if old is None:
-            ctx.cache.forget(session_id)
+        old = yield from chunks(ctx, session_id, manifest.chunks)
+        if isinstance(old, Missing):
+            yield from vanished(ctx, session_id, etag, old)
             continue
         old += manifest.tail
         new, writes = _rewritten(
@@ -236,9 +256,9 @@ def pop(ctx: Context, session_id: str, count: int, now: float) -> Program[list[M
         manifest, etag, _ = found
         if manifest.count == 0:
             return []
-        older = yield from chunks(manifest.chunks)
-        if older is None:
-            ctx.cache.forget(session_id)
+        older = yield from chunks(ctx, session_id, manifest.chunks)
+        if isinstance(older, Missing):
+            yield from vanished(ctx, session_id, etag, older)
             continue
         old = older + manifest.tail
         keep = max(0, len(old) - count)
@@ -286,9 +306,13 @@ def restore(ctx: Context, session_id: str, number: int, now: float) -> Program[i
         target = manifest.find_checkpoint(number)
         if target is None:
             raise CheckpointNotFound(session_id, number)
-        older = yield from chunks(manifest.chunks)
-        state = None if older is None else (yield from checkpoint_contents(manifest, target))
-        if older is None or state is None:
+        older = yield from chunks(ctx, session_id, manifest.chunks)
+        if isinstance(older, Missing):
+            yield from vanished(ctx, session_id, etag, older)
+            continue
+        state = yield from checkpoint_contents(ctx, manifest, target)
+        if isinstance(state, Missing):
+            yield from vanished(ctx, session_id, etag, state)
             continue
         old = older + manifest.tail
         messages, metadata = state
