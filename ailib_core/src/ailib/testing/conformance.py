@@ -35,6 +35,7 @@ from ailib.errors import (
 from ailib.registry import open_store
 from ailib.session import Session
 from ailib.store import SessionStore
+from ailib.testing.model import StoreModelCases
 from ailib.testing.pytest_plugin import empty
 
 __all__ = ("Capability", "StoreConformance")
@@ -79,7 +80,7 @@ def _tool_exchange(call_id: str) -> list[dict[str, Any]]:
     ]
 
 
-class StoreConformance:
+class StoreConformance(StoreModelCases):
     """The behaviour every ``SessionStore`` must have."""
 
     lacks: ClassVar[frozenset[Capability]] = frozenset()
