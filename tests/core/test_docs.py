@@ -195,3 +195,21 @@ def test_markers_apply_to_the_block_below(tmp_path: Path) -> None:
 def test_bad_markers_fail(tmp_path: Path, text: str, error: str) -> None:
     with pytest.raises(AssertionError, match=error):
         blocks(_page(tmp_path, text))
+
+
+@pytest.mark.parametrize("backend", ["memory://", "sqlite", "redis"])
+def test_testing_page_passes_under_pytest(
+    backend: str, pytester: pytest.Pytester, request: pytest.FixtureRequest
+) -> None:
+    """docs/testing.md's blocks, as one test module, pass with ``--ailib-store`` on each backend."""
+    page = ROOT / "docs" / "testing.md"
+    code = "\n\n".join(b.code for b in blocks(page) if b.not_run is None)
+    pytester.makepyfile(test_page=code)
+    if backend == "sqlite":
+        url = f"sqlite:///{pytester.path / 'suite.db'}"
+    elif backend == "redis":
+        url = request.getfixturevalue("shared_redis")
+    else:
+        url = backend
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly", "--ailib-store", url)
+    result.assert_outcomes(passed=4)
