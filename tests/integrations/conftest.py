@@ -66,7 +66,7 @@ def _with_namespace(base: str, namespace: str) -> str:
 def backend_url(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> str:
     """A URL of backend ``name`` with a namespace of the test's own."""
     if name == "memory":
-        base = "memory://"
+        base = f"memory://{_unique()}"  # named: shared by the stores of this test
     elif name == "sqlite":
         base = f"sqlite:///{tmp_path / 'sessions.db'}"
     elif name == "postgresql":
