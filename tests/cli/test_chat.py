@@ -84,13 +84,28 @@ def test_bad_commands_are_reported_and_the_exit_status_is_1(
     cli: Invoke, store: BaseStore, url: str
 ) -> None:
     result = cli(
-        "chat", "--offline", "--session", "bad", "-s", url, input="/restore 9\n/nope\nhi\n"
+        "chat", "--offline", "--session", "bad", "-s", url, input="hi\n/restore 9\n/nope\n"
     )
     assert result.exit_code == 1
     errors = result.stderr.splitlines()
-    assert errors[0].startswith("error: session 'bad' has no checkpoint 9")
+    assert errors[0] == "error: session 'bad' has no checkpoint 9; /checkpoints lists them"
     assert errors[1] == "error: unknown command /nope; /help lists them"
+    assert "store.checkpoints" not in result.stderr
     assert len(store.load("bad")) == 2
+
+
+def test_a_new_session_is_stored_with_its_first_exchange(
+    cli: Invoke, store: BaseStore, url: str
+) -> None:
+    result = cli(
+        "chat", "--offline", "--session", "later", "--system", "Be brief.", "-s", url,
+        input="/checkpoint early\n/history\n",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "error: /checkpoint: session later is not stored yet" in result.stderr
+    assert "[1] system: Be brief." in result.stdout
+    assert "nothing was saved" in result.stdout
+    assert not store.exists("later")
 
 
 def test_resume_in_a_new_process_shows_and_uses_the_history(run_ailib: Run, tmp_path: Path) -> None:
@@ -127,10 +142,11 @@ def test_resume_across_processes_on_sqlite(
 def test_system_prompt_applies_to_new_sessions_only(
     cli: Invoke, store: BaseStore, url: str
 ) -> None:
-    cli("chat", "--offline", "--session", "sys", "--system", "First.", "-s", url, input="")
+    cli("chat", "--offline", "--session", "sys", "--system", "First.", "-s", url, input="hi\n")
     again = cli("chat", "--offline", "--session", "sys", "--system", "Other.", "-s", url, input="")
     assert "--system applies to new sessions only" in again.stderr
-    assert store.load("sys").messages == [{"role": "system", "content": "First."}]
+    assert store.load("sys").messages[0] == {"role": "system", "content": "First."}
+    assert len(store.load("sys")) == 3
 
 
 def test_chat_talks_to_an_openai_compatible_server(
@@ -163,12 +179,36 @@ def test_a_failed_model_call_saves_nothing(
     assert "error: the model request failed, nothing was saved: RuntimeError: model crashed" in (
         result.stderr
     )
-    assert len(store.load("fails")) == 0
+    assert "saved (0 messages)" not in result.stdout
+    assert "nothing was saved: a new session (fails) is stored with its first exchange" in (
+        result.stdout
+    )
+    assert not store.exists("fails")
+    assert store.list().items == []
+
+
+def test_a_failed_model_call_leaves_a_resumed_session_as_it_was(
+    cli: Invoke, store: BaseStore, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.create(session_id="kept", messages=[{"role": "user", "content": "earlier"}])
+
+    def broken(messages: list[dict[str, Any]]) -> str:
+        raise RuntimeError("model crashed")
+
+    monkeypatch.setattr(
+        "ailib.cli.chat._client", lambda model, offline: (FakeChatClient(broken), "broken")
+    )
+    result = cli("chat", "--session", "kept", "-s", url, input="hello\n")
+    assert result.exit_code == 1
+    assert "session kept holds 1 message\n" in result.stdout
+    assert store.load("kept").messages == [{"role": "user", "content": "earlier"}]
 
 
 def test_a_turn_racing_another_writer_is_refused_not_interleaved(
     cli: Invoke, store: BaseStore, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store.create(session_id="race")
+
     def meddling(messages: list[dict[str, Any]]) -> str:
         if len(messages) == 1:
             store.append("race", {"role": "user", "content": "from elsewhere"})
@@ -182,6 +222,23 @@ def test_a_turn_racing_another_writer_is_refused_not_interleaved(
     assert "changed by someone else meanwhile" in result.stderr
     contents = [m["content"] for m in store.load("race").messages]
     assert contents == ["from elsewhere", "mine again", "reply"]
+
+
+def test_a_new_session_created_elsewhere_during_the_first_turn_is_left_alone(
+    cli: Invoke, store: BaseStore, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def meddling(messages: list[dict[str, Any]]) -> str:
+        if not store.exists("twin"):
+            store.create(session_id="twin", messages=[{"role": "user", "content": "elsewhere"}])
+        return "reply"
+
+    monkeypatch.setattr(
+        "ailib.cli.chat._client", lambda model, offline: (FakeChatClient(meddling), "meddling")
+    )
+    result = cli("chat", "--session", "twin", "-s", url, input="mine\n")
+    assert result.exit_code == 1
+    assert "a session twin was created by someone else meanwhile" in result.stderr
+    assert store.load("twin").messages == [{"role": "user", "content": "elsewhere"}]
 
 
 def test_chat_on_an_unknown_store_fails_before_reading_input(cli: Invoke) -> None:

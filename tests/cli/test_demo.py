@@ -64,7 +64,7 @@ def test_demo_without_sqlite_uses_the_jsonfile_store(
 def test_demo_explains_what_to_install_when_nothing_persists(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    memory = StoreInfo("memory", "ailib.stores.memory:MemoryStore", "ailib-core", "0.1.0")
+    memory = StoreInfo("memory", "ailib.stores.memory:MemoryStore", "ailib-core", "0.2.0")
     monkeypatch.setattr(demo, "available_stores", lambda: [memory])
     assert demo.main() == 1
     assert "run `make install`" in capsys.readouterr().err

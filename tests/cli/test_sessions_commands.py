@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from typer.testing import Result
 
 from ailib import BaseStore, open_store
 from ailib.registry import StoreInfo
+
+CORE_VERSION = version("ailib-core")
 
 Invoke = Callable[..., Result]
 
@@ -47,7 +50,7 @@ def test_stores_lists_schemes_with_their_distribution(cli: Invoke) -> None:
     rows = [line.split("\t") for line in result.stdout.splitlines() if "\t" in line]
     assert rows[0] == ["SCHEME", "DISTRIBUTION", "VERSION", "CLASS"]
     found = {row[0]: row for row in rows[1:]}
-    assert found["memory"][1:] == ["ailib-core", "0.1.0", "ailib.stores.memory:MemoryStore"]
+    assert found["memory"][1:] == ["ailib-core", CORE_VERSION, "ailib.stores.memory:MemoryStore"]
     assert found["jsonfile"][1] == "ailib-store-jsonfile"
     assert "default store:" in result.stdout
 
@@ -70,7 +73,7 @@ def test_default_store_without_sqlite_is_memory_with_a_warning(
     cli: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     memory_only = [StoreInfo("memory", "ailib.stores.memory:MemoryStore", "ailib-core", "0.1.0")]
-    monkeypatch.setattr("ailib.cli.common.available_stores", lambda: memory_only)
+    monkeypatch.setattr("ailib.registry.available_stores", lambda: memory_only)
     result = cli("sessions", "ls")
     assert result.exit_code == 0
     assert "warning: no persistent store is installed" in result.stderr
@@ -165,7 +168,10 @@ def test_rm_deletes_and_reports_missing_ids(cli: Invoke, store: BaseStore, url: 
     missing = cli("sessions", "rm", second, "gone-id", "-s", url)
     assert missing.exit_code == 1
     assert not store.exists(second)
-    assert "session 'gone-id' not found" in missing.stderr
+    assert missing.stderr.startswith(
+        f"error: no session 'gone-id' in {url} (never created, deleted, or expired); "
+        "`ailib sessions ls` lists the live ones\n"
+    )
 
 
 def test_prune_purges_expired_sessions(cli: Invoke, store: BaseStore, url: str) -> None:
@@ -269,7 +275,7 @@ def test_not_a_url(cli: Invoke) -> None:
 
 
 def test_version_and_help(cli: Invoke) -> None:
-    assert cli("--version").stdout == "ailib 0.1.0\n"
+    assert cli("--version").stdout == f"ailib {CORE_VERSION}\n"
     help_text = cli("sessions", "--help").stdout
     for command in ("ls", "show", "rm", "prune", "checkpoints", "restore", "fork", "export"):
         assert command in help_text

@@ -119,7 +119,8 @@ def test_export_of_a_missing_session_writes_no_file(
     target = tmp_path / "out.jsonl"
     result = cli("sessions", "export", ids[0], "missing-one", "-o", str(target), "-s", src_url)
     assert result.exit_code == 1
-    assert "session 'missing-one' not found" in result.stderr
+    assert f"error: no session 'missing-one' in {src_url} (never created" in result.stderr
+    assert "store.create()" not in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -196,13 +197,33 @@ def _valid_line(src: BaseStore) -> str:
 @pytest.mark.parametrize(
     ("third_line", "expected"),
     [
-        ("this is not json", "line 3 is not JSON"),
-        ('["a", "list"]', "line 3 is a JSON list, not an exported session"),
-        ('{"format": "something.else"}', "line 3 is not a valid session: not an ailib session"),
-        ('{"session_id": "x"}', "line 3 is not a valid session: session dict is malformed"),
+        ("this is not json", "line 3 is not JSON: a value is missing or is not JSON at column 1"),
+        (
+            '{"session_id": "x", "messages": ["a\tb"]}',
+            "line 3 is not JSON: a raw control character (tab, newline, ...) inside a string at "
+            "column 36; JSON writes them as \\t, \\n, ...",
+        ),
+        (
+            '["a", "list"]',
+            "line 3 is a list, not an exported session (a JSON object per line, as "
+            "`ailib sessions export` writes)",
+        ),
+        (
+            '{"format": "something.else"}',
+            "line 3: the field 'format' is 'something.else'; an exported ailib session has "
+            "'ailib.session'",
+        ),
+        ('{"session_id": "x"}', "line 3: the field 'messages' is missing (a list of messages"),
+        ('{"session_id": 7, "messages": []}', "line 3: the field 'session_id' is a number; text"),
+        ('{"session_id": "x", "messages": [3]}', "line 3: message 1 is a number; an object"),
+        (
+            '{"session_id": "x", "messages": [], "created_at": "yesterday"}',
+            "line 3: the field 'created_at' is text; a date and time (ISO 8601) expected",
+        ),
         (
             '{"session_id": "bad id!", "messages": []}',
-            "is not a valid session: session dict is malformed: invalid session id 'bad id!'",
+            "line 3: the field 'session_id' holds an invalid session id 'bad id!': use 1-128 "
+            "characters from letters, digits",
         ),
         (
             '{"session_id": "robot", "messages": [{"role": "robot", "content": "beep"}]}',
@@ -210,7 +231,12 @@ def _valid_line(src: BaseStore) -> str:
         ),
         (
             '{"session_id": "cp", "messages": [], "checkpoints": [{"number": "one"}]}',
-            "line 3 is not a valid session",
+            "line 3: checkpoint 1 of the list: the field 'number' is text; a whole number expected",
+        ),
+        (
+            '{"session_id": "cp", "messages": [], "checkpoints": [{"number": 1, "created_at": 1,'
+            ' "message_count": 0, "metadata": {}}]}',
+            "line 3: checkpoint 1 of the list: the field 'messages' is missing (a list of messages",
         ),
     ],
 )

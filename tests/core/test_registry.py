@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import ailib
 from ailib import ConfigurationError, UnknownStoreError, open_store, register_store
+from ailib.hooks import plugin_manager
 from ailib.stores.memory import MemoryStore
 
 
@@ -64,10 +66,69 @@ def test_nope_scheme_from_the_command_line() -> None:
     assert "memory" in result.stderr
 
 
-def test_unknown_option_is_an_error_naming_accepted_ones() -> None:
-    expected = r"unknown option.*colour.*accepts: namespace, ttl"
-    with pytest.raises(ConfigurationError, match=expected):
+def test_unknown_option_is_an_error_naming_known_ones() -> None:
+    expected = r"^unknown option 'colour' for memory://; known options: .*namespace, .*ttl"
+    with pytest.raises(ConfigurationError, match=expected) as info:
         open_store("memory://?colour=blue")
+    assert "encrypt" in str(info.value)  # the options of ailib's own plugins count too
+    assert "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "typo", "meant"),
+    [
+        ("memory://?tll=1d", "tll", "ttl"),
+        ("memory://?namspace=x", "namspace", "namespace"),
+        ("memory://?encryt=env:KEY", "encryt", "encrypt"),
+    ],
+)
+def test_a_mistyped_option_gets_a_did_you_mean(url: str, typo: str, meant: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        open_store(url)
+    assert str(info.value).startswith(
+        f"unknown option {typo!r} for memory://; did you mean {meant!r}? known options: "
+    )
+
+
+def test_a_mistyped_option_of_a_keyword_is_reported_too() -> None:
+    with pytest.raises(ConfigurationError, match=r"did you mean 'namespace'\?"):
+        open_store("memory://", namspace="x")
+
+
+def test_a_mistyped_option_is_refused_before_the_store_is_built(tmp_path: Path) -> None:
+    """Nothing is created for a URL that is refused: the SQLite file does not appear."""
+    pytest.importorskip("ailib_store_sql")
+    database = tmp_path / "typo" / "x.db"
+    with pytest.raises(ConfigurationError, match=r"did you mean 'ttl'\?"):
+        open_store(f"sqlite:///{database}?tll=1d")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_plugin_that_lists_its_url_options_gets_them_suggested() -> None:
+    class Colouring:
+        url_options = frozenset({"colour"})
+
+        @ailib.hookimpl
+        def ailib_configure_store(self, store: object, options: dict[str, str]) -> None:
+            options.pop("colour", None)
+
+    manager = plugin_manager()
+    manager.register(Colouring(), name="test.colouring")
+    try:
+        with open_store("memory://?colour=blue"):
+            pass
+        with pytest.raises(ConfigurationError, match=r"did you mean 'colour'\?"):
+            open_store("memory://?color=blue")
+    finally:
+        manager.unregister(name="test.colouring")
+
+
+@pytest.mark.parametrize("empty", ["", "   "])
+def test_an_empty_url_is_an_error_not_memory(empty: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AILIB_STORE_URL", raising=False)
+    for opener in (open_store, ailib.open_async_store):
+        with pytest.raises(ConfigurationError, match=r"the store URL is empty.*scheme://"):
+            opener(empty)
 
 
 def test_bad_ttl_is_a_clear_error() -> None:
@@ -116,3 +177,36 @@ def test_named_memory_is_shared_and_unnamed_is_private() -> None:
     with open_store("memory://") as c, open_store("memory://") as d:
         c.create(session_id="s1")
         assert not d.exists("s1")
+
+
+def test_import_ailib_loads_neither_asyncio_nor_rich_nor_typer() -> None:
+    code = (
+        "import ailib, sys; "
+        "print(sorted(m for m in ('asyncio','rich','typer') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_public_name_resolves_lazily() -> None:
+    """``ailib.X`` and ``from ailib import X`` work for every name in ``__all__``."""
+    code = (
+        "import ailib\n"
+        "missing = [n for n in ailib.__all__ if getattr(ailib, n, None) is None]\n"
+        "from ailib import Session, open_store, AsyncBaseStore, OpenAIClient\n"
+        "print(missing, sorted(set(ailib.__all__) - set(dir(ailib))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[] []"
+
+
+def test_version_comes_from_the_installed_distribution() -> None:
+    from importlib.metadata import version
+
+    assert ailib.__version__ == version("ailib-core")
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        ailib.nope  # noqa: B018

@@ -9,7 +9,8 @@ works there.
 ``chat`` takes a list of Chat Completions message dicts or a :class:`~ailib.Session` and returns
 the assistant's text; ``chat_message`` returns the whole assistant message (with ``tool_calls``),
 ready for ``session.add``. Errors from the server (``openai.APIError`` and subclasses) propagate
-unchanged; only a missing key is reported, before any request, as ``ConfigurationError``.
+unchanged; only a missing key is reported, when the client is built (before any request), as
+``ConfigurationError``, whose message says how to run offline instead.
 """
 
 from __future__ import annotations
@@ -89,7 +90,10 @@ class _Config:
             )
             raise ConfigurationError(
                 "no OpenAI API key: set the OPENAI_API_KEY environment variable (or a .env file "
-                f"read by load_dotenv()), or pass api_key=...{where}"
+                f"read by load_dotenv()), or pass api_key=...{where}. To run offline, use "
+                "ailib.testing.FakeChatClient() in place of this client (deterministic replies, "
+                "no network), or point OPENAI_BASE_URL (base_url=...) at a local "
+                "OpenAI-compatible server such as Ollama with OPENAI_API_KEY=local"
             )
         return key
 

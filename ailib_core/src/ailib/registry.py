@@ -10,17 +10,19 @@ import difflib
 import importlib
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ailib.async_adapter import ThreadedAsyncStore
-from ailib.async_base import AsyncBaseStore
 from ailib.base import BaseStore
 from ailib.errors import ConfigurationError, UnknownStoreError
 from ailib.hooks import plugin_manager
 from ailib.storecore import StoreCore
 from ailib.url import StoreURL, make_url
+
+if TYPE_CHECKING:
+    from ailib.async_base import AsyncBaseStore
 
 __all__ = (
     "StoreInfo",
@@ -33,6 +35,11 @@ __all__ = (
 
 ENTRY_POINT_GROUP: Final = "ailib.stores"
 DEFAULT_URL: Final = "memory://"
+#: The URL options ailib-core's own plugins take (redaction, encryption at rest). A plugin
+#: from another distribution may list its own in a ``url_options`` attribute, so that a
+#: mistyped one gets a suggestion.
+BUILTIN_PLUGIN_OPTIONS: Final = frozenset({"redact", "encrypt"})
+BUILTIN_PLUGINS: Final = frozenset({"ailib.redaction", "ailib.encryption"})
 
 #: Schemes served by ailib's own store distributions, for the "pip install" hint.
 KNOWN_SCHEMES: Final = {
@@ -176,10 +183,22 @@ def open_async_store(url: str | StoreURL | None = None, **options: Any) -> Async
 
 
 def _store_url(url: str | StoreURL | None) -> StoreURL:
-    return make_url(url or os.environ.get("AILIB_STORE_URL") or DEFAULT_URL)
+    if url is None:
+        return make_url(os.environ.get("AILIB_STORE_URL") or DEFAULT_URL)
+    if isinstance(url, str) and not url.strip():
+        raise ConfigurationError(
+            f"the store URL is empty ({url!r}); write scheme://…, for example 'memory://', "
+            "'sqlite:///sessions.db' or 'redis://localhost:6379/0', or pass None to use "
+            f"$AILIB_STORE_URL (else {DEFAULT_URL})"
+        )
+    return make_url(url)
 
 
 def _async_class(cls: type[BaseStore], url: StoreURL) -> type[AsyncBaseStore]:
+    # Imported here: asyncio is loaded only by programs that open an async store.
+    from ailib.async_adapter import ThreadedAsyncStore
+    from ailib.async_base import AsyncBaseStore
+
     if cls.async_twin is None:
         return ThreadedAsyncStore.over(cls)
     module_name, _, attribute = cls.async_twin.partition(":")
@@ -202,6 +221,10 @@ def _build(cls: type[StoreT], parsed: StoreURL, options: dict[str, Any]) -> Stor
     accepted = cls.common_options | cls.options
     merged: dict[str, Any] = {**parsed.query, **options}
     plugin_options = {k: v for k, v in merged.items() if k not in accepted}
+    known = known_options(accepted)
+    if known is not None and set(plugin_options) - set(known):
+        # Refused before the store is built, so a mistyped option creates nothing.
+        raise ConfigurationError(unknown_options_message(parsed, plugin_options, known))
     # The store sees neither the options plugins take nor their values (keys may be named).
     own = parsed.without_query(plugin_options)
     store = cls.from_url(own, **{k: v for k, v in merged.items() if k in accepted})
@@ -209,11 +232,39 @@ def _build(cls: type[StoreT], parsed: StoreURL, options: dict[str, Any]) -> Stor
         plugin_manager().hook.ailib_configure_store(store=store, options=plugin_options)
         if plugin_options:
             raise ConfigurationError(
-                f"unknown option(s) {', '.join(sorted(plugin_options))} for {parsed.render()}; "
-                f"{cls.__name__} accepts: {', '.join(sorted(accepted))}"
+                unknown_options_message(parsed, plugin_options, known or sorted(accepted))
             )
     except BaseException:
         if isinstance(store, BaseStore):
             store.close()
         raise
     return store
+
+
+def known_options(accepted: frozenset[str]) -> list[str] | None:
+    """Every option a store of this class can be opened with: its own, plus those the plugins
+    take. None when a plugin from another distribution does not list its options (in a
+    ``url_options`` attribute), since then only that plugin knows which it takes."""
+    known = set(accepted) | BUILTIN_PLUGIN_OPTIONS
+    manager = plugin_manager()
+    for plugin in manager.get_plugins():
+        if manager.get_name(plugin) in BUILTIN_PLUGINS:
+            continue
+        declared = getattr(plugin, "url_options", None)
+        if not isinstance(declared, frozenset | set | tuple | list):
+            return None
+        known.update(str(name) for name in declared)
+    return sorted(known)
+
+
+def unknown_options_message(url: StoreURL, given: Iterable[str], known: list[str]) -> str:
+    """``unknown option 'tll' for sqlite://; did you mean 'ttl'? known options: …``."""
+    parts = []
+    for name in sorted(set(given) - set(known) or set(given)):
+        text = f"unknown option {name!r} for {url.scheme}://"
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        if close:
+            text += f"; did you mean {close[0]!r}?"
+        parts.append(text)
+    text = "; ".join(parts)
+    return text + (" " if text.endswith("?") else "; ") + f"known options: {', '.join(known)}"

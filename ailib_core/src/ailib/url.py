@@ -13,6 +13,7 @@ __all__ = ("StoreURL", "make_url")
 
 _MASK = "***"
 #: Query options whose values are masked along with the password.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SECRET_OPTION = re.compile(r"(?i)password|passwd|secret|token|credential|api_?key|access_?key")
 
 
@@ -86,7 +87,15 @@ def make_url(value: str | StoreURL) -> StoreURL:
             f"not a store URL: {_masked_text(value)!r}; expected scheme://…, "
             "for example 'memory://', 'sqlite:///sessions.db' or 'redis://localhost:6379/0'"
         )
-    parts = urlsplit(value)
+    _refuse_control_characters(value, value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"cannot parse the store URL {_masked_text(value)!r}: {exc}; an IPv6 host goes in "
+            "brackets ('redis://[::1]:6379/0') and a '@', ':' or '/' in a user name or password "
+            "is percent-encoded ('%40', '%3A', '%2F')"
+        ) from None
     scheme = parts.scheme.lower()
     netloc = parts.netloc
     username = password = None
@@ -101,7 +110,26 @@ def make_url(value: str | StoreURL) -> StoreURL:
         if key in query:
             raise ConfigurationError(f"option {key!r} is given twice in {_masked_text(value)!r}")
         query[key] = val
+    decoded = [username or "", password or "", unquote(parts.path), *(h for h, _ in hosts)]
+    decoded += [*query, *query.values()]
+    for text in decoded:
+        _refuse_control_characters(text, value)
     return StoreURL(scheme, username, password, hosts, parts.path, query)
+
+
+def _refuse_control_characters(text: str, original: str) -> None:
+    """A NUL, newline or other control character (as typed or percent-encoded) has no place
+    in a store URL; drivers would refuse it with a bare ValueError, or silently drop it."""
+    bad = _CONTROL.search(text)
+    if bad is None:
+        return
+    shown = repr(bad.group())[1:-1]
+    where = "" if text is original else " once percent-decoded"
+    raise ConfigurationError(
+        f"the store URL contains a control character ({shown}){where}: "
+        f"{_masked_text(original)!r}; remove it (a URL from a file or an environment variable "
+        "may carry a stray newline or NUL)"
+    )
 
 
 def _parse_host(item: str, original: str) -> tuple[str, int | None]:

@@ -2,7 +2,12 @@
 
 Each noun has its module (``chat``, ``sessions``, ``transfer``); this one builds the app, the
 global options and the error handling: an :class:`~ailib.AilibError` or a file error ends the
-command with one line on stderr and exit status 1, with the traceback only under ``--debug``.
+command with one line on stderr, in the command line's terms (:mod:`ailib.cli.wording`), and
+exit status 1, with the traceback only under ``--debug``.
+
+Start-up is kept short: the command modules import stores, Rich and the ``openai`` package
+only inside the commands that use them, so ``ailib --help``, ``ailib --version`` and shell
+completion load little more than Typer.
 """
 
 from __future__ import annotations
@@ -13,13 +18,12 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ailib import __version__
 from ailib.cli import chat, sessions, transfer
 from ailib.cli.common import ENV_URL, State, StoreOption, default_store_url, state_of
-from ailib.cli.output import report_failure, say, table
+from ailib.cli.output import emit_json, report_failure, say, table
+from ailib.cli.shapes import store_json
+from ailib.cli.wording import for_cli
 from ailib.errors import AilibError
-from ailib.registry import available_stores
-from ailib.url import make_url
 
 __all__ = ("app", "main")
 
@@ -34,8 +38,9 @@ class _AilibGroup(TyperGroup):
             # `ailib sessions ls | head`: the reader has gone; nothing more to say.
             raise typer.Exit(1) from None
         except (AilibError, OSError) as exc:
-            debug = state_of(ctx).debug or os.environ.get("AILIB_DEBUG") == "1"
-            report_failure(exc, debug=debug)
+            state = state_of(ctx)
+            debug = state.debug or os.environ.get("AILIB_DEBUG") == "1"
+            report_failure(exc, debug=debug, text=for_cli(exc, store=state.opened))
             raise typer.Exit(1) from None
 
 
@@ -44,7 +49,7 @@ app = typer.Typer(
     cls=_AilibGroup,
     help="Conversation sessions for LLM apps, in any store named by URL.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -59,7 +64,9 @@ app.command("chat")(chat.chat)
 
 def _show_version(value: bool) -> None:
     if value:
-        say(f"ailib {__version__}")
+        import ailib
+
+        say(f"ailib {ailib.__version__}")
         raise typer.Exit()
 
 
@@ -81,19 +88,42 @@ def _root(
 
 
 @app.command("stores")
-def stores() -> None:
+def stores(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
     """List installed store backends: scheme, distribution, version."""
+    import ailib
+    from ailib.registry import available_stores
+    from ailib.url import make_url
+
     found = available_stores()
+    default = make_url(default_store_url()).render()
+    env = os.environ.get(ENV_URL) or None
+    given = state_of(ctx).store_url
+    shown_env = None if env is None else make_url(env).render()
+    in_use = make_url(given).render() if given else shown_env or default
+    if as_json:
+        emit_json(
+            {
+                "ailib_core": ailib.__version__,
+                "stores": [store_json(info) for info in found],
+                "default_url": default,
+                "env_url": shown_env,
+                "url_in_use": in_use,
+            }
+        )
+        return
     table(
         ["SCHEME", "DISTRIBUTION", "VERSION", "CLASS"],
         [(info.scheme, info.distribution, info.version, info.target) for info in found],
     )
-    default = default_store_url()
-    env = os.environ.get(ENV_URL)
     say("")
-    say(f"default store: {make_url(default).render()}" + ("" if env else "  (in use)"))
-    if env:
-        say(f"{ENV_URL}: {make_url(env).render()}  (in use)")
+    say(f"default store: {default}" + ("  (in use)" if in_use == default else ""))
+    if shown_env is not None:
+        say(f"{ENV_URL}: {shown_env}" + ("  (in use)" if in_use == shown_env else ""))
+    if given:
+        say(f"--store: {in_use}  (in use)")
 
 
 def main() -> None:

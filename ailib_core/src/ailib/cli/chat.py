@@ -3,7 +3,9 @@
 Each turn is written with one ``store.append(user, reply, expected_version=…)`` after the
 model answered: a failed model call leaves no unanswered question behind, and a session
 changed meanwhile by another process is a ConflictError (reported, session reloaded) instead
-of a reply computed from stale history landing after someone else's turn.
+of a reply computed from stale history landing after someone else's turn. A new session is
+stored with its first exchange (one ``store.create(…, messages=…)``), so a chat whose model
+never answered leaves no empty session behind.
 
 Lines come from stdin, so ``printf 'hi\\n/exit\\n' | ailib chat --offline`` works; without a
 terminal, no prompt is shown and each input line is echoed, making the output a transcript.
@@ -18,15 +20,16 @@ from urllib.parse import urlsplit
 
 import typer
 
-from ailib.base import BaseStore
-from ailib.cli.common import StoreOption, open_cli_store
+from ailib.cli.common import Access, StoreOption, open_cli_store
 from ailib.cli.output import error, note, one_line, say, table, transcript
+from ailib.cli.wording import for_cli
 from ailib.errors import AilibError, ConflictError, StoreUnavailable
-from ailib.messages import Message
-from ailib.session import Session
 
 if TYPE_CHECKING:
+    from ailib.base import BaseStore
     from ailib.client import ChatClient
+    from ailib.messages import Message
+    from ailib.session import Session
 
 __all__ = ("chat",)
 
@@ -61,10 +64,16 @@ def _client(model: str | None, offline: bool) -> tuple[ChatClient, str]:
 
 
 class _Chat:
-    def __init__(self, store: BaseStore, session: Session, client: ChatClient) -> None:
+    """One conversation. ``stored`` is False for a new session until its first exchange
+    creates it; until then ``session`` is unbound and holds only the system prompt."""
+
+    def __init__(
+        self, store: BaseStore, session: Session, client: ChatClient, *, stored: bool
+    ) -> None:
         self.store = store
         self.session = session
         self.client = client
+        self.stored = stored
         self.failures = 0
 
     def reload(self) -> None:
@@ -78,6 +87,9 @@ class _Chat:
             self.fail(f"the model request failed, nothing was saved: {one_line(exc)}")
             return
         reply: Message = {"role": "assistant", "content": answer}
+        if not self.stored:
+            self.first_turn(question, reply, answer)
+            return
         try:
             version = self.store.append(
                 self.session.session_id, question, reply, expected_version=self.session.version
@@ -91,6 +103,24 @@ class _Chat:
             return
         self.session.messages += [question, reply]
         self.session.version = version
+        say(f"assistant> {answer}", style="green")
+
+    def first_turn(self, question: Message, reply: Message, answer: str) -> None:
+        """Create the new session with its system prompt and this first exchange, at once."""
+        pending = self.session
+        try:
+            self.session = self.store.create(
+                pending.metadata or None,
+                session_id=pending.session_id,
+                messages=[*pending.messages, question, reply],
+            )
+        except ConflictError:
+            self.fail(
+                f"a session {pending.session_id} was created by someone else meanwhile, so this "
+                "turn was not saved; leave and resume it with --session to see it"
+            )
+            return
+        self.stored = True
         say(f"assistant> {answer}", style="green")
 
     def command(self, line: str) -> bool:
@@ -107,6 +137,11 @@ class _Chat:
                 transcript(self.session.messages)
             else:
                 say("(no messages yet)")
+        elif not self.stored and name in ("checkpoint", "checkpoints", "restore"):
+            self.fail(
+                f"/{name}: session {sid} is not stored yet; a new session is stored with its "
+                "first exchange"
+            )
         elif name == "checkpoint":
             number = self.store.checkpoint(sid, argument or None)
             self.reload()  # a checkpoint may bump the session's version
@@ -168,13 +203,17 @@ def chat(
     store: StoreOption = None,
 ) -> None:
     """Chat with a model; every turn is stored. Type /help for the commands."""
-    opened = open_cli_store(ctx, store)
+    from ailib.session import Session
+
+    opened = open_cli_store(ctx, store, access=Access.WRITE)
     client, label = _client(model, offline)
     existing = None if session_id is None else opened.get(session_id)
     if existing is None:
-        session = opened.create({"user_id": user} if user else None, session_id=session_id)
-        if system:
-            session.add_message("system", system)
+        session = Session(
+            session_id,
+            messages=[{"role": "system", "content": system}] if system else (),
+            metadata={"user_id": user} if user else None,
+        )
         say(f"new session {session.session_id} in {opened.url}", style="bold")
     else:
         session = existing.bind(opened)
@@ -186,8 +225,8 @@ def chat(
             say(f"… {len(session) - len(shown)} earlier messages (/history shows them)")
         transcript(shown, start=len(session) - len(shown))
     say(label, style="bold yellow" if label.startswith("OFFLINE") else "bold")
-    say(f"resume later with: ailib chat --session {session.session_id}   (/help for commands)")
-    _loop(_Chat(opened, session, client))
+    say("type a message, or /help for commands")
+    _loop(_Chat(opened, session, client, stored=existing is not None))
 
 
 def _loop(state: _Chat) -> None:
@@ -212,9 +251,18 @@ def _loop(state: _Chat) -> None:
             except StoreUnavailable:
                 raise
             except AilibError as exc:
-                state.fail(one_line(exc))
+                state.fail(for_cli(exc, store=state.store.url, in_chat=True))
         else:
             state.turn(line)
-    say(f"session {state.session.session_id} saved ({len(state.session)} messages)")
+    sid = state.session.session_id
+    if state.stored:
+        plural = "" if len(state.session) == 1 else "s"
+        say(f"session {sid} holds {len(state.session)} message{plural}")
+        say(f"resume later with: ailib chat --session {sid}")
+    else:
+        say(
+            f"nothing was saved: a new session ({sid}) is stored with its first exchange, "
+            "and none took place"
+        )
     if state.failures:
         raise typer.Exit(1)

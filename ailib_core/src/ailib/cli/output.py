@@ -3,7 +3,8 @@
 Results go to stdout; progress, notes, warnings and errors go to stderr, so that
 ``ailib sessions export > file.jsonl`` or ``ailib sessions ls | cut -f1`` get only data. Each
 check of "is this a terminal" is made when printing, because Typer's test runner swaps
-``sys.stdout`` per invocation.
+``sys.stdout`` per invocation. Rich is imported only when something is drawn on a terminal, so
+piped output and ``ailib --help`` never load it.
 """
 
 from __future__ import annotations
@@ -14,25 +15,17 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from ailib.errors import AilibError
-from ailib.messages import Message
-from ailib.window import message_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ailib.messages import Message
 
 __all__ = (
+    "emit_json",
     "error",
     "note",
     "one_line",
@@ -46,7 +39,16 @@ __all__ = (
 
 
 def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    """``text`` with Rich markup disabled."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def is_terminal(*, stderr: bool = False) -> bool:
@@ -96,11 +98,12 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def report_failure(exc: BaseException, *, debug: bool) -> None:
-    """Print ``exc`` for a user: one line, or the traceback too with ``--debug``."""
+def report_failure(exc: BaseException, *, debug: bool, text: str | None = None) -> None:
+    """Print ``exc`` for a user, as ``text`` (default: :func:`one_line`), with the traceback
+    under ``debug``."""
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
-    error(one_line(exc))
+    error(text or one_line(exc))
     if not debug:
         note("(run with --debug to see the traceback)")
 
@@ -108,6 +111,8 @@ def report_failure(exc: BaseException, *, debug: bool) -> None:
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
     """A Rich table on a terminal; tab-separated lines with a header row when piped."""
     if is_terminal():
+        from rich.table import Table
+
         grid = Table(title=title, title_justify="left", show_edge=False)
         for number, column in enumerate(columns):
             grid.add_column(column, no_wrap=number == 0)  # ids must stay copyable
@@ -118,6 +123,13 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     print("\t".join(columns), file=sys.stdout)
     for row in rows:
         print("\t".join(_cell(value).replace("\t", " ") for value in row), file=sys.stdout)
+    sys.stdout.flush()
+
+
+def emit_json(value: Any, *, indent: int | None = None) -> None:
+    """One JSON document on stdout (one line unless ``indent``), never styled by Rich, so
+    that scripts can parse it on a terminal too."""
+    print(json.dumps(value, ensure_ascii=False, indent=indent, default=str), file=sys.stdout)
     sys.stdout.flush()
 
 
@@ -139,7 +151,17 @@ def progress(label: str, total: int | None) -> Iterator[Callable[[], None]]:
     """Yield a function to call once per item done. On a terminal (stderr) a Rich progress
     bar, a spinner if ``total`` is None; otherwise about ten plain ``label: n/total`` lines."""
     if is_terminal(stderr=True):
-        columns = [SpinnerColumn(), TextColumn("{task.description}")]
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("{task.description}")]
         if total is not None:
             columns += [BarColumn(), MofNCompleteColumn()]
         with Progress(*columns, TimeElapsedColumn(), console=_console(stderr=True)) as bar:
@@ -162,8 +184,8 @@ def progress(label: str, total: int | None) -> Iterator[Callable[[], None]]:
 
 def transcript(messages: Sequence[Message], *, start: int = 0) -> None:
     """Print messages as a readable conversation, numbered from ``start + 1``."""
-    console = _console()
     rich = is_terminal()
+    console = _console() if rich else None
     styles = {"user": "bold cyan", "assistant": "bold green", "system": "bold magenta"}
     for number, message in enumerate(messages, start + 1):
         role = str(message.get("role") or message.get("type") or "item")
@@ -173,7 +195,7 @@ def transcript(messages: Sequence[Message], *, start: int = 0) -> None:
         if message.get("tool_call_id"):
             head += f" (result of {message['tool_call_id']})"
         body = _body(message)
-        if rich:
+        if console is not None:
             console.print(f"[{styles.get(role, 'bold')}]{escape(head)}:[/] {escape(body)}")
         else:
             print(f"{head}: {body}", file=sys.stdout)
@@ -181,6 +203,8 @@ def transcript(messages: Sequence[Message], *, start: int = 0) -> None:
 
 
 def _body(message: Message) -> str:
+    from ailib.window import message_text
+
     if "role" not in message:
         return json.dumps(message, ensure_ascii=False)
     parts = [message_text(message)]

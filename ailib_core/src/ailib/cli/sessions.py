@@ -10,9 +10,10 @@ from typing import Annotated
 
 import typer
 
-from ailib.cli.common import StoreOption, open_cli_store
-from ailib.cli.output import note, progress, say, table, transcript, when
-from ailib.errors import SessionNotFound
+from ailib.cli.common import Access, StoreOption, open_cli_store
+from ailib.cli.output import emit_json, note, progress, say, table, transcript, when
+from ailib.cli.shapes import checkpoint_json, summary_json
+from ailib.errors import AilibError
 
 __all__ = ("app",)
 
@@ -31,7 +32,7 @@ def ls(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most N.")] = 50,
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per session instead of a table.")
+        bool, typer.Option("--json", help="One JSON object per session, one a line.")
     ] = False,
     store: StoreOption = None,
 ) -> None:
@@ -40,22 +41,7 @@ def ls(
     page = opened.list(user_id=user, limit=limit)
     if as_json:
         for item in page:
-            say(
-                json.dumps(
-                    {
-                        "session_id": item.session_id,
-                        "kind": item.kind,
-                        "user_id": item.user_id,
-                        "message_count": item.message_count,
-                        "version": item.version,
-                        "created_at": item.created_at.isoformat(),
-                        "updated_at": item.updated_at.isoformat(),
-                        "expires_at": item.expires_at.isoformat() if item.expires_at else None,
-                    },
-                    ensure_ascii=False,
-                    default=str,
-                )
-            )
+            emit_json(summary_json(item))
     elif page.items:
         table(
             ["ID", "USER", "MESSAGES", "VERSION", "UPDATED", "EXPIRES"],
@@ -76,14 +62,14 @@ def show(
     session_id: SessionId,
     as_json: Annotated[
         bool,
-        typer.Option("--json", help="The raw exported form (with checkpoints), as JSON."),
+        typer.Option("--json", help="The exported form (with checkpoints), as JSON."),
     ] = False,
     store: StoreOption = None,
 ) -> None:
     """Print a session's transcript and metadata."""
     opened = open_cli_store(ctx, store)
     if as_json:
-        say(json.dumps(opened.export_session(session_id), indent=2, ensure_ascii=False))
+        emit_json(opened.export_session(session_id), indent=2)
         return
     session = opened.load(session_id)
     say(f"session {session.session_id}", style="bold")
@@ -113,7 +99,7 @@ def rm(
     """Delete sessions with their checkpoints.
 
     A missing id is an error, reported after the others are deleted."""
-    opened = open_cli_store(ctx, store)
+    opened = open_cli_store(ctx, store, access=Access.EXISTING)
     missing = []
     for session_id in session_ids:
         if opened.delete(session_id):
@@ -121,23 +107,38 @@ def rm(
         else:
             missing.append(session_id)
     if missing:
-        raise SessionNotFound(", ".join(missing), opened.url)
+        plural = "s" if len(missing) > 1 else ""
+        raise AilibError(
+            f"no session{plural} {', '.join(map(repr, missing))} in {opened.url} (never "
+            "created, deleted, or expired); `ailib sessions ls` lists the live ones"
+        )
 
 
 @app.command("prune")
 def prune(ctx: typer.Context, store: StoreOption = None) -> None:
     """Delete every expired session (and its checkpoints) for good."""
-    opened = open_cli_store(ctx, store)
+    opened = open_cli_store(ctx, store, access=Access.EXISTING)
     with progress(f"purging expired sessions in {opened.url}", None):
         count = opened.purge_expired()
     say(f"purged {count} expired session{'' if count == 1 else 's'} from {opened.url}")
 
 
 @app.command("checkpoints")
-def checkpoints(ctx: typer.Context, session_id: SessionId, store: StoreOption = None) -> None:
+def checkpoints(
+    ctx: typer.Context,
+    session_id: SessionId,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per checkpoint, one a line.")
+    ] = False,
+    store: StoreOption = None,
+) -> None:
     """List a session's checkpoints, oldest first."""
     opened = open_cli_store(ctx, store)
     found = opened.checkpoints(session_id)
+    if as_json:
+        for info in found:
+            emit_json(checkpoint_json(info))
+        return
     if not found:
         note(f"session {session_id} has no checkpoints; make one with /checkpoint in a chat")
         return
@@ -157,7 +158,7 @@ def restore(
     """Make a checkpoint the current state.
 
     The state it replaces is kept as a new checkpoint, so a restore can be undone."""
-    opened = open_cli_store(ctx, store)
+    opened = open_cli_store(ctx, store, access=Access.EXISTING)
     opened.restore(session_id, version)
     session = opened.load(session_id)
     saved = opened.checkpoints(session_id)[-1]
@@ -180,7 +181,7 @@ def fork(
     """Copy a session, or one of its checkpoints, into a new session.
 
     The new id goes to stdout, the explanation to stderr."""
-    opened = open_cli_store(ctx, store)
+    opened = open_cli_store(ctx, store, access=Access.EXISTING)
     forked = opened.fork(session_id, version)
     source = f"checkpoint {version} of {session_id}" if version is not None else session_id
     note(f"forked {source} into a new session with {len(forked)} messages:", style=None)

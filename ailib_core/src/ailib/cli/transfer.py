@@ -24,13 +24,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ailib.base import BaseStore
-from ailib.cli.common import StoreOption, open_cli_store, session_ids
+from ailib.cli.checkfile import parse_line
+from ailib.cli.common import Access, StoreOption, open_cli_store, open_url, session_ids
 from ailib.cli.output import error, note, one_line, progress, say, warn
+from ailib.cli.wording import for_cli
 from ailib.errors import (
     AilibError,
     ConflictError,
@@ -38,8 +39,9 @@ from ailib.errors import (
     SessionNotFound,
     StoreUnavailable,
 )
-from ailib.registry import open_store
-from ailib.stores.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from ailib.base import BaseStore
 
 __all__ = ("copy", "export", "import_", "reencrypt")
 
@@ -131,7 +133,7 @@ def _put_reporting(destination: BaseStore, data: Mapping[str, Any], overwrite: b
     except StoreUnavailable:
         raise
     except AilibError as exc:
-        error(f"{data.get('session_id')}: {one_line(exc)}")
+        error(f"{data.get('session_id')}: {for_cli(exc, store=destination.url)}")
         return Outcome.FAILED
 
 
@@ -199,27 +201,17 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         yield from ((n, line) for n, line in enumerate(file, 1) if line.strip())
 
 
-def _parse(number: int, line: str, where: str) -> dict[str, Any]:
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise CorruptSessionError(f"{where} line {number} is not JSON ({exc.msg})") from exc
-    if not isinstance(data, dict):
-        raise CorruptSessionError(
-            f"{where} line {number} is a JSON {type(data).__name__}, not an exported session"
-        )
-    return data
-
-
 def validate(lines: Iterable[tuple[int, str]], where: str) -> int:
     """Check a whole file before anything is written: every line must be a session that a
     store would import (tried on a throwaway memory store, so the checks are the stores' own),
     and no id may appear twice. Returns how many sessions it holds."""
+    from ailib.stores.memory import MemoryStore
+
     scratch = MemoryStore()
     seen: dict[str, int] = {}
     try:
         for number, line in lines:
-            data = _parse(number, line, where)
+            data = parse_line(number, line, where)
             try:
                 session = scratch.import_session(data)
             except AilibError as exc:
@@ -253,11 +245,11 @@ def import_(
     where = "stdin" if str(file) == "-" else str(file)
     stdin = list(_lines(file)) if where == "stdin" else None
     total = validate(_lines(file) if stdin is None else stdin, where)
-    opened = open_cli_store(ctx, store)
+    opened = open_cli_store(ctx, store, access=Access.WRITE)
     tally = Tally()
     with progress(f"importing into {opened.url}", total) as advance:
         for number, line in _lines(file) if stdin is None else stdin:
-            tally.add(_put_reporting(opened, _parse(number, line, where), overwrite))
+            tally.add(_put_reporting(opened, parse_line(number, line, where), overwrite))
             advance()
     say(tally.summary("imported"))
     if not tally.ok:
@@ -278,9 +270,9 @@ def copy(
     Safe to re-run: sessions already copied are skipped. A session that exists at the
     destination with different content is left as is and reported, unless --overwrite.
     """
-    source = open_store(source_url)
+    source = open_url(source_url, Access.READ)
     ctx.call_on_close(source.close)
-    destination = open_store(destination_url)
+    destination = open_url(destination_url, Access.WRITE)
     ctx.call_on_close(destination.close)
     if source.url == destination.url and source.namespace == destination.namespace:
         raise AilibError(f"source and destination are the same store ({source.url})")
@@ -295,7 +287,7 @@ def copy(
             except StoreUnavailable:
                 raise
             except AilibError as exc:
-                error(f"{session_id}: {one_line(exc)}")
+                error(f"{session_id}: {for_cli(exc, store=source.url)}")
                 tally.add(Outcome.FAILED)
             else:
                 tally.add(_put_reporting(destination, data, overwrite))
@@ -325,7 +317,7 @@ def reencrypt(
     AILIB_KEY=new,old). Every session is exported to --backup first; each one is then deleted
     and imported again, sealed with the newest key. Afterwards the old key can be retired.
     """
-    opened = open_cli_store(ctx, store)
+    opened = open_cli_store(ctx, store, access=Access.EXISTING)
     if not opened.hooks.has("encryption"):
         raise AilibError(
             f"{opened.url} is not opened with encryption keys; add ?encrypt=env:AILIB_KEY "
