@@ -9,14 +9,20 @@ import pytest
 
 import ailib
 from ailib.async_adapter import ThreadedAsyncStore
+from ailib.store import SessionStore
 from ailib.stores.memory import AsyncMemoryStore, MemoryStore
+from ailib.testing import Damage
 from ailib.testing.async_conformance import AsyncStoreConformance
+from tests.core.memory_damage import damage_memory
 
 
 class TestAsyncMemoryStore(AsyncStoreConformance):
     @pytest.fixture
     def store_url(self) -> str:
         return "memory://async-conformance"
+
+    def corrupt_session(self, store: SessionStore, session_id: str, damage: Damage) -> None:
+        damage_memory(store, session_id, damage)
 
 
 class TestThreadedFallback(AsyncStoreConformance):
@@ -29,6 +35,9 @@ class TestThreadedFallback(AsyncStoreConformance):
 
         with ailib.register_store("notwin", NoTwin):
             yield "notwin://threaded"
+
+    def corrupt_session(self, store: SessionStore, session_id: str, damage: Damage) -> None:
+        damage_memory(store, session_id, damage)
 
 
 def test_open_async_store_picks_the_native_twin() -> None:

@@ -14,13 +14,21 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
+from ailib.arguments import check_count, check_kind, check_label
 from ailib.async_session import AsyncSession
 from ailib.base import POP_ATTEMPTS
 from ailib.codec import decode_metadata
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.ids import check_session_id
-from ailib.messages import CHAT, MEMORY, Message
-from ailib.records import Change, CheckpointInfo, CheckpointRecord, Page, SessionRecord
+from ailib.messages import CHAT, Message
+from ailib.records import (
+    Change,
+    CheckpointInfo,
+    CheckpointRecord,
+    Page,
+    SessionRecord,
+    SessionSummary,
+)
 from ailib.session import Session
 from ailib.storecore import CheckpointState, StoreCore
 
@@ -110,6 +118,7 @@ class AsyncBaseStore(StoreCore, ABC):
     async def session(
         self, session_id: str, *, create: bool = False, kind: str = CHAT
     ) -> AsyncSession:
+        check_kind(kind)
         found = await self.get(session_id)
         if found is None:
             if not create:
@@ -131,6 +140,7 @@ class AsyncBaseStore(StoreCore, ABC):
         return await self._fetch_live(session_id, 0) is not None
 
     async def save(self, session: Session, ttl: float | str | None = None) -> int:
+        self._check_session(session)
         if session.version == 0:
             record = self._new_record(session, ttl)
             await self._create(record)
@@ -141,11 +151,21 @@ class AsyncBaseStore(StoreCore, ABC):
         return session.version
 
     async def append(
-        self, session_id: str, *messages: Message, expected_version: int | None = None
+        self,
+        session_id: str,
+        *messages: Message,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
-        change, counts = self._append_change(session_id, messages, expected_version)
-        if counts:
-            change = self._with_totals(change, counts, await self._fetch(session_id, 0))
+        change, counts, items_only = self._append_change(
+            session_id, messages, expected_version, idempotency_key
+        )
+        if counts or items_only:
+            header = await self._fetch(session_id, 0)
+            if items_only:
+                self._check_kind_of(session_id, items_only, header)
+            if counts:
+                change = self._with_totals(change, counts, header)
         return await self._apply(session_id, change, time.time())
 
     async def update_metadata(
@@ -155,14 +175,14 @@ class AsyncBaseStore(StoreCore, ABC):
         *,
         unset: Sequence[str] = (),
         expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
-        change = self._metadata_change(session_id, values, unset, expected_version)
+        change = self._metadata_change(session_id, values, unset, expected_version, idempotency_key)
         return await self._apply(session_id, change, time.time())
 
     async def pop(self, session_id: str, count: int = 1) -> builtins.list[Message]:
         check_session_id(session_id)
-        if count < 1:
-            raise ValueError("count must be >= 1")
+        check_count(count, "count", 1)
         return await self._pop(session_id, count, time.time())
 
     async def clear(self, session_id: str) -> int:
@@ -181,14 +201,14 @@ class AsyncBaseStore(StoreCore, ABC):
         *,
         kind: str | None = None,
     ) -> Page:
-        after, now = self._list_args(limit, cursor)
+        after, now = self._list_args(user_id, limit, cursor, kind)
         user_key = self._user_key(user_id)
-        records: builtins.list[SessionRecord] = []
+        listed: builtins.list[tuple[SessionRecord, SessionSummary]] = []
         while True:
             batch = await self._list(user_key, limit + 1, after, now)
-            records += [r for r in batch if (r.kind == kind if kind else r.kind != MEMORY)]
-            if len(batch) <= limit or len(records) > limit:
-                return self._page(records, limit, now)
+            listed += self._listable(batch, kind)
+            if len(batch) <= limit or len(listed) > limit:
+                return self._page(listed, limit, now)
             after = (batch[-1].updated_at, batch[-1].session_id)
 
     async def purge_expired(self) -> int:
@@ -196,6 +216,7 @@ class AsyncBaseStore(StoreCore, ABC):
 
     async def checkpoint(self, session_id: str, label: str | None = None) -> int:
         check_session_id(session_id)
+        check_label(label)
         return await self._checkpoint(session_id, label, time.time())
 
     async def checkpoints(self, session_id: str) -> builtins.list[CheckpointInfo]:
@@ -207,14 +228,17 @@ class AsyncBaseStore(StoreCore, ABC):
 
     async def restore(self, session_id: str, version: int) -> int:
         check_session_id(session_id)
-        return await self._restore(session_id, int(version), time.time())
+        check_count(version, "version", 1)
+        return await self._restore(session_id, version, time.time())
 
     async def fork(self, session_id: str, version: int | None = None) -> AsyncSession:
+        if version is not None:
+            check_count(version, "version", 1)
         source = await self.load(session_id)
         if version is None:
             return await self.create(source.metadata, kind=source.kind, messages=source.messages)
         state = await self._checkpoint_state(session_id, version, time.time())
-        messages, metadata = self._readable_state(session_id, state)
+        messages, metadata = self._readable_state(session_id, state, source.kind)
         return await self.create(decode_metadata(metadata), kind=source.kind, messages=messages)
 
     async def export_session(self, session_id: str) -> dict[str, Any]:

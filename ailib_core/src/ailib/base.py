@@ -16,11 +16,19 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
+from ailib.arguments import check_count, check_kind, check_label
 from ailib.codec import decode_metadata
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.ids import check_session_id
-from ailib.messages import CHAT, MEMORY, Message
-from ailib.records import Change, CheckpointInfo, CheckpointRecord, Page, SessionRecord
+from ailib.messages import CHAT, Message
+from ailib.records import (
+    Change,
+    CheckpointInfo,
+    CheckpointRecord,
+    Page,
+    SessionRecord,
+    SessionSummary,
+)
 from ailib.session import Session
 from ailib.storecore import CheckpointState, StoreCore
 from ailib.user_memory import UserMemory, forget_user
@@ -128,6 +136,7 @@ class BaseStore(StoreCore, ABC):
         return session.bind(self)
 
     def session(self, session_id: str, *, create: bool = False, kind: str = CHAT) -> Session:
+        check_kind(kind)
         found = self.get(session_id)
         if found is None:
             if not create:
@@ -149,6 +158,7 @@ class BaseStore(StoreCore, ABC):
         return self._fetch_live(session_id, 0) is not None
 
     def save(self, session: Session, ttl: float | str | None = None) -> int:
+        self._check_session(session)
         if session.version == 0:
             record = self._new_record(session, ttl)
             self._create(record)
@@ -159,11 +169,21 @@ class BaseStore(StoreCore, ABC):
         return session.version
 
     def append(
-        self, session_id: str, *messages: Message, expected_version: int | None = None
+        self,
+        session_id: str,
+        *messages: Message,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
-        change, counts = self._append_change(session_id, messages, expected_version)
-        if counts:
-            change = self._with_totals(change, counts, self._fetch(session_id, 0))
+        change, counts, items_only = self._append_change(
+            session_id, messages, expected_version, idempotency_key
+        )
+        if counts or items_only:
+            header = self._fetch(session_id, 0)
+            if items_only:
+                self._check_kind_of(session_id, items_only, header)
+            if counts:
+                change = self._with_totals(change, counts, header)
         return self._apply(session_id, change, time.time())
 
     def update_metadata(
@@ -173,16 +193,16 @@ class BaseStore(StoreCore, ABC):
         *,
         unset: Sequence[str] = (),
         expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
-        change = self._metadata_change(session_id, values, unset, expected_version)
+        change = self._metadata_change(session_id, values, unset, expected_version, idempotency_key)
         return self._apply(session_id, change, time.time())
 
     def pop(self, session_id: str, count: int = 1) -> builtins.list[Message]:
         """Remove and return the last ``count`` messages, oldest first (fewer if the session
         is shorter). A rewrite: checkpoints that need the messages keep a copy."""
         check_session_id(session_id)
-        if count < 1:
-            raise ValueError("count must be >= 1")
+        check_count(count, "count", 1)
         return self._pop(session_id, count, time.time())
 
     def clear(self, session_id: str) -> int:
@@ -203,14 +223,14 @@ class BaseStore(StoreCore, ABC):
         kind: str | None = None,
     ) -> Page:
         """Sessions newest first; ``kind`` picks one kind (memory sessions only when asked)."""
-        after, now = self._list_args(limit, cursor)
+        after, now = self._list_args(user_id, limit, cursor, kind)
         user_key = self._user_key(user_id)
-        records: builtins.list[SessionRecord] = []
+        listed: builtins.list[tuple[SessionRecord, SessionSummary]] = []
         while True:
             batch = self._list(user_key, limit + 1, after, now)
-            records += [r for r in batch if (r.kind == kind if kind else r.kind != MEMORY)]
-            if len(batch) <= limit or len(records) > limit:
-                return self._page(records, limit, now)
+            listed += self._listable(batch, kind)
+            if len(batch) <= limit or len(listed) > limit:
+                return self._page(listed, limit, now)
             after = (batch[-1].updated_at, batch[-1].session_id)
 
     def purge_expired(self) -> int:
@@ -218,6 +238,7 @@ class BaseStore(StoreCore, ABC):
 
     def checkpoint(self, session_id: str, label: str | None = None) -> int:
         check_session_id(session_id)
+        check_label(label)
         return self._checkpoint(session_id, label, time.time())
 
     def checkpoints(self, session_id: str) -> builtins.list[CheckpointInfo]:
@@ -229,14 +250,17 @@ class BaseStore(StoreCore, ABC):
 
     def restore(self, session_id: str, version: int) -> int:
         check_session_id(session_id)
-        return self._restore(session_id, int(version), time.time())
+        check_count(version, "version", 1)
+        return self._restore(session_id, version, time.time())
 
     def fork(self, session_id: str, version: int | None = None) -> Session:
+        if version is not None:
+            check_count(version, "version", 1)
         source = self.load(session_id)
         if version is None:
             return self.create(source.metadata, kind=source.kind, messages=source.messages)
         state = self._checkpoint_state(session_id, version, time.time())
-        messages, metadata = self._readable_state(session_id, state)
+        messages, metadata = self._readable_state(session_id, state, source.kind)
         return self.create(decode_metadata(metadata), kind=source.kind, messages=messages)
 
     def memory(self, user_id: str, ttl: float | str | None = None) -> UserMemory:

@@ -14,7 +14,19 @@ from typing import Any
 
 from ailib.errors import CorruptSessionError, InvalidMetadata
 
-__all__ = ("decode_metadata", "decode_value", "dumps", "encode_metadata", "encode_value", "loads")
+__all__ = (
+    "USER_ID",
+    "decode_metadata",
+    "decode_value",
+    "dumps",
+    "encode_entry",
+    "encode_metadata",
+    "encode_value",
+    "loads",
+)
+
+#: The metadata key listing filters on; its value must be a str.
+USER_ID = "user_id"
 
 _DATETIME = "$datetime"
 _DATE = "$date"
@@ -23,7 +35,10 @@ _TAGS = frozenset({_DATETIME, _DATE})
 
 def encode_value(value: Any, key: str) -> Any:
     """The JSON form of a metadata value; raises InvalidMetadata naming ``key`` if impossible."""
-    if value is None or isinstance(value, bool | str):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        _check_text(value, key)
         return value
     if isinstance(value, int):
         return int(value)
@@ -44,6 +59,7 @@ def encode_value(value: Any, key: str) -> Any:
                 raise InvalidMetadata(
                     f"metadata {key!r}: dict key {k!r} is not a string; JSON keys must be strings"
                 )
+            _check_text(k, key)
             if k in _TAGS and len(value) == 1:
                 raise InvalidMetadata(f"metadata {key!r}: {k!r} is a reserved key")
             out[k] = encode_value(v, key)
@@ -71,13 +87,33 @@ def decode_value(value: Any) -> Any:
     return value
 
 
+def _check_text(text: str, key: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMetadata(
+            f"metadata {key!r} holds a lone surrogate (such as '\\ud800'), which UTF-8 "
+            "cannot encode"
+        ) from None
+
+
+def encode_entry(key: object, value: Any) -> Any:
+    """The JSON form of the top-level metadata entry ``key``: ``value``; raises
+    InvalidMetadata for a key that is not a non-empty str, or a ``user_id`` that is not a str
+    (listing by user compares strings on every backend)."""
+    if not isinstance(key, str) or not key:
+        raise InvalidMetadata(f"metadata key {key!r} must be a non-empty string")
+    _check_text(key, key)
+    if key == USER_ID and not isinstance(value, str):
+        raise InvalidMetadata(
+            f"metadata {USER_ID!r} must be a str (listing by user compares strings), "
+            f"got {type(value).__name__} {value!r}"
+        )
+    return encode_value(value, key)
+
+
 def encode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidMetadata(f"metadata key {key!r} must be a non-empty string")
-        out[key] = encode_value(value, key)
-    return out
+    return {key: encode_entry(key, value) for key, value in metadata.items()}
 
 
 def decode_metadata(raw: Any) -> dict[str, Any]:

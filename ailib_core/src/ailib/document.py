@@ -16,10 +16,15 @@ from collections.abc import Callable, Iterable, Sequence
 
 from ailib.base import BaseStore, CheckpointState
 from ailib.checkpoints import common_prefix, materialize
-from ailib.errors import CheckpointNotFound, ConflictError, SessionNotFound
+from ailib.errors import (
+    CheckpointNotFound,
+    ConflictError,
+    CorruptSessionError,
+    SessionNotFound,
+)
 from ailib.records import Change, CheckpointRecord, SessionRecord
 
-__all__ = ("DocumentStore", "check_expected", "touch")
+__all__ = ("DocumentStore", "check_count", "check_expected", "touch")
 
 _ATTEMPTS = 200
 
@@ -45,17 +50,29 @@ class DocumentStore(BaseStore):
     # -- the operations, derived ----------------------------------------------------------
 
     def _update(
-        self, session_id: str, now: float, edit: Callable[[SessionRecord], None]
+        self,
+        session_id: str,
+        now: float,
+        edit: Callable[[SessionRecord], None],
+        op_id: str | None = None,
     ) -> SessionRecord:
         """Read-edit-write with retries when another writer got in first. ``edit`` raises to
-        refuse (a stale expected version, say); it is then not retried."""
+        refuse (a stale expected version, say); it is then not retried. A write whose
+        ``op_id`` the document already applied is not applied again: the stored record comes
+        back with the version that write produced."""
         for attempt in range(_ATTEMPTS):
             current = self._read(session_id)
             if current is None or current.expired(now):
                 raise SessionNotFound(session_id, self.url)
+            check_count(current, self.url)
             seen = current.version
+            if op_id is not None and op_id in current.ops:
+                current.version = current.ops[op_id]
+                return current
             edit(current)
             current.version = seen + 1
+            current.message_count = len(current.messages)
+            current.remember(op_id, current.version)
             try:
                 self._write(current, seen)
                 return current
@@ -73,13 +90,15 @@ class DocumentStore(BaseStore):
                 f"session {record.session_id!r} already exists in {self.url}; "
                 "load it, or create one with another id"
             )
+        record.message_count = len(record.messages)
         self._write(record, None if current is None else current.version)
 
     def _fetch(self, session_id: str, last: int | None) -> SessionRecord | None:
         record = self._read(session_id)
         if record is not None and last is not None:
+            check_count(record, self.url)
             record.message_count = len(record.messages)
-            record.messages = record.messages[len(record.messages) - last :] if last else []
+            record.messages = record.messages[-last:] if last else []
         return record
 
     def _apply(self, session_id: str, change: Change, now: float) -> int:
@@ -89,7 +108,7 @@ class DocumentStore(BaseStore):
             record.metadata = change.apply_metadata(record.metadata)
             touch(record, now, change.ttl)
 
-        return self._update(session_id, now, edit).version
+        return self._update(session_id, now, edit, change.op_id).version
 
     def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
         def edit(current: SessionRecord) -> None:
@@ -115,7 +134,7 @@ class DocumentStore(BaseStore):
             r
             for r in self._scan()
             if not r.expired(now)
-            and (user_id is None or r.metadata.get("user_id") == user_id)
+            and (user_id is None or _user_of(r) == user_id)
             and (after is None or (r.updated_at, r.session_id) < after)
         ]
         live.sort(key=lambda r: (r.updated_at, r.session_id), reverse=True)
@@ -160,6 +179,23 @@ class DocumentStore(BaseStore):
             touch(record, now, None)
 
         return self._update(session_id, now, edit).version
+
+
+def check_count(record: SessionRecord, where: str) -> None:
+    """CorruptSessionError if the document's stored message count disagrees with the
+    messages it holds (a message lost, or the count damaged)."""
+    count = record.message_count
+    if count is not None and count != len(record.messages):
+        raise CorruptSessionError(
+            f"session {record.session_id!r} in {where}: its stored message count is {count!r} "
+            f"but {len(record.messages)} messages are stored; messages are missing or the count "
+            "is wrong"
+        )
+
+
+def _user_of(record: SessionRecord) -> object:
+    metadata = record.metadata
+    return metadata.get("user_id") if isinstance(metadata, dict) else None
 
 
 def check_expected(record: SessionRecord, expected: int | None, where: str) -> None:

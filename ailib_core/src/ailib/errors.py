@@ -6,6 +6,8 @@ Messages say what was wrong and what to do, and never contain a secret (URLs are
     AilibError
     ├── ConfigurationError        bad URL, option or environment
     │   └── UnknownStoreError     no store is installed for a URL scheme
+    ├── InvalidArgument           an argument outside its allowed range (also a ValueError)
+    │   └── InvalidArgumentType   an argument of the wrong type (also a TypeError)
     ├── InvalidSessionId          an id a store cannot hold
     ├── InvalidMessage            a message that is not a valid Chat Completions message
     ├── InvalidMetadata           a metadata value that would not round-trip
@@ -24,6 +26,8 @@ __all__ = (
     "ConfigurationError",
     "ConflictError",
     "CorruptSessionError",
+    "InvalidArgument",
+    "InvalidArgumentType",
     "InvalidMessage",
     "InvalidMetadata",
     "InvalidSessionId",
@@ -43,6 +47,15 @@ class ConfigurationError(AilibError, ValueError):
 
 class UnknownStoreError(ConfigurationError):
     """No installed store handles the URL's scheme."""
+
+
+class InvalidArgument(AilibError, ValueError):
+    """An argument to a store or session method outside what it accepts; the message names
+    the argument and the allowed values. Raised before the backend is touched."""
+
+
+class InvalidArgumentType(InvalidArgument, TypeError):
+    """An argument of the wrong type (a str where an int is wanted, say)."""
 
 
 class InvalidSessionId(AilibError, ValueError):

@@ -7,7 +7,7 @@ arbitrary JSON objects (Responses-API input items, for instance) stored byte for
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping
 from typing import Any, Final, Literal, TypeAlias
 
@@ -21,6 +21,7 @@ __all__ = (
     "Message",
     "SessionKind",
     "check_message",
+    "check_stored_message",
     "make_message",
 )
 
@@ -52,14 +53,30 @@ def make_message(role: str, content: Any, fields: Mapping[str, Any]) -> Message:
 
 
 def check_message(message: object, kind: str = CHAT) -> Message:
-    """Return ``message`` if it is valid for a session of ``kind``; raise InvalidMessage if not."""
+    """Return ``message`` if it is valid for a session of ``kind``; raise InvalidMessage if not.
+
+    Every message must be a JSON object that comes back unchanged from any backend: str keys;
+    values None, bool, int, finite float, str (UTF-8 encodable: no lone surrogates), lists and
+    such objects."""
+    _check_shape(message, kind)
+    assert isinstance(message, dict)
+    _check_json(message, "message")
+    return message
+
+
+def check_stored_message(message: object, kind: str) -> None:
+    """The shape check of :func:`check_message` without the JSON walk, for messages just
+    decoded from a backend (which are JSON already); raises InvalidMessage."""
+    _check_shape(message, kind)
+
+
+def _check_shape(message: object, kind: str) -> None:
     if not isinstance(message, dict):
         raise InvalidMessage(f"a message must be a dict, got {type(message).__name__}")
     if kind == MEMORY:
         raise InvalidMessage("a memory session holds no messages; use store.memory(user_id)")
     if kind == ITEMS:
-        _check_json(message)
-        return message
+        return
     role = message.get("role")
     allowed = _ALLOWED_KEYS.get(role) if isinstance(role, str) else None
     if allowed is None:
@@ -70,7 +87,8 @@ def check_message(message: object, kind: str = CHAT) -> Message:
     extra = set(message) - allowed
     if extra:
         raise InvalidMessage(
-            f"{role} message has unsupported field(s) {sorted(extra)}; allowed: {sorted(allowed)}"
+            f"{role} message has unsupported field(s) {sorted(map(str, extra))}; "
+            f"allowed: {sorted(allowed)}"
         )
     if "name" in message and not isinstance(message["name"], str):
         raise InvalidMessage(f"{role} message 'name' must be a string")
@@ -92,8 +110,6 @@ def check_message(message: object, kind: str = CHAT) -> Message:
             raise InvalidMessage(
                 "tool message needs 'tool_call_id', the id of the assistant tool call it answers"
             )
-    _check_json(message)
-    return message
 
 
 def _check_content(role: str, content: object) -> None:
@@ -129,8 +145,38 @@ def _check_tool_calls(tool_calls: object) -> None:
             )
 
 
-def _check_json(message: Message) -> None:
+def _check_json(value: object, where: str) -> None:
+    """Refuse what JSON cannot carry unchanged, naming where in the message it is."""
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidMessage(f"{where} is {value!r}, which JSON cannot carry; use a number")
+        return
+    if isinstance(value, str):
+        _check_text(value, where)
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{where}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidMessage(f"{where} has key {key!r}; JSON object keys must be str")
+            _check_text(key, f"a key of {where}")
+            _check_json(item, f"{where}[{key!r}]")
+        return
+    raise InvalidMessage(
+        f"{where} is a {type(value).__name__}, which would not come back unchanged; use None, "
+        "bool, int, float, str, lists and str-keyed dicts"
+    )
+
+
+def _check_text(text: str, where: str) -> None:
     try:
-        json.dumps(message, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidMessage(f"message is not JSON-serialisable: {exc}") from None
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMessage(
+            f"{where} holds a lone surrogate (such as '\\ud800'), which UTF-8 cannot encode"
+        ) from None

@@ -7,16 +7,18 @@ the same way; the public types convert them to timezone-aware datetimes.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ailib.codec import decode_metadata, dumps, loads
-from ailib.errors import ConfigurationError, CorruptSessionError
+from ailib.errors import CorruptSessionError, InvalidArgument, InvalidArgumentType
 from ailib.messages import Message
 
 __all__ = (
+    "MAX_OPS",
     "Change",
     "CheckpointInfo",
     "CheckpointRecord",
@@ -27,6 +29,13 @@ __all__ = (
     "encode_cursor",
     "to_datetime",
 )
+
+
+#: How many op ids (of appends and metadata updates) a session remembers, newest kept.
+MAX_OPS = 256
+
+
+T = TypeVar("T")
 
 
 def to_datetime(timestamp: float | None) -> datetime | None:
@@ -60,18 +69,29 @@ class CheckpointRecord:
         }
 
     @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> CheckpointRecord:
-        try:
-            return cls(
-                number=int(raw["number"]),
-                created_at=float(raw["created_at"]),
-                message_count=int(raw["message_count"]),
-                metadata=dict(raw["metadata"]),
-                label=raw.get("label"),
-                messages=None if raw.get("messages") is None else list(raw["messages"]),
+    def from_json(cls, raw: Mapping[str, Any], session_id: str | None = None) -> CheckpointRecord:
+        """Read what ``to_json`` wrote; CorruptSessionError names the session (when given),
+        the checkpoint and the field that is wrong."""
+        owner = f" of session {session_id!r}" if session_id else ""
+        if not isinstance(raw, Mapping):
+            raise CorruptSessionError(
+                f"a stored checkpoint{owner} is a {type(raw).__name__}, not an object"
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptSessionError(f"stored checkpoint is malformed: {exc!r}") from exc
+        where = f"stored checkpoint {raw.get('number')!r}{owner}"
+        messages = raw.get("messages")
+        label = raw.get("label")
+        if messages is not None and not isinstance(messages, list):
+            raise CorruptSessionError(f"{where}: its messages are not a list")
+        if label is not None and not isinstance(label, str):
+            raise CorruptSessionError(f"{where}: its label is not text")
+        return cls(
+            number=_field(raw, "number", int, where),
+            created_at=_field(raw, "created_at", float, where),
+            message_count=_field(raw, "message_count", int, where),
+            metadata=_field(raw, "metadata", _object, where),
+            label=label,
+            messages=None if messages is None else list(messages),
+        )
 
     def info(self) -> CheckpointInfo:
         return CheckpointInfo(
@@ -97,6 +117,9 @@ class SessionRecord:
     expires_at: float | None = None
     checkpoints: list[CheckpointRecord] = field(default_factory=list)
     message_count: int | None = None
+    #: The op ids of the latest writes applied (oldest first, at most ``MAX_OPS``), each with
+    #: the version it produced: a write carrying one of them is not applied again.
+    ops: dict[str, int] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -130,30 +153,60 @@ class SessionRecord:
             "ttl": self.ttl,
             "expires_at": self.expires_at,
             "checkpoints": [c.to_json() for c in self.checkpoints],
+            "message_count": len(self.messages),
+            "ops": [[op, version] for op, version in self.ops.items()],
         }
+
+    def remember(self, op_id: str | None, version: int) -> None:
+        """Record that ``op_id`` produced ``version``, forgetting the oldest past ``MAX_OPS``."""
+        if op_id is None:
+            return
+        self.ops[op_id] = version
+        while len(self.ops) > MAX_OPS:
+            del self.ops[next(iter(self.ops))]
 
     def dumps(self) -> str:
         return dumps(self.to_json())
 
     @classmethod
     def from_json(cls, raw: Any) -> SessionRecord:
+        """Read what ``to_json`` wrote; CorruptSessionError names the session and the field
+        that is wrong."""
         if not isinstance(raw, dict):
             raise CorruptSessionError(f"stored session is a {type(raw).__name__}, not an object")
-        try:
-            return cls(
-                session_id=str(raw["session_id"]),
-                kind=str(raw["kind"]),
-                messages=list(raw["messages"]),
-                metadata=dict(raw["metadata"]),
-                version=int(raw["version"]),
-                created_at=float(raw["created_at"]),
-                updated_at=float(raw["updated_at"]),
-                ttl=None if raw.get("ttl") is None else float(raw["ttl"]),
-                expires_at=None if raw.get("expires_at") is None else float(raw["expires_at"]),
-                checkpoints=[CheckpointRecord.from_json(c) for c in raw.get("checkpoints", [])],
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptSessionError(f"stored session is malformed: {exc!r}") from exc
+        session_id = raw.get("session_id")
+        if not isinstance(session_id, str):
+            raise CorruptSessionError(f"stored session has no valid id ({session_id!r})")
+        where = f"stored session {session_id!r}"
+        messages = raw.get("messages")
+        if not isinstance(messages, list):
+            raise CorruptSessionError(f"{where}: its messages are not a list")
+        checkpoints = raw.get("checkpoints", [])
+        if not isinstance(checkpoints, list):
+            raise CorruptSessionError(f"{where}: its checkpoints are not a list")
+        ops = raw.get("ops", [])
+        if not isinstance(ops, list) or not all(
+            isinstance(o, list) and len(o) == 2 and isinstance(o[0], str) and isinstance(o[1], int)
+            for o in ops
+        ):
+            raise CorruptSessionError(f"{where}: its list of applied op ids is malformed")
+        count = raw.get("message_count")
+        return cls(
+            session_id=session_id,
+            kind=_field(raw, "kind", _text, where),
+            messages=messages,
+            metadata=_field(raw, "metadata", _object, where),
+            version=_field(raw, "version", int, where),
+            created_at=_field(raw, "created_at", float, where),
+            updated_at=_field(raw, "updated_at", float, where),
+            ttl=None if raw.get("ttl") is None else _field(raw, "ttl", float, where),
+            expires_at=(
+                None if raw.get("expires_at") is None else _field(raw, "expires_at", float, where)
+            ),
+            checkpoints=[CheckpointRecord.from_json(c, session_id) for c in checkpoints],
+            message_count=None if count is None else _field(raw, "message_count", int, where),
+            ops={op: version for op, version in ops},
+        )
 
     @classmethod
     def loads(cls, text: str | bytes) -> SessionRecord:
@@ -174,6 +227,9 @@ class Change:
     replace_metadata: bool = False
     expected_version: int | None = None
     ttl: float | None = None
+    #: Identifies the write, so that a retry of it is not applied twice: the app's
+    #: idempotency key, or a fresh random id per call.
+    op_id: str | None = None
 
     def apply_metadata(self, current: dict[str, Any]) -> dict[str, Any]:
         if self.replace_metadata:
@@ -228,16 +284,47 @@ class Page:
         return len(self.items)
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} is not text")
+    return value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"a {type(value).__name__} is not an object")
+    return value
+
+
+def _field(raw: Mapping[str, Any], name: str, convert: Callable[[Any], T], where: str) -> T:
+    """``convert(raw[name])``; CorruptSessionError saying in words what is wrong."""
+    if name not in raw:
+        raise CorruptSessionError(f"{where}: its {name!r} field is missing")
+    value = raw[name]
+    if isinstance(value, bool) or (convert in (int, float) and not isinstance(value, int | float)):
+        raise CorruptSessionError(f"{where}: its {name!r} field is {value!r}, not a number")
+    try:
+        return convert(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CorruptSessionError(f"{where}: its {name!r} field is not valid ({exc})") from None
+
+
 def encode_cursor(updated_at: float, session_id: str) -> str:
     """An opaque cursor: the sort key of the last item on the page."""
     return base64.urlsafe_b64encode(dumps([updated_at, session_id]).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[float, str]:
+def decode_cursor(cursor: object) -> tuple[float, str]:
+    if not isinstance(cursor, str):
+        raise InvalidArgumentType(
+            f"cursor must be a str (the next_cursor of a previous page), got {cursor!r}"
+        )
     try:
-        updated_at, session_id = loads(base64.urlsafe_b64decode(cursor.encode()))
-        return float(updated_at), str(session_id)
+        updated_at, session_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(session_id, str) or not isinstance(updated_at, int | float):
+            raise ValueError("not a listing position")
+        return float(updated_at), session_id
     except Exception as exc:
-        raise ConfigurationError(
+        raise InvalidArgument(
             f"invalid listing cursor {cursor!r}; pass the next_cursor of a previous page"
         ) from exc

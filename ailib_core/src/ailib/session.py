@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from ailib.codec import decode_metadata, encode_metadata, encode_value
-from ailib.errors import CorruptSessionError
+from ailib.arguments import check_kind, check_mapping
+from ailib.codec import decode_metadata, encode_entry, encode_metadata
+from ailib.errors import AilibError, CorruptSessionError, InvalidArgumentType, InvalidSessionId
 from ailib.ids import check_session_id, new_session_id
-from ailib.messages import CHAT, KINDS, Message, check_message, make_message
+from ailib.messages import CHAT, Message, check_message, make_message
 from ailib.stats import SessionStats, compute_stats
 from ailib.window import TokenCounter, approximate_tokens, window
 
@@ -41,16 +42,18 @@ class Session:
         metadata: Mapping[str, Any] | None = None,
         kind: str = CHAT,
     ) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown session kind {kind!r}; use one of {KINDS}")
         self.session_id: str = (
             new_session_id() if session_id is None else check_session_id(session_id)
         )
-        self.kind: str = kind
+        self.kind: str = check_kind(kind)
+        if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+            raise InvalidArgumentType(
+                f"messages must be a list of message dicts, got {type(messages).__name__}"
+            )
         self.messages: list[Message] = [check_message(m, kind) for m in messages]
         self.metadata: dict[str, Any] = {}
-        for key, value in (metadata or {}).items():
-            encode_value(value, key)
+        for key, value in check_mapping(metadata, "metadata").items():
+            encode_entry(key, value)
             self.metadata[key] = value
         now = datetime.now(UTC)
         self.created_at: datetime = now
@@ -132,7 +135,7 @@ class Session:
     def save(self) -> int:
         """Store the whole session in its bound store (see ``SessionStore.save``)."""
         if self._store is None:
-            raise RuntimeError("this session is not bound to a store; use store.save(session)")
+            raise NotBound("this session is not bound to a store; use store.save(session)")
         return self._store.save(self)
 
     # -- serialisation --------------------------------------------------------------------
@@ -154,6 +157,8 @@ class Session:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Session:
+        """Read what ``to_dict`` wrote; CorruptSessionError names the session and the field
+        that is wrong."""
         if not isinstance(data, Mapping) or data.get("format", FORMAT) != FORMAT:
             raise CorruptSessionError("not an ailib session dict (missing format 'ailib.session')")
         version = data.get("format_version", FORMAT_VERSION)
@@ -162,24 +167,39 @@ class Session:
                 f"session format version {version!r} is not supported by this ailib "
                 f"(it reads version {FORMAT_VERSION}); upgrade ailib"
             )
+        session_id = data.get("session_id")
+        if not isinstance(session_id, str):
+            raise CorruptSessionError(
+                f"session dict has no session id (its 'session_id' is {session_id!r})"
+            )
+        try:
+            check_session_id(session_id)
+        except InvalidSessionId as exc:
+            raise CorruptSessionError(f"session dict is malformed: {exc}") from None
+        name = f"session {session_id!r}"
+        messages = data.get("messages")
+        if not isinstance(messages, list):
+            raise CorruptSessionError(
+                f"{name}: its messages are a {type(messages).__name__}, not a list"
+            )
+        field = "its messages"
         try:
             session = cls.__new__(cls)
             Session.__init__(
-                session,
-                str(data["session_id"]),
-                messages=list(data["messages"]),
-                kind=str(data.get("kind", CHAT)),
+                session, session_id, messages=messages, kind=str(data.get("kind", CHAT))
             )
+            field = "its metadata"
             session.metadata = decode_metadata(data.get("metadata", {}))
-            if data.get("created_at"):
-                session.created_at = datetime.fromisoformat(data["created_at"])
-            if data.get("updated_at"):
-                session.updated_at = datetime.fromisoformat(data["updated_at"])
-            if data.get("expires_at"):
-                session.expires_at = datetime.fromisoformat(data["expires_at"])
+            for key in ("created_at", "updated_at", "expires_at"):
+                field = f"its {key!r} time"
+                if data.get(key):
+                    setattr(session, key, datetime.fromisoformat(data[key]))
+            field = "its version"
             session.version = int(data.get("version", 0))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptSessionError(f"session dict is malformed: {exc}") from exc
+        except (AilibError, TypeError, ValueError) as exc:
+            if isinstance(exc, CorruptSessionError) and session_id in str(exc):
+                raise
+            raise CorruptSessionError(f"{name}: {field} cannot be read ({exc})") from exc
         return session
 
     def __repr__(self) -> str:
@@ -188,6 +208,10 @@ class Session:
             f"<{type(self).__name__} {self.session_id} kind={self.kind} "
             f"messages={len(self.messages)} version={self.version}{where}>"
         )
+
+
+class NotBound(AilibError, RuntimeError):
+    """``session.save()`` of a session that belongs to no store."""
 
 
 def _iso(value: datetime) -> str:

@@ -8,23 +8,43 @@ steps around their backend operations, so the two cannot drift apart.
 from __future__ import annotations
 
 import copy
+import logging
+import secrets
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Self
 
-from ailib.codec import decode_metadata, encode_metadata
+from ailib.arguments import (
+    check_count,
+    check_expected_version,
+    check_idempotency_key,
+    check_kind,
+    check_limit,
+    check_mapping,
+    check_unset,
+)
+from ailib.codec import USER_ID, decode_metadata, encode_metadata
 from ailib.durations import parse_duration
-from ailib.errors import ConfigurationError, CorruptSessionError, InvalidMessage
+from ailib.errors import (
+    ConfigurationError,
+    CorruptSessionError,
+    InvalidArgument,
+    InvalidArgumentType,
+    InvalidMessage,
+    InvalidMetadata,
+    SessionNotFound,
+)
 from ailib.hooks import StoreHooks
 from ailib.ids import check_session_id
-from ailib.messages import CHAT, KINDS, Message, check_message
+from ailib.messages import CHAT, ITEMS, KINDS, MEMORY, Message, check_message, check_stored_message
 from ailib.records import (
     Change,
     CheckpointRecord,
     Page,
     SessionRecord,
+    SessionSummary,
     decode_cursor,
     encode_cursor,
     to_datetime,
@@ -37,6 +57,8 @@ __all__ = ("CheckpointState", "StoreCore")
 
 CheckpointState = tuple[list[Message], dict[str, Any]]
 Counts = dict[str, Counter[str]]
+
+logger = logging.getLogger("ailib")
 
 #: The key of a message or metadata value that is stored encrypted.
 SEALED = "$sealed"
@@ -79,15 +101,22 @@ class StoreCore:
     # -- steps before a write -------------------------------------------------------------
 
     def _ttl(self, ttl: float | str | None) -> float | None:
-        return self.default_ttl if ttl is None else parse_duration(ttl)
+        return self.default_ttl if ttl is None else parse_duration(ttl, "ttl", InvalidArgument)
+
+    @staticmethod
+    def _check_session(session: object) -> Session:
+        if not isinstance(session, Session):
+            raise InvalidArgumentType(
+                f"save takes a Session (from store.load or Session()), got {type(session).__name__}"
+            )
+        return session
 
     def _copy(self, messages: Sequence[Message]) -> list[Message]:
         """Messages as the store will keep them; deep copies when hooks may edit them."""
         return [copy.deepcopy(m) if self.hooks else dict(m) for m in messages]
 
     def _record_of(self, session: Session, ttl: float | None, now: float) -> SessionRecord:
-        if session.kind not in KINDS:
-            raise ConfigurationError(f"unknown session kind {session.kind!r}")
+        check_kind(session.kind)
         for message in session.messages:
             check_message(message, session.kind)
         return SessionRecord(
@@ -121,23 +150,50 @@ class StoreCore:
         record.metadata.update(_totals(record.metadata, counts))
 
     def _append_change(
-        self, session_id: str, messages: Sequence[Message], expected_version: int | None
-    ) -> tuple[Change, Counts]:
-        """The change an append makes, and the running totals hooks asked to add to (the
-        caller reads the stored totals and merges them with :meth:`_with_totals`)."""
+        self,
+        session_id: str,
+        messages: Sequence[Message],
+        expected_version: int | None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Change, Counts, list[Message]]:
+        """The change an append makes, the running totals hooks asked to add to (the caller
+        reads the stored totals and merges them with :meth:`_with_totals`), and the messages
+        that are valid only in an ``items`` session (the caller checks them against the
+        session's kind with :meth:`_check_kind_of`).
+
+        Every message is checked before the hooks see it: a JSON object that comes back
+        unchanged, and, unless the session is of kind ``items``, a valid chat message."""
         check_session_id(session_id)
+        check_expected_version(expected_version)
+        op_id = check_idempotency_key(idempotency_key) or new_op_id()
         if not messages:
             raise InvalidMessage("append needs at least one message")
+        items_only = []
         for message in messages:
-            if not isinstance(message, dict):
-                raise InvalidMessage(f"a message must be a dict, got {type(message).__name__}")
+            check_message(message, ITEMS)
+            try:
+                check_message(message, CHAT)
+            except InvalidMessage:
+                items_only.append(message)
         stored = self._copy(messages)
         metadata: dict[str, Any] = {}
         counts = self.hooks.before_write(self, session_id, stored, metadata)
         change = Change(
-            append=tuple(stored), set_metadata=metadata, expected_version=expected_version
+            append=tuple(stored),
+            set_metadata=metadata,
+            expected_version=expected_version,
+            op_id=op_id,
         )
-        return change, counts
+        return change, counts, items_only
+
+    def _check_kind_of(
+        self, session_id: str, messages: Sequence[Message], header: SessionRecord | None
+    ) -> None:
+        """Check ``messages`` against the kind of the session ``header`` describes."""
+        if header is None or header.expired(time.time()):
+            raise SessionNotFound(session_id, self.url)
+        for message in messages:
+            check_message(message, header.kind)
 
     def _metadata_change(
         self,
@@ -145,12 +201,18 @@ class StoreCore:
         values: Mapping[str, Any] | None,
         unset: Sequence[str],
         expected_version: int | None,
+        idempotency_key: str | None = None,
     ) -> Change:
         check_session_id(session_id)
-        encoded = encode_metadata(values or {})
+        check_expected_version(expected_version)
+        op_id = check_idempotency_key(idempotency_key) or new_op_id()
+        encoded = encode_metadata(check_mapping(values, "values"))
         self.hooks.before_write(self, session_id, [], encoded)
         return Change(
-            set_metadata=encoded, unset_metadata=tuple(unset), expected_version=expected_version
+            set_metadata=encoded,
+            unset_metadata=check_unset(unset),
+            expected_version=expected_version,
+            op_id=op_id,
         )
 
     @staticmethod
@@ -161,16 +223,32 @@ class StoreCore:
 
     def _imported_record(self, data: Mapping[str, Any]) -> SessionRecord:
         """The record an ``export_session`` dict describes, checkpoints included."""
+        check_mapping(data, "the exported session")
         session = Session.from_dict(data)
-        record = self._record_of(session, parse_duration(data.get("ttl")), time.time())
+        name = f"session {session.session_id!r}"
+        try:
+            ttl = parse_duration(data.get("ttl"), "ttl", InvalidArgument)
+        except InvalidArgument as exc:
+            raise CorruptSessionError(f"{name}: {exc}") from None
+        record = self._record_of(session, ttl, time.time())
         record.created_at = session.created_at.timestamp()
         record.version = 1
         raw = data.get("checkpoints", ())
         if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
-            raise CorruptSessionError(f"checkpoints of {session.session_id!r} are malformed")
-        record.checkpoints = [CheckpointRecord.from_json(c) for c in raw]
+            raise CorruptSessionError(f"the checkpoints of {name} are malformed")
+        record.checkpoints = [CheckpointRecord.from_json(c, session.session_id) for c in raw]
         if any(c.messages is None for c in record.checkpoints):
-            raise CorruptSessionError("imported checkpoints must carry their messages")
+            raise CorruptSessionError(f"the checkpoints of {name} must carry their messages")
+        for checkpoint in record.checkpoints:
+            assert checkpoint.messages is not None
+            try:
+                encode_metadata(decode_metadata(checkpoint.metadata))
+                for message in checkpoint.messages:
+                    check_message(message, session.kind)
+            except (InvalidMessage, InvalidMetadata, CorruptSessionError) as exc:
+                raise CorruptSessionError(
+                    f"checkpoint {checkpoint.number} of {name} is not valid: {exc}"
+                ) from None
         self._run_hooks(record)
         return record
 
@@ -178,8 +256,8 @@ class StoreCore:
 
     @staticmethod
     def _check_last(last: int | None) -> None:
-        if last is not None and last < 0:
-            raise ValueError("last must be >= 0")
+        if last is not None:
+            check_count(last, "last")
 
     @staticmethod
     def _wider_tail(record: SessionRecord | None, last: int | None) -> int | None:
@@ -190,24 +268,55 @@ class StoreCore:
             or last is None
             or record.kind != CHAT
             or not record.messages
+            or not isinstance(record.messages[0], dict)
             or record.messages[0].get("role") != "tool"
             or len(record.messages) >= record.count
         ):
             return None
         return min(record.count, 2 * len(record.messages) + 8)
 
-    @staticmethod
-    def _live(record: SessionRecord | None, last: int | None) -> SessionRecord | None:
-        """``record`` unless it expired, its tail cut to ``last``: exactly, for items; for chat
-        messages, widened so as not to orphan tool results."""
+    def _live(self, record: SessionRecord | None, last: int | None) -> SessionRecord | None:
+        """``record`` unless it expired, checked to hold as many messages as its count says,
+        its tail cut to ``last``: exactly, for items; for chat messages, widened so as not to
+        orphan tool results."""
         if record is None or record.expired(time.time()):
             return None
+        self._check_count(record, last)
         if last is not None:
             start = len(record.messages) - last
             if record.kind == CHAT:
                 start = safe_tail_start(record.messages, start)
             record.messages = record.messages[max(0, start) :]
         return record
+
+    def _check_count(self, record: SessionRecord, last: int | None) -> None:
+        """What the core can check of a fetched record: its message count is a count, a
+        whole load returned exactly that many messages, a tail no more and not fewer than
+        asked for."""
+        count, got = record.message_count, len(record.messages)
+        name = f"session {record.session_id!r} in {self.url}"
+        if not isinstance(record.messages, list):
+            raise CorruptSessionError(f"{name}: its messages are not a list")
+        for index, message in enumerate(record.messages):
+            if not isinstance(message, dict):
+                raise CorruptSessionError(
+                    f"{name}: a stored message (number {index} of those read) is a "
+                    f"{type(message).__name__}, not an object"
+                )
+        if count is None:
+            return
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise CorruptSessionError(f"{name}: its stored message count {count!r} is invalid")
+        if last is None and got != count:
+            raise CorruptSessionError(
+                f"{name}: its stored message count is {count} but {got} messages are stored; "
+                "messages are missing or the count is wrong"
+            )
+        if last is not None and not min(last, count) <= got <= count:
+            raise CorruptSessionError(
+                f"{name}: the last {last} of its {count} messages were asked for and {got} came "
+                "back; messages are missing or the stored count is wrong"
+            )
 
     def _readable(self, session_id: str, messages: list[Message], metadata: dict[str, Any]) -> None:
         """Run the read hooks in place; refuse what is still sealed (read without its key)."""
@@ -225,16 +334,37 @@ class StoreCore:
             )
 
     def _to_session(self, record: SessionRecord) -> Session:
+        name = f"session {record.session_id!r} in {self.url}"
         if record.kind not in KINDS:
-            raise CorruptSessionError(
-                f"session {record.session_id!r} in {self.url} has unknown kind {record.kind!r}"
-            )
+            raise CorruptSessionError(f"{name} has unknown kind {record.kind!r}")
         self._readable(record.session_id, record.messages, record.metadata)
+        for index, message in enumerate(record.messages):
+            try:
+                check_stored_message(message, record.kind)
+            except InvalidMessage as exc:
+                raise CorruptSessionError(
+                    f"{name}: stored message {index} is not valid: {exc}"
+                ) from None
         session = Session(record.session_id, kind=record.kind)
         session.messages = record.messages
-        session.metadata = decode_metadata(record.metadata)
+        session.metadata = self._decoded_metadata(record)
         self._stamp(session, record)
         return session
+
+    def _decoded_metadata(self, record: SessionRecord) -> dict[str, Any]:
+        """The record's metadata decoded; CorruptSessionError naming the session if it does
+        not decode or its ``user_id`` is not a str."""
+        name = f"session {record.session_id!r} in {self.url}"
+        try:
+            metadata = decode_metadata(record.metadata)
+        except CorruptSessionError as exc:
+            raise CorruptSessionError(f"{name}: its metadata cannot be read: {exc}") from None
+        user_id = metadata.get(USER_ID, "")
+        if not isinstance(user_id, str):
+            raise CorruptSessionError(
+                f"{name}: its stored {USER_ID!r} is a {type(user_id).__name__}, not a str"
+            )
+        return metadata
 
     @staticmethod
     def _stamp(session: Session, record: SessionRecord) -> None:
@@ -245,26 +375,73 @@ class StoreCore:
         session.expires_at = to_datetime(record.expires_at)
 
     @staticmethod
-    def _list_args(limit: int, cursor: str | None) -> tuple[tuple[float, str] | None, float]:
-        if limit < 1:
-            raise ValueError("limit must be >= 1")
-        return (decode_cursor(cursor) if cursor else None), time.time()
+    def _list_args(
+        user_id: str | None, limit: int, cursor: str | None, kind: str | None
+    ) -> tuple[tuple[float, str] | None, float]:
+        if user_id is not None and not isinstance(user_id, str):
+            raise InvalidArgumentType(f"user_id must be a str or None, got {user_id!r}")
+        check_limit(limit)
+        if kind is not None:
+            check_kind(kind)
+        return (decode_cursor(cursor) if cursor is not None else None), time.time()
 
-    def _page(self, records: Sequence[SessionRecord], limit: int, now: float) -> Page:
-        live = [r for r in records if not r.expired(now)]
+    def _listable(
+        self, batch: Sequence[SessionRecord], kind: str | None
+    ) -> list[tuple[SessionRecord, SessionSummary]]:
+        """The records of ``batch`` of the listed kind, with their summaries. A record whose
+        header does not decode is left out and logged as a warning naming it, so that one
+        damaged session does not hide every other."""
+        listed = []
+        for record in batch:
+            try:
+                if record.kind not in KINDS:
+                    raise CorruptSessionError(f"unknown kind {record.kind!r}")
+                if not (record.kind == kind if kind else record.kind != MEMORY):
+                    continue
+                self._readable(record.session_id, [], record.metadata)
+                summary = record.summary()
+                summary = replace(summary, metadata=self._decoded_metadata(record))
+                if not isinstance(summary.message_count, int) or summary.message_count < 0:
+                    raise CorruptSessionError(f"message count {summary.message_count!r}")
+            except (CorruptSessionError, TypeError, ValueError, AttributeError) as exc:
+                if isinstance(exc, ConfigurationError):
+                    raise
+                logger.warning(
+                    "left session %r in %s out of the listing: its stored header is corrupt (%s)",
+                    record.session_id,
+                    self.url,
+                    exc,
+                )
+                continue
+            listed.append((record, summary))
+        return listed
+
+    def _page(
+        self, listed: Sequence[tuple[SessionRecord, SessionSummary]], limit: int, now: float
+    ) -> Page:
+        live = [(r, s) for r, s in listed if not r.expired(now)]
         more = len(live) > limit
         live = live[:limit]
-        cursor = encode_cursor(live[-1].updated_at, live[-1].session_id) if more else None
-        for record in live:
-            self._readable(record.session_id, [], record.metadata)
-        return Page([r.summary() for r in live], cursor)
+        last = live[-1][0] if live else None
+        cursor = encode_cursor(last.updated_at, last.session_id) if more and last else None
+        return Page([s for _, s in live], cursor)
 
     def _user_key(self, user_id: str | None) -> str | None:
         return None if user_id is None else self.hooks.user_key(self, user_id)
 
-    def _readable_state(self, session_id: str, state: CheckpointState) -> CheckpointState:
+    def _readable_state(
+        self, session_id: str, state: CheckpointState, kind: str = ITEMS
+    ) -> CheckpointState:
         messages, metadata = state
         self._readable(session_id, messages, metadata)
+        for index, message in enumerate(messages):
+            try:
+                check_stored_message(message, kind)
+            except InvalidMessage as exc:
+                raise CorruptSessionError(
+                    f"session {session_id!r} in {self.url}: message {index} of a checkpoint "
+                    f"is not valid: {exc}"
+                ) from None
         return messages, metadata
 
     def _export(
@@ -274,7 +451,7 @@ class StoreCore:
         data["ttl"] = record.ttl
         data["checkpoints"] = []
         for checkpoint, state in checkpoints:
-            messages, metadata = self._readable_state(record.session_id, state)
+            messages, metadata = self._readable_state(record.session_id, state, record.kind)
             data["checkpoints"].append(
                 {**checkpoint.to_json(), "messages": messages, "metadata": metadata}
             )
@@ -287,6 +464,11 @@ class StoreCore:
         removed = record.messages[keep:]
         record.messages = record.messages[:keep]
         return record, removed
+
+
+def new_op_id() -> str:
+    """A fresh random op id for a write the app gave no idempotency key."""
+    return secrets.token_hex(16)
 
 
 def _totals(metadata: Mapping[str, Any], counts: Counts) -> dict[str, dict[str, int]]:

@@ -12,7 +12,8 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ailib.errors import ConflictError, SessionNotFound
+from ailib.arguments import check_mapping
+from ailib.errors import ConflictError, InvalidArgument, InvalidArgumentType, SessionNotFound
 from ailib.messages import MEMORY
 
 if TYPE_CHECKING:
@@ -35,8 +36,7 @@ class UserMemory:
     ``set_preference`` and ``add_topic`` use, so concurrent sessions lose nothing)."""
 
     def __init__(self, store: SessionStore, user_id: str, ttl: float | str | None = None) -> None:
-        if not isinstance(user_id, str) or not user_id:
-            raise ValueError("user_id must be a non-empty string")
+        check_user_id(user_id)
         self.store = store
         self.user_id = user_id
         self.ttl = ttl
@@ -67,8 +67,8 @@ class UserMemory:
         return self.all().get(key, default)
 
     def update(self, values: Mapping[str, Any]) -> None:
-        if USER_ID in values:
-            raise ValueError(f"{USER_ID!r} names the memory's owner and cannot be set")
+        if USER_ID in check_mapping(values, "values"):
+            raise InvalidArgument(f"{USER_ID!r} names the memory's owner and cannot be set")
         try:
             self.store.update_metadata(self.session_id, values)
         except SessionNotFound:
@@ -130,9 +130,18 @@ class UserMemory:
         self.modify("topics", lambda topics: list(dict.fromkeys([*(topics or []), topic])))
 
 
+def check_user_id(user_id: object) -> str:
+    if not isinstance(user_id, str):
+        raise InvalidArgumentType(f"user_id must be a str, got {type(user_id).__name__}")
+    if not user_id:
+        raise InvalidArgument("user_id must not be empty")
+    return user_id
+
+
 def forget_user(store: SessionStore, user_id: str) -> int:
     """Delete every session of ``user_id`` (checkpoints with them) and their memory; return
     how many sessions went (the memory counts as one)."""
+    check_user_id(user_id)
     deleted = 0
     while True:
         page = store.list(user_id=user_id, limit=200)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from ailib.async_adapter import InlineAsyncStore
-from ailib.document import DocumentStore, check_expected, touch
+from ailib.document import DocumentStore, check_count, check_expected, touch
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.records import Change, SessionRecord
 from ailib.url import StoreURL, make_url
@@ -69,7 +69,9 @@ class MemoryStore(DocumentStore):
                 raise ConflictError(
                     f"session {record.session_id!r} changed concurrently in {self.url}"
                 )
-            self._space.records[key] = copy.deepcopy(record)
+            self._space.records[key] = replace(
+                copy.deepcopy(record), message_count=len(record.messages)
+            )
 
     def _remove(self, session_id: str) -> bool:
         with self._space.lock:
@@ -90,12 +92,11 @@ class MemoryStore(DocumentStore):
             record = self._space.records.get(self._key(session_id))
             if record is None:
                 return None
+            check_count(record, self.url)
             tail = copy.copy(record)
             tail.checkpoints = []
-            tail.message_count = len(record.messages)
-            tail.messages = copy.deepcopy(
-                record.messages[len(record.messages) - last :] if last else []
-            )
+            tail.ops = {}
+            tail.messages = copy.deepcopy(record.messages[-last:] if last else [])
             return tail
 
     def _apply(self, session_id: str, change: Change, now: float) -> int:
@@ -103,11 +104,16 @@ class MemoryStore(DocumentStore):
             record = self._space.records.get(self._key(session_id))
             if record is None or record.expired(now):
                 raise SessionNotFound(session_id, self.url)
+            if change.op_id in record.ops:
+                return record.ops[change.op_id]
+            check_count(record, self.url)
             check_expected(record, change.expected_version, self.url)
             record.messages.extend(copy.deepcopy(list(change.append)))
+            record.message_count = len(record.messages)
             record.metadata = change.apply_metadata(record.metadata)
             touch(record, now, change.ttl)
             record.version += 1
+            record.remember(change.op_id, record.version)
             return record.version
 
 
@@ -119,6 +125,7 @@ def _header(record: SessionRecord) -> SessionRecord:
         message_count=len(record.messages),
         metadata=copy.deepcopy(record.metadata),
         checkpoints=[],
+        ops={},
     )
 
 

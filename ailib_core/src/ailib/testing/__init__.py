@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ailib.testing.async_conformance import AsyncStoreConformance
-from ailib.testing.conformance import Capability, StoreConformance
+from ailib.testing.capabilities import Capability, Damage
+from ailib.testing.conformance import StoreConformance
 from ailib.testing.servers import require_server
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = (
     "AsyncStoreConformance",
     "Capability",
+    "Damage",
     "FakeChatClient",
     "FakeOpenAIServer",
     "StoreConformance",

@@ -75,8 +75,8 @@ class BlockingStore:
         )
         return self._bound(made)
 
-    def session(self, session_id: str, *, create: bool = False) -> Session:
-        return self._bound(self._loop.run(self.store.session(session_id, create=create)))
+    def session(self, session_id: str, *, create: bool = False, kind: str = CHAT) -> Session:
+        return self._bound(self._loop.run(self.store.session(session_id, create=create, kind=kind)))
 
     def load(self, session_id: str, last: int | None = None) -> Session:
         return self._loop.run(self.store.load(session_id, last))
@@ -91,10 +91,19 @@ class BlockingStore:
         return self._loop.run(self.store.save(session, ttl))
 
     def append(
-        self, session_id: str, *messages: Message, expected_version: int | None = None
+        self,
+        session_id: str,
+        *messages: Message,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
         return self._loop.run(
-            self.store.append(session_id, *messages, expected_version=expected_version)
+            self.store.append(
+                session_id,
+                *messages,
+                expected_version=expected_version,
+                idempotency_key=idempotency_key,
+            )
         )
 
     def update_metadata(
@@ -104,10 +113,15 @@ class BlockingStore:
         *,
         unset: Sequence[str] = (),
         expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
         return self._loop.run(
             self.store.update_metadata(
-                session_id, values, unset=unset, expected_version=expected_version
+                session_id,
+                values,
+                unset=unset,
+                expected_version=expected_version,
+                idempotency_key=idempotency_key,
             )
         )
 

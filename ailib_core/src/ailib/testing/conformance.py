@@ -18,9 +18,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from typing import Any, ClassVar
 
 import pytest
@@ -35,12 +34,13 @@ from ailib.errors import (
 from ailib.registry import open_store
 from ailib.session import Session
 from ailib.store import SessionStore
+from ailib.testing.bad_input import BadInputCases
+from ailib.testing.capabilities import Capability, Damage, MakeStore
+from ailib.testing.corruption import CorruptionCases
 from ailib.testing.model import StoreModelCases
 from ailib.testing.pytest_plugin import empty
 
-__all__ = ("Capability", "StoreConformance")
-
-MakeStore = Callable[..., SessionStore]
+__all__ = ("Capability", "Damage", "MakeStore", "StoreConformance")
 
 #: Slack past a deadline for a server's clock resolution and its expiry sweep.
 EXPIRY_SLACK = 0.3
@@ -50,18 +50,6 @@ def sleep_until(deadline: float) -> None:
     """Sleep until ``time.monotonic()`` reaches ``deadline``; the TTL cases wait on deadlines
     taken around each store call, so a slow round trip shortens the wait instead of failing."""
     time.sleep(max(0.0, deadline - time.monotonic()))
-
-
-class Capability(StrEnum):
-    """What a store may declare it lacks in ``StoreConformance.lacks``."""
-
-    TTL = "ttl"
-    CHECKPOINTS = "checkpoints"
-    CONCURRENCY = "concurrency"
-    LARGE_VALUES = "large_values"
-    #: Two stores opened on the same URL see the same sessions (not so for ``sqlite://``,
-    #: an in-memory database per store object).
-    SHARED = "shared"
 
 
 def _tool_exchange(call_id: str) -> list[dict[str, Any]]:
@@ -80,7 +68,7 @@ def _tool_exchange(call_id: str) -> list[dict[str, Any]]:
     ]
 
 
-class StoreConformance(StoreModelCases):
+class StoreConformance(StoreModelCases, BadInputCases, CorruptionCases):
     """The behaviour every ``SessionStore`` must have."""
 
     lacks: ClassVar[frozenset[Capability]] = frozenset()
@@ -234,6 +222,50 @@ class StoreConformance(StoreModelCases):
         loaded = store.load(session.session_id)
         assert [m["content"] for m in loaded.messages] == ["one", "two", "three", "four"]
         assert loaded.version == v3
+
+    def test_append_with_the_same_idempotency_key_applies_once(self, store: SessionStore) -> None:
+        writer: Any = store  # idempotency_key is not in every store's signature yet
+        session = store.create()
+        first = writer.append(
+            session.session_id, {"role": "user", "content": "a"}, idempotency_key="k-1"
+        )
+        again = writer.append(
+            session.session_id, {"role": "user", "content": "a"}, idempotency_key="k-1"
+        )
+        assert again == first
+        other = writer.append(
+            session.session_id, {"role": "user", "content": "b"}, idempotency_key="k-2"
+        )
+        assert other > first
+        retried = writer.append(
+            session.session_id, {"role": "user", "content": "a"}, idempotency_key="k-1"
+        )
+        assert retried == first
+        loaded = store.load(session.session_id)
+        assert [m["content"] for m in loaded.messages] == ["a", "b"]
+        assert loaded.version == other
+        second = store.create()
+        elsewhere = writer.append(
+            second.session_id, {"role": "user", "content": "a"}, idempotency_key="k-1"
+        )
+        assert len(store.load(second.session_id)) == 1
+        assert elsewhere > 0
+
+    def test_idempotency_key_of_metadata_updates(self, store: SessionStore) -> None:
+        writer: Any = store
+        session = store.create({"n": 0})
+        first = writer.update_metadata(session.session_id, {"n": 1}, idempotency_key="m-1")
+        store.update_metadata(session.session_id, {"n": 2})
+        assert writer.update_metadata(session.session_id, {"n": 1}, idempotency_key="m-1") == first
+        assert store.load(session.session_id).get_metadata("n") == 2
+
+    def test_appends_without_a_key_are_each_applied(self, store: SessionStore) -> None:
+        session = store.create()
+        versions = [
+            store.append(session.session_id, {"role": "user", "content": "same"}) for _ in range(3)
+        ]
+        assert versions == sorted(set(versions))
+        assert len(store.load(session.session_id)) == 3
 
     def test_bound_session_writes_through(self, store: SessionStore) -> None:
         session = store.create()
@@ -391,6 +423,20 @@ class StoreConformance(StoreModelCases):
         tail = store.load(session.session_id, last=3)
         assert [m["content"] for m in tail.messages] == ["7", "8", "9"]
         assert store.load(session.session_id, last=0).messages == []
+
+    @pytest.mark.parametrize("kind", ["chat", "items"])
+    def test_load_last_k_for_every_k(self, store: SessionStore, kind: str) -> None:
+        """``load(last=k)`` against a plain list, for every k from 0 to the length + 3."""
+        session = store.create(kind=kind)
+        written: list[dict[str, Any]] = []
+        for n in range(6):
+            message = {"role": "user", "content": str(n)}
+            store.append(session.session_id, message)
+            written.append(message)
+            for k in range(len(written) + 4):
+                tail = store.load(session.session_id, last=k).messages
+                expected = written[len(written) - k :] if k <= len(written) else written
+                assert tail == (expected if k else []), f"last={k} of {len(written)}"
 
     def test_load_last_never_splits_a_tool_call(self, store: SessionStore) -> None:
         session = store.create()
