@@ -21,13 +21,14 @@ import json
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, Final
 
 from ailib.errors import ConfigurationError
 from ailib.url import StoreURL, make_url
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from opentelemetry.metrics import Histogram, MeterProvider
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
@@ -98,11 +99,17 @@ _MARK: Final = "_ailib_tracing"
 
 
 class _Call:
-    """What one traced call learned that only the backend knows (retries)."""
+    """One traced call: its span, the context tokens to restore, and what only the backend
+    knows (retries)."""
 
-    __slots__ = ("retries",)
+    __slots__ = ("context", "current", "retries", "span", "start")
 
-    def __init__(self) -> None:
+    current: Token[_Call | None]
+
+    def __init__(self, span: Span, context: Token[Context]) -> None:
+        self.span = span
+        self.context = context
+        self.start = 0.0
         self.retries = 0
 
 
@@ -231,72 +238,64 @@ class _StoreTracing:
         self.error_status = Status
         self.error_code = StatusCode.ERROR
         self.in_context = set_span_in_context
+        from opentelemetry.context import attach, detach
+
+        self.attach, self.detach = attach, detach
         base = store_attributes(store)
         target = base["db.namespace"]
         self.names = {op: f"{op} {target}" for op in OPERATIONS}
         self.attributes = {op: {**base, "db.operation.name": op} for op in OPERATIONS}
 
     def wrap(self, op: str, method: Callable[..., Any]) -> Callable[..., Any]:
-        from opentelemetry import context
-
-        attach, detach = context.attach, context.detach
-
         @functools.wraps(method)
         def traced(*args: Any, **kwargs: Any) -> Any:
-            span = self.tracer.start_span(
-                self.names[op], kind=self.client, attributes=self.attributes[op]
-            )
-            if op in _BY_ID and self.session_ids:
-                self.started(span, args, kwargs)
-            token = attach(self.in_context(span))
-            call = _Call()
-            call_token = _current.set(call)
-            start = time.perf_counter()
+            call = self.begin(op, args, kwargs)
             try:
                 result = method(*args, **kwargs)
             except BaseException as exc:
-                self.failed(span, op, exc, start, call)
+                self.failed(op, exc, call)
                 raise
             else:
-                self.succeeded(span, op, args, kwargs, result, start, call)
+                self.succeeded(op, args, kwargs, result, call)
                 return result
             finally:
-                _current.reset(call_token)
-                detach(token)
-                span.end()
+                self.end(call)
 
         return traced
 
     def wrap_async(self, op: str, method: Callable[..., Any]) -> Callable[..., Any]:
-        from opentelemetry import context
-
-        attach, detach = context.attach, context.detach
-
         @functools.wraps(method)
         async def traced(*args: Any, **kwargs: Any) -> Any:
-            span = self.tracer.start_span(
-                self.names[op], kind=self.client, attributes=self.attributes[op]
-            )
-            if op in _BY_ID and self.session_ids:
-                self.started(span, args, kwargs)
-            token = attach(self.in_context(span))
-            call = _Call()
-            call_token = _current.set(call)
-            start = time.perf_counter()
+            call = self.begin(op, args, kwargs)
             try:
                 result = await method(*args, **kwargs)
             except BaseException as exc:
-                self.failed(span, op, exc, start, call)
+                self.failed(op, exc, call)
                 raise
             else:
-                self.succeeded(span, op, args, kwargs, result, start, call)
+                self.succeeded(op, args, kwargs, result, call)
                 return result
             finally:
-                _current.reset(call_token)
-                detach(token)
-                span.end()
+                self.end(call)
 
         return traced
+
+    def begin(self, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call:
+        """Start the span of one call and make it current (for the calls it makes)."""
+        span = self.tracer.start_span(
+            self.names[op], kind=self.client, attributes=self.attributes[op]
+        )
+        if op in _BY_ID and self.session_ids:
+            self.started(span, args, kwargs)
+        call = _Call(span, self.attach(self.in_context(span)))
+        call.current = _current.set(call)
+        call.start = time.perf_counter()
+        return call
+
+    def end(self, call: _Call) -> None:
+        _current.reset(call.current)
+        self.detach(call.context)
+        call.span.end()
 
     @staticmethod
     def started(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -305,16 +304,10 @@ class _StoreTracing:
             span.set_attribute("ailib.session.id", session_id)
 
     def succeeded(
-        self,
-        span: Span,
-        op: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        result: Any,
-        start: float,
-        call: _Call,
+        self, op: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any, call: _Call
     ) -> None:
-        self.histogram.record(time.perf_counter() - start, self.attributes[op])
+        self.histogram.record(time.perf_counter() - call.start, self.attributes[op])
+        span = call.span
         if not span.is_recording():
             return
         if call.retries:
@@ -324,11 +317,12 @@ class _StoreTracing:
         except Exception:  # a span detail must never fail the operation it describes
             return
 
-    def failed(self, span: Span, op: str, exc: BaseException, start: float, call: _Call) -> None:
+    def failed(self, op: str, exc: BaseException, call: _Call) -> None:
         error_type = _error_type(exc)
         self.histogram.record(
-            time.perf_counter() - start, {**self.attributes[op], "error.type": error_type}
+            time.perf_counter() - call.start, {**self.attributes[op], "error.type": error_type}
         )
+        span = call.span
         if not span.is_recording():
             return
         span.set_attribute("error.type", error_type)

@@ -1,0 +1,137 @@
+"""The cost of OpenTelemetry tracing on an append, on memory:// and SQLite, in one run.
+
+Four ways to append one message, each timed against the raw store in the same process,
+interleaved (which goes first alternates, to cancel drift):
+
+* raw: the store class built directly (``cls.from_url``), so no plugin ever saw it;
+* off: ``open_store(url)`` before anything imported OpenTelemetry (checked: not imported
+  after the appends), the state of every program that does not use it;
+* on: ``open_store(url, tracer_provider=..., meter_provider=...)`` with the SDK: every span
+  recorded (SimpleSpanProcessor into an in-memory exporter) and the duration histogram
+  (in-memory reader);
+* on, sampled out: the SDK with a tracer provider that samples nothing (the spans are
+  non-recording) and the histogram still recorded.
+
+::
+
+    .venv/bin/python bench/tracing_bench.py [--appends N] [--reps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import ailib
+from ailib.base import BaseStore
+from ailib.registry import resolve
+from ailib.tracing import is_instrumented
+from ailib.url import make_url
+
+MESSAGE = {"role": "user", "content": "a message of ordinary length " * 4}
+
+
+def raw_store(url: str) -> BaseStore:
+    parsed = make_url(url)
+    return resolve(parsed).from_url(parsed)
+
+
+def per_append(store: Any, appends: int) -> float:
+    """Seconds per append of ``appends`` appends to a fresh session."""
+    session_id = store.create().session_id
+    append = store.append
+    start = time.perf_counter()
+    for _ in range(appends):
+        append(session_id, MESSAGE)
+    return (time.perf_counter() - start) / appends
+
+
+def compare(ours: Callable[[], float], raw: Callable[[], float], reps: int) -> tuple[float, float]:
+    """Median seconds per append of each, alternating which goes first."""
+    a: list[float] = []
+    b: list[float] = []
+    for rep in range(reps):
+        if rep % 2:
+            b.append(raw())
+            a.append(ours())
+        else:
+            a.append(ours())
+            b.append(raw())
+    return statistics.median(a), statistics.median(b)
+
+
+def row(backend: str, label: str, ours: float, raw: float) -> None:
+    print(
+        f"{backend:<8} {label:<28} {ours * 1e6:>9.1f} µs  raw {raw * 1e6:>9.1f} µs"
+        f"  {ours / raw:>5.2f}x  (+{(ours - raw) * 1e6:.1f} µs)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--appends", type=int, default=0, help="appends per timing (0: auto)")
+    parser.add_argument("--reps", type=int, default=9, help="timings per variant")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="ailib-tracing-bench-"))
+    urls = {"memory": "memory://", "sqlite": f"sqlite:///{workdir / 'bench.db'}"}
+    appends = {"memory": args.appends or 5000, "sqlite": args.appends or 500}
+
+    version = sys.version.split()[0]
+    print(f"python {version}, ailib {ailib.__version__}; per append, median of {args.reps}")
+    raws = {name: raw_store(url) for name, url in urls.items()}
+    # Off: nothing has imported OpenTelemetry yet.
+    for name, url in urls.items():
+        store = ailib.open_store(url)
+        assert not is_instrumented(store)
+        count = appends[name]
+        ours, raw = compare(
+            partial(per_append, store, count), partial(per_append, raws[name], count), args.reps
+        )
+        row(name, "off (OpenTelemetry not imported)", ours, raw)
+        store.close()
+    imported = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
+    assert not imported, f"tracing off imported {imported}"
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    recording = TracerProvider()
+    recording.add_span_processor(SimpleSpanProcessor(exporter))
+    sampled_out = TracerProvider(sampler=ALWAYS_OFF)
+    meters = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    for name, url in urls.items():
+        for label, provider in (
+            ("on (every span recorded)", recording),
+            ("on, sampled out", sampled_out),
+        ):
+            store = ailib.open_store(url, tracer_provider=provider, meter_provider=meters)
+            assert is_instrumented(store)
+
+            def traced(store: Any = store, count: int = appends[name]) -> float:
+                seconds = per_append(store, count)
+                exporter.clear()
+                return seconds
+
+            untraced = partial(per_append, raws[name], appends[name])
+            ours, raw = compare(traced, untraced, args.reps)
+            row(name, label, ours, raw)
+            store.close()
+    for store in raws.values():
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
