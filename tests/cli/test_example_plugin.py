@@ -3,14 +3,17 @@ suite, and its compare-and-set holds across processes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ailib import available_stores, open_store
-from ailib.testing import StoreConformance
+from ailib.store import SessionStore
+from ailib.testing import Damage, StoreConformance
 
 
 def test_jsonfile_is_registered_by_its_distribution() -> None:
@@ -23,6 +26,20 @@ class TestJsonFileStore(StoreConformance):
     @pytest.fixture
     def store_url(self, tmp_path: Path) -> str:
         return f"jsonfile://{tmp_path}"
+
+    def corrupt_session(self, store: SessionStore, session_id: str, damage: Damage) -> None:
+        """Edit the session's file behind the store's back."""
+        path = Path(getattr(store, "root")) / f"{session_id}.json"
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        if damage is Damage.METADATA:
+            data["metadata"] = {"user_id": 12345, "when": {"$datetime": "\x00 garbage"}}
+        elif damage is Damage.MESSAGE:
+            data["messages"][1] = "\x00\ufffd garbage"
+        elif damage is Damage.MISSING_MESSAGE:
+            del data["messages"][1]
+        else:
+            data["message_count"] += 3
+        path.write_text(json.dumps(data), encoding="utf-8")
 
 
 _APPENDER = """

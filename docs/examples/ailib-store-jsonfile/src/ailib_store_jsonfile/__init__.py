@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ailib import ConfigurationError, ConflictError, DocumentStore, StoreURL, make_url
+from ailib.errors import CorruptSessionError
 from ailib.records import SessionRecord
 
 __all__ = ("JsonFileStore",)
+
+logger = logging.getLogger("ailib")
 
 
 class JsonFileStore(DocumentStore):
@@ -60,7 +64,12 @@ class JsonFileStore(DocumentStore):
             text = self._path(session_id).read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        return SessionRecord.loads(text)
+        try:
+            return SessionRecord.loads(text)
+        except CorruptSessionError as exc:
+            if session_id in str(exc):
+                raise
+            raise CorruptSessionError(f"session {session_id!r} in {self.url}: {exc}") from None
 
     def _write(self, record: SessionRecord, expected_version: int | None) -> None:
         with self._locked():
@@ -90,7 +99,13 @@ class JsonFileStore(DocumentStore):
             return True
 
     def _scan(self) -> Iterator[SessionRecord]:
+        """Every readable session; a file that does not decode is left out with a warning,
+        so one damaged session does not break listing the others."""
         for path in sorted(self.root.glob("*.json")):
-            record = self._read(path.name.removesuffix(".json"))
+            try:
+                record = self._read(path.name.removesuffix(".json"))
+            except CorruptSessionError as exc:
+                logger.warning("left %s out of the listing: %s", path, exc)
+                continue
             if record is not None:
                 yield record
