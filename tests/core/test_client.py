@@ -186,6 +186,19 @@ def test_missing_key_is_a_configuration_error() -> None:
     assert "api_key" in str(caught.value)
 
 
+def test_missing_key_says_how_to_run_offline() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        OpenAIClient()
+    text = str(caught.value)
+    assert "To run offline, use ailib.testing.FakeChatClient() in place of this client" in text
+    assert "OPENAI_BASE_URL" in text
+    # What the message names exists and stands in for the client as it says.
+    import ailib.testing
+
+    offline = ailib.testing.FakeChatClient()
+    assert offline.chat(HISTORY) == "[offline] reply #2 to: What is 2+2?"
+
+
 def test_missing_key_for_a_local_server_says_any_value_works() -> None:
     with pytest.raises(ConfigurationError) as caught:
         OpenAIClient(base_url="http://user:hunter2@127.0.0.1:11434/v1")

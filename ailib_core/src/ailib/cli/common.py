@@ -41,6 +41,18 @@ __all__ = (
 
 ENV_URL = "AILIB_STORE_URL"
 
+
+def complete_url(incomplete: str) -> list[str]:
+    """Shell completion of ``--store``: the installed schemes, as ``scheme://``."""
+    from ailib.registry import available_stores
+
+    return [
+        f"{info.scheme}://"
+        for info in available_stores()
+        if f"{info.scheme}://".startswith(incomplete)
+    ]
+
+
 StoreOption = Annotated[
     str | None,
     typer.Option(
@@ -50,6 +62,7 @@ StoreOption = Annotated[
         help=f"Store URL, e.g. sqlite:///sessions.db or redis://localhost:6379/0 "
         f"[default: ${ENV_URL}, else SQLite in your user data directory]",
         show_default=False,
+        autocompletion=complete_url,
     ),
 ]
 
