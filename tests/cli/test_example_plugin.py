@@ -14,6 +14,7 @@ import pytest
 from ailib import available_stores, open_store
 from ailib.store import SessionStore
 from ailib.testing import Damage, StoreConformance
+from ailib_store_jsonfile import JsonFileStore
 
 
 def test_jsonfile_is_registered_by_its_distribution() -> None:
@@ -29,7 +30,8 @@ class TestJsonFileStore(StoreConformance):
 
     def corrupt_session(self, store: SessionStore, session_id: str, damage: Damage) -> None:
         """Edit the session's file behind the store's back."""
-        path = Path(getattr(store, "root")) / f"{session_id}.json"
+        assert isinstance(store, JsonFileStore)
+        path = store.root / f"{session_id}.json"
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         if damage is Damage.METADATA:
             data["metadata"] = {"user_id": 12345, "when": {"$datetime": "\x00 garbage"}}
