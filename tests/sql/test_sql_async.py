@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import ailib
 from ailib.errors import ConfigurationError, StoreUnavailable
-from ailib_store_sql import SQLStore, define, upgrade
+from ailib_store_sql import SCHEMA_VERSION, SQLStore, define, upgrade
 from ailib_store_sql.aio import AsyncSQLStore
 from ailib_store_sql.engine import async_url
 from ailib_store_sql.migrations import read_version
@@ -146,7 +146,7 @@ def test_old_tables_are_upgraded_by_the_same_runner(any_url: str) -> None:
 
         run(scenario())
         with sync.connect() as conn:
-            assert read_version(conn, define(prefix)) == 2
+            assert read_version(conn, define(prefix)) == SCHEMA_VERSION
     finally:
         define(prefix).metadata.drop_all(sync)
         sync.dispose()

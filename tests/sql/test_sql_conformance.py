@@ -5,20 +5,29 @@ event loop is never blocked while 50 tasks write."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ailib.testing import AsyncStoreConformance, Capability, StoreConformance
 from tests.servers.sql import mysql_url, postgres_url, sqlite_url
+from tests.sql._damage import damage as damage_session
 
 
-class SQLiteFile:
+class Corruptible:
+    """``corrupt_session``: damage the stored rows with raw SQL (``tests.sql._damage``)."""
+
+    def corrupt_session(self, store: Any, session_id: str, damage: Any) -> None:
+        damage_session(store, session_id, damage)
+
+
+class SQLiteFile(Corruptible):
     @pytest.fixture
     def store_url(self, tmp_path: Path) -> str:
         return sqlite_url(tmp_path)
 
 
-class SQLiteMemory:
+class SQLiteMemory(Corruptible):
     """``sqlite://``: one in-memory database per store object, shared by its threads (or,
     for the async twin, taken in turns by its tasks)."""
 
@@ -29,7 +38,7 @@ class SQLiteMemory:
         return "sqlite://"
 
 
-class Postgres:
+class Postgres(Corruptible):
     pytestmark = [pytest.mark.server("postgresql")]
 
     @pytest.fixture
@@ -37,7 +46,7 @@ class Postgres:
         return postgres_url()
 
 
-class MariaDB:
+class MariaDB(Corruptible):
     pytestmark = [pytest.mark.server("mariadb")]
 
     @pytest.fixture

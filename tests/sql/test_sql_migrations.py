@@ -62,7 +62,10 @@ def test_upgrade_from_v1_keeps_every_row(any_url: str, prefix: str) -> None:
                 [
                     {"namespace": "old", "session_id": f"s{n:02d}", "seq": i, "body": body}
                     for i, body in enumerate(
-                        [dumps({"role": "user", "content": f"q{n}"}), dumps({"role": "x"})]
+                        [
+                            dumps({"role": "user", "content": f"q{n}"}),
+                            dumps({"role": "assistant", "content": "a"}),
+                        ]
                     )
                 ],
             )
@@ -90,7 +93,7 @@ def test_upgrade_from_v1_keeps_every_row(any_url: str, prefix: str) -> None:
             )
         assert store.load("s07").messages == [
             {"role": "user", "content": "q7"},
-            {"role": "x"},
+            {"role": "assistant", "content": "a"},
         ]
         # The backfilled column serves listing by user: n % 3 == 1 and n % 5 != 0.
         expected = [f"s{n:02d}" for n in reversed(range(30)) if n % 3 == 1 and n % 5]
@@ -130,3 +133,47 @@ def test_newer_schema_is_refused(any_url: str, prefix: str) -> None:
     engine.dispose()
     with pytest.raises(ConfigurationError, match="newer than this ailib-store-sql"):
         ailib.open_store(any_url, table_prefix=prefix)
+
+
+def test_upgrade_from_v2_adds_op_ids_and_old_sessions_keep_working(
+    any_url: str, prefix: str
+) -> None:
+    engine = engine_for(any_url)
+    v2 = define(prefix, 2)
+    assert upgrade(engine, v2, target=2) == 0
+    with engine.begin() as conn:
+        for n in range(5):
+            conn.execute(
+                sa.insert(v2.sessions).values(
+                    namespace="old",
+                    session_id=f"s{n}",
+                    kind="chat",
+                    metadata=dumps({"user_id": "u"}),
+                    user_id="u",
+                    version=2,
+                    message_count=1,
+                    created_at=1000.0 + n,
+                    updated_at=2000.0 + n,
+                )
+            )
+            conn.execute(
+                sa.insert(v2.messages).values(
+                    namespace="old",
+                    session_id=f"s{n}",
+                    seq=0,
+                    body=dumps({"role": "user", "content": "q"}),
+                )
+            )
+    assert not sa.inspect(engine).has_table(f"{prefix}ops")
+    engine.dispose()
+
+    with ailib.open_store(any_url, namespace="old", table_prefix=prefix) as store:
+        with store.engine.connect() as conn:  # type: ignore[attr-defined]
+            assert read_version(conn, define(prefix)) == SCHEMA_VERSION == 3
+            assert rows(conn, define(prefix).sessions) == 5
+        assert store.load("s3").messages == [{"role": "user", "content": "q"}]
+        assert store.append("s3", {"role": "user", "content": "new"}) == 3
+        assert store.append("s3", {"role": "user", "content": "again"}, idempotency_key="k") == 4
+        assert store.append("s3", {"role": "user", "content": "again"}, idempotency_key="k") == 4
+        assert len(store.load("s3").messages) == 3
+        assert [s.session_id for s in store.list(user_id="u")] == [f"s{n}" for n in (3, 4, 2, 1, 0)]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
@@ -37,11 +37,11 @@ from ailib.url import StoreURL
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
 from ailib_store_sql.engine import Engines, in_threads, make_async_engines, make_engines
-from ailib_store_sql.errors import retry_delay, translating
+from ailib_store_sql.errors import Attempts, translating
 from ailib_store_sql.migrations import upgrade, upgrade_async
 from ailib_store_sql.operations import Build
 from ailib_store_sql.schema import Tables
-from ailib_store_sql.store import transact
+from ailib_store_sql.store import op_of, transact
 
 __all__ = ("AsyncSQLStore",)
 
@@ -139,16 +139,37 @@ class AsyncSQLStore(AsyncBaseStore):
                     transact, self._threaded, operation, self._where, self._thread_guard
                 )
         assert self._native is not None
-        engine = self._native.writer if operation.write else self._native.reader
-        attempt = 0
+        native = self._native
+        engine = native.writer if operation.write else native.reader
+        attempts = Attempts(write=operation.write, recoverable=operation.recover is not None)
         with translating(self._where, operation.what, operation.conflict):
             while True:
                 try:
+                    if attempts.lost and operation.recover is not None:
+                        landed = await self._look_up(native, operation.recover, guard)
+                        if landed is not None:
+                            return landed
                     async with guard, engine.begin() as conn:
                         return await ops.run_async(operation.program(), conn.execute)
+                except sa.exc.IntegrityError:
+                    # A repeated op id (the primary key of the op table refused it).
+                    landed = None
+                    if operation.recover is not None:
+                        landed = await self._look_up(native, operation.recover, guard)
+                    if landed is None:
+                        raise
+                    return landed
                 except sa.exc.DBAPIError as exc:
-                    attempt += 1
-                    await asyncio.sleep(retry_delay(exc, attempt))
+                    await asyncio.sleep(attempts.delay(exc))
+
+    @staticmethod
+    async def _look_up(
+        native: Engines[AsyncEngine],
+        recover: Callable[[], ops.Program[T | None]],
+        guard: AbstractAsyncContextManager[Any],
+    ) -> T | None:
+        async with guard, native.reader.begin() as conn:
+            return await ops.run_async(recover(), conn.execute)
 
     # -- the operations: the sync store's programs, awaited ---------------------------------
 
@@ -159,7 +180,7 @@ class AsyncSQLStore(AsyncBaseStore):
         return await self._run(ops.fetch, session_id, last)
 
     async def _apply(self, session_id: str, change: Change, now: float) -> int:
-        return await self._run(ops.apply, session_id, change, now)
+        return await self._run(ops.apply, session_id, change, now, op_of(change))
 
     async def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
         return await self._run(ops.replace, record, expected_version, now)

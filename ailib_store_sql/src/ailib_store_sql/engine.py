@@ -240,6 +240,11 @@ def _create(factory: Callable[..., E], target: sa.URL, masked: str, kwargs: dict
 def _sqlite_engines(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> Engines[sa.Engine]:
     database = target.database or ""
     memory = database in ("", ":memory:") or target.query.get("mode") == "memory"
+    if not memory and database.startswith("~"):
+        # sqlite3 opens paths as given: ``~`` is expanded here, once, for the folder and
+        # the file alike.
+        database = str(Path(database).expanduser())
+        target = target.set(database=database)
     connect_args: dict[str, Any] = {"check_same_thread": False}
     if "timeout" not in target.query:
         connect_args["timeout"] = SQLITE_BUSY_TIMEOUT
@@ -248,13 +253,13 @@ def _sqlite_engines(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> Engi
         # One connection for the store's lifetime, so every caller sees the same database.
         kwargs["poolclass"] = StaticPool
     elif not database.startswith("file:"):
-        folder = Path(database).expanduser().parent
+        folder = Path(database).parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(
-                f"cannot create the folder {str(folder)!r} for {masked}: {exc.strerror}; "
-                "choose a path you can write to"
+                f"cannot create the folder {str(folder)!r} for the SQLite database file of "
+                f"{masked}: {exc.strerror}; choose a path you have permission to write to"
             ) from None
     engine = _create(sa.create_engine, target, masked, kwargs)
     _sqlite_hooks(engine, memory)

@@ -67,8 +67,13 @@ def _add_user_id(conn: sa.Connection, prefix: str) -> None:
         after = (rows[-1][0], rows[-1][1])
 
 
+def _add_ops(conn: sa.Connection, prefix: str) -> None:
+    """v2 → v3: the op id table (existing sessions simply have no op ids recorded yet)."""
+    define(prefix, 3).op_table.create(conn)
+
+
 #: ``MIGRATIONS[n]`` upgrades version ``n`` to ``n + 1``.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_create_v1, _add_user_id)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_create_v1, _add_user_id, _add_ops)
 assert len(MIGRATIONS) == LATEST
 
 

@@ -12,6 +12,7 @@ error translation), so the two cannot drift apart on what an operation does.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,10 @@ Program = Generator[Step, sa.CursorResult[Any], T]
 
 #: Sessions deleted per transaction by ``purge_expired``.
 PURGE_BATCH: Final = 500
+#: Op ids each session keeps at least (and at most twice as many).
+OPS_KEPT: Final = 256
+
+log = logging.getLogger("ailib.sql")
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,9 @@ class Operation(Generic[T]):
     program: Callable[[], Program[T]]
     #: The ConflictError message for a constraint violation (a concurrent create).
     conflict: str | None = None
+    #: A write that carries an op id: a read program returning what an earlier attempt of
+    #: it produced, None if none landed (after a lost reply, or a repeated op id).
+    recover: Callable[[], Program[T | None]] | None = None
 
 
 #: An operation of this module: ``build(context, *args)``.
@@ -116,13 +124,44 @@ async def run_async(
 # -- pieces shared by several operations ----------------------------------------------------
 
 
-def _bodies(c: Context, session_id: str, start: int, stop: int) -> Program[list[Message]]:
-    """Messages ``start`` to ``stop - 1`` of the log."""
+def _bodies(
+    c: Context, session_id: str, start: int, stop: int, *, whole: bool = True
+) -> Program[list[Message]]:
+    """Messages ``start`` to ``stop - 1`` of the log, checked: every position there once
+    and, when ``stop`` is the session's count (``whole``), nothing past it; anything else
+    is a CorruptSessionError naming the session."""
     if start >= stop:
         return []
     params = st.key(c.namespace, session_id) | {"p_start": start, "p_stop": stop}
-    rows = yield st.select_bodies(c.tables), params
-    return [loads(body, f"a message of session {session_id!r}") for body in rows.scalars()]
+    rows = yield (st.select_log(c.tables) if whole else st.select_bodies(c.tables)), params
+    if whole:
+        found = rows.all()
+        seqs = [row.seq for row in found]
+        bodies = [row.body for row in found]
+    else:
+        bodies = list(rows.scalars())
+        seqs = list(range(start, start + len(bodies)))
+    if len(seqs) != stop - start or (seqs and (seqs[0] != start or seqs[-1] != stop - 1)):
+        _broken_log(c, session_id, start, stop, seqs)
+    return [
+        loads(body, f"message {start + i} of session {session_id!r} in {c.url}")
+        for i, body in enumerate(bodies)
+    ]
+
+
+def _broken_log(c: Context, session_id: str, start: int, stop: int, seqs: list[int]) -> NoReturn:
+    missing = sorted(set(range(start, stop)) - set(seqs))
+    extra = [seq for seq in seqs if seq >= stop]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (", …" if len(missing) > 10 else "")
+        what = f"message(s) {shown} of the {stop} its session row counts are missing"
+    else:
+        shown = ", ".join(map(str, extra[:10])) + (", …" if len(extra) > 10 else "")
+        what = f"its log holds message(s) {shown} past the {stop} its session row counts"
+    raise CorruptSessionError(
+        f"session {session_id!r} in {c.url} is damaged: {what}; restore it from a checkpoint "
+        "or a backup, or delete it"
+    )
 
 
 def _live(c: Context, session_id: str, now: float, *, lock: bool) -> Program[sa.Row[Any]]:
@@ -172,12 +211,42 @@ def _update(c: Context, session_id: str, **values: Any) -> Step:
 
 
 def _stale_or_absent(
-    c: Context, session_id: str, expected: int | None, now: float
-) -> Program[NoReturn]:
-    """After a conditional write touched no row: SessionNotFound or ConflictError."""
+    c: Context, session_id: str, expected: int | None, now: float, op: str | None = None
+) -> Program[int]:
+    """After a conditional write touched no row: the version an earlier attempt with op id
+    ``op`` produced, else SessionNotFound or ConflictError."""
+    if op is not None:
+        landed = yield from _landed(c, session_id, op)
+        if landed is not None:
+            return landed
     row = yield from _live(c, session_id, now, lock=True)
     _check_version(c, session_id, row.version, expected)
     raise AssertionError("unreachable: the row was live and current")
+
+
+def _landed(c: Context, session_id: str, op: str) -> Program[int | None]:
+    """The version op id ``op`` produced in the session, None if it was not applied."""
+    found = yield st.select_op(c.tables), st.key(c.namespace, session_id) | {"p_op": op}
+    version = found.scalar()
+    return None if version is None else int(version)
+
+
+def _record_op(c: Context, session_id: str, op: str, version: int | None) -> Program[None]:
+    """Record ``op`` (``version`` None: the one in ``@ailib_version``); every
+    ``OPS_KEPT``-th version, drop all but the newest ``OPS_KEPT`` ops of the session."""
+    params = st.key(c.namespace, session_id) | {"p_op": op}
+    if version is None:
+        yield st.insert_op_after_bump(c.tables), params
+    else:
+        yield st.insert_op(c.tables), params | {"p_version": version}
+
+
+def _trim_ops(c: Context, session_id: str, version: int) -> Program[None]:
+    if version % OPS_KEPT == 0:
+        params = st.key(c.namespace, session_id)
+        cutoff = (yield st.op_cutoff(c.tables, OPS_KEPT), params).scalar()
+        if cutoff is not None:
+            yield st.trim_ops(c.tables), params | {"p_cutoff": cutoff}
 
 
 # -- the operations (see ailib.base.BaseStore for each contract) --------------------------
@@ -212,7 +281,7 @@ def fetch(c: Context, session_id: str, last: int | None) -> Operation[SessionRec
             return None
         count = row.message_count
         start = 0 if last is None else max(0, count - last)
-        record = _record(row, (yield from _bodies(c, session_id, start, count)))
+        record = _record(row, (yield from _bodies(c, session_id, start, count)), c)
         if last is not None:
             record.message_count = count
         return record
@@ -220,31 +289,42 @@ def fetch(c: Context, session_id: str, last: int | None) -> Operation[SessionRec
     return Operation(f"load session {session_id!r}", False, program)
 
 
-def apply(c: Context, session_id: str, change: Change, now: float) -> Operation[int]:
+def apply(c: Context, session_id: str, change: Change, now: float, op: str) -> Operation[int]:
+    """Append and/or edit metadata as op ``op`` (see ``schema.op_key``): recorded with the
+    version it produces in the same transaction; a repeated op is not applied again."""
     appended = len(change.append)
     edits_metadata = bool(change.set_metadata or change.unset_metadata or change.replace_metadata)
+    expected = change.expected_version
 
     def program() -> Program[int]:
         if c.bump_by_variables and appended and not edits_metadata:
-            return (yield from _append_by_variables(c, session_id, change, now))
+            version = yield from _append_by_variables(c, session_id, change, now, op)
+            yield from _trim_ops(c, session_id, version)
+            return version
         if c.update_returning and not edits_metadata:
             bumped = (yield _bump(c, session_id, change, now, variables=False)).first()
             if bumped is None:
-                return (yield from _stale_or_absent(c, session_id, change.expected_version, now))
-            version, count = bumped.version, bumped.message_count
+                return (yield from _stale_or_absent(c, session_id, expected, now, op))
+            version, count = int(bumped.version), int(bumped.message_count)
         else:
             row = yield from _live(c, session_id, now, lock=True)
-            _check_version(c, session_id, row.version, change.expected_version)
+            if expected is not None and row.version != expected:
+                return (yield from _stale_or_absent(c, session_id, expected, now, op))
             version, count = row.version + 1, row.message_count + appended
             values: dict[str, Any] = {"version": version, "message_count": count}
             values |= st.touch(now, row.ttl if change.ttl is None else change.ttl)
             if edits_metadata:
-                values["metadata"] = change.apply_metadata(_metadata(row))
+                values["metadata"] = change.apply_metadata(_metadata(row, c))
             yield _update(c, session_id, **values)
+        yield from _record_op(c, session_id, op, version)
         yield from _insert(c, session_id, count - appended, change.append)
-        return int(version)
+        yield from _trim_ops(c, session_id, version)
+        return version
 
-    return Operation(f"write to session {session_id!r}", True, program)
+    def recover() -> Program[int | None]:
+        return (yield from _landed(c, session_id, op))
+
+    return Operation(f"write to session {session_id!r}", True, program, recover=recover)
 
 
 def _bump(c: Context, session_id: str, change: Change, now: float, *, variables: bool) -> Step:
@@ -263,12 +343,15 @@ def _bump(c: Context, session_id: str, change: Change, now: float, *, variables:
     return statement, params
 
 
-def _append_by_variables(c: Context, session_id: str, change: Change, now: float) -> Program[int]:
-    """An append in two statements where UPDATE … RETURNING is missing: the UPDATE that
-    locks and advances the row leaves its values in session variables for the INSERT."""
+def _append_by_variables(
+    c: Context, session_id: str, change: Change, now: float, op: str
+) -> Program[int]:
+    """An append in three statements where UPDATE … RETURNING is missing: the UPDATE that
+    locks and advances the row leaves its values in session variables for the INSERTs."""
     bumped = yield _bump(c, session_id, change, now, variables=True)
     if bumped.rowcount != 1:
-        return (yield from _stale_or_absent(c, session_id, change.expected_version, now))
+        return (yield from _stale_or_absent(c, session_id, change.expected_version, now, op))
+    yield from _record_op(c, session_id, op, None)
     appended = len(change.append)
     rows = [
         {
@@ -321,14 +404,26 @@ def delete(c: Context, session_id: str) -> Operation[bool]:
 def list_page(
     c: Context, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
 ) -> Operation[list[SessionRecord]]:
+    """Up to ``limit`` sessions; a row whose metadata does not decode is left out (and
+    logged, naming it), and the page is filled up from the rows after it."""
+
     def program() -> Program[list[SessionRecord]]:
-        rows = yield st.list_sessions(c.tables, c.namespace, user_id, limit, after, now), None
-        records = []
-        for row in rows:
-            record = _record(row, [])
-            record.message_count = row.message_count
-            records.append(record)
-        return records
+        records: list[SessionRecord] = []
+        cursor = after
+        while True:
+            statement = st.list_sessions(c.tables, c.namespace, user_id, limit, cursor, now)
+            rows = (yield statement, None).all()
+            for row in rows:
+                try:
+                    record = _record(row, [], c)
+                except CorruptSessionError as exc:
+                    log.warning("listing leaves out a damaged session: %s", exc)
+                    continue
+                record.message_count = row.message_count
+                records.append(record)
+            if len(rows) < limit or len(records) >= limit:
+                return records[:limit]
+            cursor = (rows[-1].updated_at, rows[-1].session_id)
 
     return Operation("list sessions", False, program)
 
@@ -377,7 +472,7 @@ def checkpoint(c: Context, session_id: str, label: str | None, now: float) -> Op
     def program() -> Program[int]:
         row = yield from _live(c, session_id, now, lock=True)
         number = int((yield st.next_checkpoint_number(t, ns, session_id), None).scalar_one())
-        pointer = CheckpointRecord(number, now, row.message_count, _metadata(row), label)
+        pointer = CheckpointRecord(number, now, row.message_count, _metadata(row, c), label)
         yield st.insert_checkpoints(t, ns, session_id, [pointer])
         yield _update(c, session_id, version=row.version + 1)
         return number
@@ -398,7 +493,7 @@ def checkpoints(
                 number=row.number,
                 created_at=row.created_at,
                 message_count=row.message_count,
-                metadata=_metadata(row),
+                metadata=_metadata(row, c, _of_checkpoint(c, session_id, row.number)),
                 label=row.label,
             )
             for row in rows
@@ -417,10 +512,10 @@ def checkpoint_state(
         if target is None:
             raise CheckpointNotFound(session_id, number)
         if target.messages is None:
-            messages = yield from _bodies(c, session_id, 0, target.message_count)
+            messages = yield from _bodies(c, session_id, 0, target.message_count, whole=False)
         else:
-            messages = loads(target.messages, f"checkpoint {number} of {session_id!r}")
-        return messages, _metadata(target)
+            messages = loads(target.messages, _of_checkpoint(c, session_id, number, "messages"))
+        return messages, _metadata(target, c, _of_checkpoint(c, session_id, number))
 
     return Operation(f"read checkpoint {number} of {session_id!r}", False, program)
 
@@ -435,7 +530,7 @@ def restore(c: Context, session_id: str, number: int, now: float) -> Operation[i
             raise CheckpointNotFound(session_id, number)
         label = f"before restore to {number}"
         mark = int((yield st.next_checkpoint_number(t, ns, session_id), None).scalar_one())
-        before = CheckpointRecord(mark, now, row.message_count, _metadata(row), label)
+        before = CheckpointRecord(mark, now, row.message_count, _metadata(row, c), label)
         yield st.insert_checkpoints(t, ns, session_id, [before])
         current = yield from _bodies(c, session_id, 0, row.message_count)
         restored: list[Message] | None
@@ -443,13 +538,13 @@ def restore(c: Context, session_id: str, number: int, now: float) -> Operation[i
             keep = count = int(target.message_count)
             restored = None
         else:
-            restored = loads(target.messages, f"checkpoint {number} of {session_id!r}")
+            restored = loads(target.messages, _of_checkpoint(c, session_id, number, "messages"))
             keep, count = common_prefix(current, restored), len(restored)
         yield from _rewrite(c, session_id, current, keep, restored)
         values: dict[str, Any] = {
             "version": row.version + 1,
             "message_count": count,
-            "metadata": _metadata(target),
+            "metadata": _metadata(target, c, _of_checkpoint(c, session_id, number)),
         }
         values |= st.touch(now, row.ttl)
         yield _update(c, session_id, **values)
@@ -461,19 +556,26 @@ def restore(c: Context, session_id: str, number: int, now: float) -> Operation[i
 # -- rows to records --------------------------------------------------------------------------
 
 
-def _metadata(row: sa.Row[Any]) -> dict[str, Any]:
-    value = loads(row.metadata, "stored metadata")
+def _metadata(row: sa.Row[Any], c: Context, what: str = "") -> dict[str, Any]:
+    """The decoded metadata of a session or checkpoint row; CorruptSessionError naming the
+    session when it is not a JSON object."""
+    where = what or f"the metadata of session {row.session_id!r} in {c.url}"
+    value = loads(row.metadata, where)
     if not isinstance(value, dict):
-        raise CorruptSessionError(f"stored metadata is a {type(value).__name__}, not an object")
+        raise CorruptSessionError(f"{where} is a {type(value).__name__}, not a JSON object")
     return value
 
 
-def _record(row: sa.Row[Any], messages: list[Message]) -> SessionRecord:
+def _of_checkpoint(c: Context, session_id: str, number: int, part: str = "metadata") -> str:
+    return f"the {part} of checkpoint {number} of session {session_id!r} in {c.url}"
+
+
+def _record(row: sa.Row[Any], messages: list[Message], c: Context) -> SessionRecord:
     return SessionRecord(
         session_id=row.session_id,
         kind=row.kind,
         messages=messages,
-        metadata=_metadata(row),
+        metadata=_metadata(row, c),
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,

@@ -12,6 +12,7 @@ with the same tables.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,16 +22,18 @@ from sqlalchemy.dialects import mysql
 
 from ailib.errors import ConfigurationError
 
-__all__ = ("LATEST", "Tables", "check_prefix", "define", "user_id_of")
+__all__ = ("LATEST", "OP_ID_LENGTH", "Tables", "check_prefix", "define", "op_key", "user_id_of")
 
 #: The schema version this release writes; see ``migrations.MIGRATIONS``.
-LATEST = 2
+LATEST = 3
 
 #: Longest namespace / session id (ids are at most 128 by ``ailib.ids``).
 KEY_LENGTH = 128
 #: Longest ``metadata["user_id"]`` kept in the indexed column; longer ones are not listed by
 #: user (documented limit: an index on MySQL may hold at most 3072 bytes).
 USER_ID_LENGTH = 255
+#: Longest op id stored as given; longer ones (an app's idempotency key) are stored hashed.
+OP_ID_LENGTH = 64
 
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 
@@ -61,6 +64,14 @@ class Tables:
     messages: sa.Table
     checkpoints: sa.Table
     schema_version: sa.Table
+    #: v3: the op ids of the recent writes of each session, with the version each produced.
+    ops: sa.Table | None = None
+
+    @property
+    def op_table(self) -> sa.Table:
+        if self.ops is None:
+            raise ConfigurationError(f"schema version {self.version} has no op id table")
+        return self.ops
 
 
 def check_prefix(prefix: str) -> str:
@@ -135,7 +146,27 @@ def define(prefix: str = "ailib_", version: int = LATEST) -> Tables:
         sa.Column("version", sa.Integer, nullable=False),
         **_TABLE_OPTIONS,
     )
-    return Tables(prefix, version, md, sessions, messages, checkpoints, schema_version)
+    ops = None
+    if version >= 3:
+        # v3: a write whose reply was lost (or that an app retries with its idempotency key)
+        # is looked up here by its op id instead of being applied twice.
+        ops = sa.Table(
+            f"{prefix}ops",
+            md,
+            sa.Column("namespace", _Key, primary_key=True),
+            sa.Column("session_id", _Key, primary_key=True),
+            sa.Column("op_id", _Key, primary_key=True),
+            sa.Column("version", sa.Integer, nullable=False),
+            **_TABLE_OPTIONS,
+        )
+    return Tables(prefix, version, md, sessions, messages, checkpoints, schema_version, ops)
+
+
+def op_key(op_id: str) -> str:
+    """The stored form of ``op_id``: itself, or a digest when it is longer than the column."""
+    if len(op_id) <= OP_ID_LENGTH:
+        return op_id
+    return "sha256:" + hashlib.sha256(op_id.encode("utf-8", "surrogatepass")).hexdigest()[:57]
 
 
 def user_id_of(metadata: object) -> str | None:

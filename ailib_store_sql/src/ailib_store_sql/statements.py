@@ -24,6 +24,8 @@ __all__ = (
     "insert_checkpoints",
     "insert_messages",
     "insert_messages_after_bump",
+    "insert_op",
+    "insert_op_after_bump",
     "insert_session",
     "key",
     "list_sessions",
@@ -31,14 +33,18 @@ __all__ = (
     "materialize_checkpoint",
     "message_rows",
     "next_checkpoint_number",
+    "op_cutoff",
     "select_bodies",
     "select_checkpoint",
     "select_checkpoints",
     "select_expired",
     "select_expiry",
+    "select_log",
+    "select_op",
     "select_pointers_past",
     "select_session",
     "touch",
+    "trim_ops",
     "truncate_log",
     "update_session",
 )
@@ -196,7 +202,7 @@ def delete_sessions(t: Tables, namespace: str, session_ids: Sequence[str]) -> li
         sa.delete(table).where(
             table.c.namespace == namespace, table.c.session_id.in_(list(session_ids))
         )
-        for table in (t.sessions, t.messages, t.checkpoints)
+        for table in (t.sessions, t.messages, t.checkpoints, t.op_table)
     ]
 
 
@@ -340,4 +346,83 @@ def materialize_checkpoint(
         sa.update(c)
         .where(_key(c, namespace, session_id), c.c.number == number)
         .values(messages=dumps(list(messages)))
+    )
+
+
+@functools.cache
+def select_log(t: Tables) -> sa.Select[Any]:
+    """Positions and JSON bodies of the log of the session of ``key`` from ``p_start`` to its
+    end, in order: a primary-key range scan that also shows rows a damaged count hides."""
+    m = t.messages
+    return (
+        sa.select(m.c.seq, m.c.body)
+        .where(
+            m.c.namespace == sa.bindparam("p_namespace"),
+            m.c.session_id == sa.bindparam("p_session_id"),
+            m.c.seq >= sa.bindparam("p_start", type_=sa.Integer),
+        )
+        .order_by(m.c.seq)
+    )
+
+
+# -- op ids -----------------------------------------------------------------------------------
+
+
+@functools.cache
+def insert_op(t: Tables) -> sa.Insert:
+    """Record op id ``p_op`` as having produced version ``p_version`` (the primary key
+    refuses a second one: the transaction that tries is rolled back)."""
+    return sa.insert(t.op_table).values(
+        namespace=sa.bindparam("p_namespace"),
+        session_id=sa.bindparam("p_session_id"),
+        op_id=sa.bindparam("p_op"),
+        version=sa.bindparam("p_version", type_=sa.Integer),
+    )
+
+
+@functools.cache
+def insert_op_after_bump(t: Tables) -> sa.Insert:
+    """``insert_op`` with the version left in ``@ailib_version`` by ``bump_session``."""
+    return sa.insert(t.op_table).values(
+        namespace=sa.bindparam("p_namespace"),
+        session_id=sa.bindparam("p_session_id"),
+        op_id=sa.bindparam("p_op"),
+        version=sa.literal_column("@ailib_version"),
+    )
+
+
+@functools.cache
+def select_op(t: Tables) -> sa.Select[Any]:
+    """The version op id ``p_op`` produced in the session of ``key``, if it was applied."""
+    o = t.op_table
+    return sa.select(o.c.version).where(
+        o.c.namespace == sa.bindparam("p_namespace"),
+        o.c.session_id == sa.bindparam("p_session_id"),
+        o.c.op_id == sa.bindparam("p_op"),
+    )
+
+
+@functools.cache
+def op_cutoff(t: Tables, keep: int) -> sa.Select[Any]:
+    """The version of the ``keep``-th newest op of a session (older ones may go)."""
+    o = t.op_table
+    return (
+        sa.select(o.c.version)
+        .where(
+            o.c.namespace == sa.bindparam("p_namespace"),
+            o.c.session_id == sa.bindparam("p_session_id"),
+        )
+        .order_by(o.c.version.desc())
+        .limit(1)
+        .offset(keep - 1)
+    )
+
+
+@functools.cache
+def trim_ops(t: Tables) -> sa.Delete:
+    o = t.op_table
+    return sa.delete(o).where(
+        o.c.namespace == sa.bindparam("p_namespace"),
+        o.c.session_id == sa.bindparam("p_session_id"),
+        o.c.version < sa.bindparam("p_cutoff", type_=sa.Integer),
     )

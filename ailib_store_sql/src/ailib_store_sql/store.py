@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
@@ -27,12 +28,12 @@ from ailib.url import StoreURL
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
 from ailib_store_sql.engine import Engines, make_engines
-from ailib_store_sql.errors import retry_delay, translating
+from ailib_store_sql.errors import Attempts, translating
 from ailib_store_sql.migrations import upgrade
 from ailib_store_sql.operations import Build
-from ailib_store_sql.schema import Tables
+from ailib_store_sql.schema import Tables, op_key
 
-__all__ = ("SQLStore", "transact")
+__all__ = ("SQLStore", "op_of", "transact")
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -45,19 +46,48 @@ def transact(
     guard: AbstractContextManager[Any],
 ) -> T:
     """Run ``operation`` in one transaction of ``engines`` (its writer or reader), holding
-    ``guard``; retried when the database picked it as a deadlock victim; database errors
-    raised as ailib errors naming ``where``. ``SQLStore`` calls it on the caller's thread,
-    ``AsyncSQLStore`` on SQLite in a worker thread."""
+    ``guard``; retried when the database picked it as a deadlock victim, and after a lost
+    connection when that is safe (``errors.Attempts``): a write with an op id first looks up
+    whether the lost attempt landed. A repeated op id returns what its first application
+    produced. Database errors are raised as ailib errors naming ``where``. ``SQLStore``
+    calls it on the caller's thread, ``AsyncSQLStore`` on SQLite in a worker thread."""
     engine = engines.writer if operation.write else engines.reader
-    attempt = 0
+    attempts = Attempts(write=operation.write, recoverable=operation.recover is not None)
     with translating(where, operation.what, operation.conflict):
         while True:
             try:
+                if attempts.lost and operation.recover is not None:
+                    landed = _look_up(engines, operation.recover, guard)
+                    if landed is not None:
+                        return landed
                 with guard, engine.begin() as conn:
                     return ops.run(operation.program(), conn.execute)
+            except sa.exc.IntegrityError:
+                # A repeated op id (the primary key of the op table refused it).
+                landed = None
+                if operation.recover is not None:
+                    landed = _look_up(engines, operation.recover, guard)
+                if landed is None:
+                    raise
+                return landed
             except sa.exc.DBAPIError as exc:
-                attempt += 1
-                time.sleep(retry_delay(exc, attempt))
+                time.sleep(attempts.delay(exc))
+
+
+def _look_up(
+    engines: Engines[sa.Engine],
+    recover: Callable[[], ops.Program[T | None]],
+    guard: AbstractContextManager[Any],
+) -> T | None:
+    with guard, engines.reader.begin() as conn:
+        return ops.run(recover(), conn.execute)
+
+
+def op_of(change: Change) -> str:
+    """The stored op id of ``change``: the one the caller gave it (an idempotency key), or a
+    fresh one, so a write whose reply is lost can be looked up before it is retried."""
+    given: str | None = getattr(change, "op_id", None)
+    return op_key(given) if given else uuid.uuid4().hex
 
 
 class SQLStore(BaseStore):
@@ -119,7 +149,7 @@ class SQLStore(BaseStore):
         return self._run(ops.fetch, session_id, last)
 
     def _apply(self, session_id: str, change: Change, now: float) -> int:
-        return self._run(ops.apply, session_id, change, now)
+        return self._run(ops.apply, session_id, change, now, op_of(change))
 
     def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
         return self._run(ops.replace, record, expected_version, now)
