@@ -133,6 +133,19 @@ def test_async_round_trip_with_a_url_is_native(url: str) -> None:
         assert history.messages == EVERY_KIND
 
 
+def test_one_history_from_several_event_loops(url: str) -> None:
+    history = AilibChatMessageHistory("conv-loops", url)
+
+    async def turn(text: str) -> list[BaseMessage]:
+        await history.aadd_messages([HumanMessage(text)])
+        found = await history.aget_messages()
+        await history.aclose()
+        return found
+
+    assert [m.content for m in asyncio.run(turn("one"))] == ["one"]
+    assert [m.content for m in asyncio.run(turn("two"))] == ["one", "two"]
+
+
 def test_given_an_async_store(url: str) -> None:
     async def main() -> None:
         async with ailib.open_async_store(url) as store:

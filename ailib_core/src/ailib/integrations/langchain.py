@@ -8,7 +8,9 @@ names, artifacts, chunks) comes back exactly. Install with ``pip install "ailib-
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -70,9 +72,10 @@ class AilibChatMessageHistory(BaseChatMessageHistory):
 
     ``url_or_store`` is a store URL (``"redis://localhost:6379/0"``), a store from
     ``ailib.open_store`` or one from ``ailib.open_async_store``. With a URL the history opens
-    the stores itself, lazily: a sync one for ``messages``/``add_messages``/``clear`` and an
-    async one for ``aget_messages``/``aadd_messages``/``aclear``; ``close``/``aclose`` (or
-    ``with``/``async with``) release them. With an async store only the async methods work;
+    the stores itself, lazily: a sync one for ``messages``/``add_messages``/``clear`` and,
+    for ``aget_messages``/``aadd_messages``/``aclear``, an async one per event loop (so the
+    object may be used from any loop); ``close``/``aclose`` (or ``with``/``async with``)
+    release them. With an async store only the async methods work;
     with a sync store the async methods run in a worker thread. Across processes, one
     session id is one conversation.
 
@@ -99,6 +102,9 @@ class AilibChatMessageHistory(BaseChatMessageHistory):
         self._url: StoreURL | None = None
         self._sync: BaseStore | None = None
         self._async: AsyncBaseStore | None = None
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncBaseStore] = (
+            weakref.WeakKeyDictionary()
+        )
         self._owned = False
         self._lock = threading.Lock()
         if isinstance(url_or_store, BaseStore):
@@ -136,13 +142,18 @@ class AilibChatMessageHistory(BaseChatMessageHistory):
 
     @property
     def async_store(self) -> AsyncBaseStore | None:
-        """The async store, or None when async calls go to the sync store: given a sync
-        store, or a ``memory://`` URL (whose sessions belong to the one store object)."""
-        if self._async is None and self._url is not None and self._url.base_scheme != "memory":
-            with self._lock:
-                if self._async is None:
-                    self._async = open_async_store(self._url)
-        return self._async
+        """The async store for the running event loop, or None when async calls go to the
+        sync store: given a sync store, or a ``memory://`` URL (whose sessions belong to the
+        one store object)."""
+        if self._async is not None:
+            return self._async
+        if self._url is None or self._url.base_scheme == "memory":
+            return None
+        loop = asyncio.get_running_loop()
+        store = self._per_loop.get(loop)
+        if store is None:
+            store = self._per_loop[loop] = open_async_store(self._url)
+        return store
 
     def close(self) -> None:
         """Close the sync store this history opened from its URL (a store given is left open)."""
@@ -151,10 +162,11 @@ class AilibChatMessageHistory(BaseChatMessageHistory):
             self._sync = None
 
     async def aclose(self) -> None:
-        """Close the stores this history opened from its URL."""
-        if self._owned and self._async is not None:
-            await self._async.aclose()
-            self._async = None
+        """Close the stores this history opened from its URL for the running loop, and the
+        sync one."""
+        store = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if store is not None:
+            await store.aclose()
         self.close()
 
     def __enter__(self) -> AilibChatMessageHistory:
@@ -257,8 +269,6 @@ class AilibChatMessageHistory(BaseChatMessageHistory):
         """``call`` on the sync store: inline for memory (it never waits), else in a thread."""
         if self._url is not None and self._url.base_scheme == "memory":
             return call()
-        import asyncio
-
         return await asyncio.to_thread(call)
 
     def _decoded(self, kind: str, items: list[Message]) -> list[BaseMessage]:
