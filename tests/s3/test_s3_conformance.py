@@ -4,19 +4,28 @@ moto's in-process mock (``s3+mock://``, what users get for their own tests)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
 from ailib.testing.conformance import StoreConformance
 
+from .corruption import corrupt
 
-class TestS3OnMotoServer(StoreConformance):
+
+class _S3Damage:
+    def corrupt_session(self, store: Any, session_id: str, damage: str) -> None:
+        """Damage the stored session with a raw boto3 client (see ``corruption.py``)."""
+        corrupt(store, session_id, str(damage))
+
+
+class TestS3OnMotoServer(_S3Damage, StoreConformance):
     @pytest.fixture
     def store_url(self, moto_url: str) -> str:
         return moto_url
 
 
-class TestS3OnMockAws(StoreConformance):
+class TestS3OnMockAws(_S3Damage, StoreConformance):
     @pytest.fixture
     def store_url(self) -> str:
         return f"s3+mock://mock-{uuid.uuid4().hex[:8]}/sessions"

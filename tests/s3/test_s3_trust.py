@@ -323,3 +323,21 @@ def test_secrets_never_show(moto_endpoint: str, caplog: pytest.LogCaptureFixture
     leaked = [t for t in texts if secret in t]
     assert leaked == []
     assert "secret_key='***'" in repr(store.settings)
+
+
+def test_a_manifest_written_before_op_ids_still_reads_and_takes_writes(
+    moto_url: str, open_s3: OpenS3
+) -> None:
+    store = open_s3(moto_url)
+    session_id = store.create(messages=[{"role": "user", "content": "old"}]).session_id
+    key = store.layout.manifest(session_id)
+    raw = _raw(store)
+    body = raw.get_object(Bucket=store.bucket, Key=key)["Body"].read()
+    head, tail, *_ = body.split(b"\n")
+    raw.put_object(Bucket=store.bucket, Key=key, Body=head + b"\n" + tail)  # two lines
+    reader = open_s3(moto_url)
+    assert _contents(reader, session_id) == ["old"]
+    keyed = _Keyed(append=({"role": "user", "content": "new"},), op_id="after-upgrade")
+    assert reader._apply(session_id, keyed, time.time()) == 2
+    assert reader._apply(session_id, keyed, time.time()) == 2
+    assert _contents(store, session_id) == ["old", "new"]
