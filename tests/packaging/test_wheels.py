@@ -89,6 +89,15 @@ def test_cli_shows_the_release_version(installed: Path) -> None:
     assert release_version() in out.split(), out
 
 
+def test_every_distribution_registers_its_stores(installed: Path) -> None:
+    rows = [
+        line.split() for line in run(installed / "ailib", "stores", env=clean_env()).splitlines()
+    ]
+    for name in DISTRIBUTIONS:
+        dist = name.replace("_", "-")
+        assert any(dist in row and release_version() in row for row in rows), (name, rows)
+
+
 def test_packages_come_from_the_wheels(installed: Path) -> None:
     site = run(
         installed / "python", "-I", "-c",
