@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from importlib.metadata import version
@@ -197,6 +198,50 @@ def test_checkpoints_json(cli: Invoke, store: BaseStore, url: str) -> None:
     quiet = cli("sessions", "checkpoints", "none", "--json", "-s", url)
     assert quiet.exit_code == 0
     assert quiet.stdout == ""
+
+
+def test_commands_that_change_sessions_report_in_json(
+    cli: Invoke, store: BaseStore, url: str
+) -> None:
+    session = store.create(session_id="src")
+    session.add_message("user", "one")
+    store.checkpoint("src")
+    session.add_message("user", "two")
+
+    forked = json.loads(cli("sessions", "fork", "src", "1", "--json", "-s", url).stdout)
+    assert forked["source"] == "src"
+    assert forked["checkpoint"] == 1
+    assert forked["message_count"] == 1
+    assert store.load(forked["session_id"]).messages == [{"role": "user", "content": "one"}]
+
+    restored = json.loads(cli("sessions", "restore", "src", "1", "--json", "-s", url).stdout)
+    assert restored == {
+        "session_id": "src", "restored": 1, "message_count": 1, "previous_state": 2,
+    }  # fmt: skip
+
+    store.create(session_id="old", ttl=0.01)
+    time.sleep(0.05)  # the session has to expire; nothing waits on another thread
+    assert json.loads(cli("sessions", "prune", "--json", "-s", url).stdout) == {"purged": 1}
+
+    removed = cli("sessions", "rm", forked["session_id"], "ghost", "--json", "-s", url)
+    assert removed.exit_code == 1
+    assert json.loads(removed.stdout) == {"deleted": [forked["session_id"]], "missing": ["ghost"]}
+    assert removed.stderr.startswith("error: no session 'ghost'")
+
+
+def test_import_and_copy_report_their_counts_in_json(
+    cli: Invoke, store: BaseStore, url: str, tmp_path: Path
+) -> None:
+    store.create(session_id="a").add_message("user", "hi")
+    export = tmp_path / "all.jsonl"
+    assert cli("sessions", "export", "-o", str(export), "-s", url).exit_code == 0
+    other = f"memory://surface-copy-{uuid.uuid4().hex[:8]}"
+    imported = cli("sessions", "import", str(export), "--json", "-s", other)
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.stdout) == {"copied": 1, "skipped": 0, "differs": 0, "failed": 0}
+    copied = cli("sessions", "copy", url, other, "--json")
+    assert copied.exit_code == 0, copied.output
+    assert json.loads(copied.stdout) == {"copied": 0, "skipped": 1, "differs": 0, "failed": 0}
 
 
 def test_json_is_plain_even_on_a_terminal(

@@ -22,6 +22,9 @@ app = typer.Typer(
 )
 
 SessionId = Annotated[str, typer.Argument(metavar="ID", help="The session's id.")]
+ResultJson = Annotated[
+    bool, typer.Option("--json", help="Print the result as one JSON object.", show_default=False)
+]
 
 
 @app.command("ls")
@@ -94,18 +97,23 @@ def rm(
     session_ids: Annotated[
         list[str], typer.Argument(metavar="ID...", help="The sessions to delete.")
     ],
+    as_json: ResultJson = False,
     store: StoreOption = None,
 ) -> None:
     """Delete sessions with their checkpoints.
 
     A missing id is an error, reported after the others are deleted."""
     opened = open_cli_store(ctx, store, access=Access.EXISTING)
-    missing = []
+    deleted, missing = [], []
     for session_id in session_ids:
         if opened.delete(session_id):
-            say(f"deleted {session_id}")
+            deleted.append(session_id)
+            if not as_json:
+                say(f"deleted {session_id}")
         else:
             missing.append(session_id)
+    if as_json:
+        emit_json({"deleted": deleted, "missing": missing})
     if missing:
         plural = "s" if len(missing) > 1 else ""
         raise AilibError(
@@ -115,11 +123,14 @@ def rm(
 
 
 @app.command("prune")
-def prune(ctx: typer.Context, store: StoreOption = None) -> None:
+def prune(ctx: typer.Context, as_json: ResultJson = False, store: StoreOption = None) -> None:
     """Delete every expired session (and its checkpoints) for good."""
     opened = open_cli_store(ctx, store, access=Access.EXISTING)
     with progress(f"purging expired sessions in {opened.url}", None):
         count = opened.purge_expired()
+    if as_json:
+        emit_json({"purged": count})
+        return
     say(f"purged {count} expired session{'' if count == 1 else 's'} from {opened.url}")
 
 
@@ -153,6 +164,7 @@ def restore(
     ctx: typer.Context,
     session_id: SessionId,
     version: Annotated[int, typer.Argument(help="The checkpoint to go back to.")],
+    as_json: ResultJson = False,
     store: StoreOption = None,
 ) -> None:
     """Make a checkpoint the current state.
@@ -162,6 +174,16 @@ def restore(
     opened.restore(session_id, version)
     session = opened.load(session_id)
     saved = opened.checkpoints(session_id)[-1]
+    if as_json:
+        emit_json(
+            {
+                "session_id": session_id,
+                "restored": version,
+                "message_count": len(session),
+                "previous_state": saved.number,
+            }
+        )
+        return
     say(
         f"restored {session_id} to checkpoint {version}: {len(session)} messages; "
         f"the previous state is checkpoint {saved.number}"
@@ -176,6 +198,7 @@ def fork(
         int | None,
         typer.Argument(help="Fork from this checkpoint instead of the current state."),
     ] = None,
+    as_json: ResultJson = False,
     store: StoreOption = None,
 ) -> None:
     """Copy a session, or one of its checkpoints, into a new session.
@@ -183,6 +206,16 @@ def fork(
     The new id goes to stdout, the explanation to stderr."""
     opened = open_cli_store(ctx, store, access=Access.EXISTING)
     forked = opened.fork(session_id, version)
+    if as_json:
+        emit_json(
+            {
+                "session_id": forked.session_id,
+                "source": session_id,
+                "checkpoint": version,
+                "message_count": len(forked),
+            }
+        )
+        return
     source = f"checkpoint {version} of {session_id}" if version is not None else session_id
     note(f"forked {source} into a new session with {len(forked)} messages:", style=None)
     say(forked.session_id)

@@ -30,7 +30,7 @@ import typer
 
 from ailib.cli.checkfile import parse_line
 from ailib.cli.common import Access, StoreOption, open_cli_store, open_url, session_ids
-from ailib.cli.output import error, note, one_line, progress, say, warn
+from ailib.cli.output import emit_json, error, note, one_line, progress, say, warn
 from ailib.cli.wording import for_cli
 from ailib.errors import (
     AilibError,
@@ -51,6 +51,9 @@ Overwrite = Annotated[
         "--overwrite",
         help="Replace sessions that exist at the destination with different content.",
     ),
+]
+ResultJson = Annotated[
+    bool, typer.Option("--json", help="Print the counts as one JSON object.", show_default=False)
 ]
 User = Annotated[
     str | None, typer.Option("--user", "-u", help="Only sessions whose user_id is USER.")
@@ -77,6 +80,9 @@ class Tally:
             f"{verb} {c[Outcome.COPIED]}, skipped {c[Outcome.SKIPPED]} (already identical), "
             f"differ {c[Outcome.DIFFERS]} (left as is), failed {c[Outcome.FAILED]}"
         )
+
+    def as_json(self) -> dict[str, int]:
+        return {outcome.value: count for outcome, count in self.counts.items()}
 
     @property
     def ok(self) -> bool:
@@ -237,6 +243,7 @@ def import_(
         typer.Argument(metavar="FILE", help="A JSON Lines export; - reads stdin."),
     ],
     overwrite: Overwrite = False,
+    as_json: ResultJson = False,
     store: StoreOption = None,
 ) -> None:
     """Import sessions from a JSON Lines export.
@@ -251,7 +258,10 @@ def import_(
         for number, line in _lines(file) if stdin is None else stdin:
             tally.add(_put_reporting(opened, parse_line(number, line, where), overwrite))
             advance()
-    say(tally.summary("imported"))
+    if as_json:
+        emit_json(tally.as_json())
+    else:
+        say(tally.summary("imported"))
     if not tally.ok:
         raise typer.Exit(1)
 
@@ -264,6 +274,7 @@ def copy(
     ],
     user: User = None,
     overwrite: Overwrite = False,
+    as_json: ResultJson = False,
 ) -> None:
     """Copy sessions with their checkpoints from one store to another.
 
@@ -292,7 +303,10 @@ def copy(
             else:
                 tally.add(_put_reporting(destination, data, overwrite))
             advance()
-    say(tally.summary("copied"))
+    if as_json:
+        emit_json(tally.as_json())
+    else:
+        say(tally.summary("copied"))
     if not tally.ok:
         raise typer.Exit(1)
 
