@@ -114,15 +114,17 @@ __all__ = (
 )
 
 
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        value: Any = installed_version()
-    elif name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-    else:
-        raise AttributeError(f"module 'ailib' has no attribute {name!r}")
-    globals()[name] = value  # the next access is a plain module attribute
-    return value
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all attribute
+
+    def __getattr__(name: str) -> Any:
+        if name == "__version__":
+            value: Any = installed_version()
+        elif name in _LAZY:
+            value = getattr(importlib.import_module(_LAZY[name]), name)
+        else:
+            raise AttributeError(f"module 'ailib' has no attribute {name!r}")
+        globals()[name] = value  # the next access is a plain module attribute
+        return value
 
 
 def __dir__() -> list[str]:
