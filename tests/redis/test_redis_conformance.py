@@ -6,8 +6,10 @@ import pytest
 
 from ailib.testing import StoreConformance
 
+from .damage import RedisCorruption
 
-class TestRealRedis(StoreConformance):
+
+class TestRealRedis(RedisCorruption, StoreConformance):
     """The shared server at 127.0.0.1:6379, in a database of these tests."""
 
     @pytest.fixture
@@ -15,13 +17,13 @@ class TestRealRedis(StoreConformance):
         return shared_redis
 
 
-class TestFakeRedis(StoreConformance):
+class TestFakeRedis(RedisCorruption, StoreConformance):
     @pytest.fixture
     def store_url(self) -> str:
         return "fakeredis://conformance"
 
 
-class TestRedisCluster(StoreConformance):
+class TestRedisCluster(RedisCorruption, StoreConformance):
     """A 3-master cluster that the suite starts on loopback ports."""
 
     @pytest.fixture

@@ -113,7 +113,7 @@ BAD_URLS = [
     ("rediss://127.0.0.1:6379/0?ssl_cert_reqs=maybe", "invalid ssl_cert_reqs"),
     ("redis://a:1,b:2/0", "redis+cluster://a:1,b:2/0"),
     ("unix://", "no socket path"),
-    ("redis://127.0.0.1:6379/0?pool=3", "unknown option(s) pool"),
+    ("redis://127.0.0.1:6379/0?pool=3", "unknown option 'pool'"),
 ]
 
 
@@ -270,12 +270,39 @@ def test_pop_is_one_round_trip_and_resent_pops_once(
 
 def test_op_ids_are_remembered_in_bounded_space(private: RedisStore) -> None:
     session = private.create()
-    for n in range(100):
+    first = private.append(
+        session.session_id, {"role": "user", "content": "0"}, idempotency_key="k0"
+    )
+    for n in range(1, 400):
         private.append(session.session_id, {"role": "user", "content": str(n)})
+        if n == 255:  # the 256th op id back is still remembered
+            again = {"role": "user", "content": "0"}
+            assert private.append(session.session_id, again, idempotency_key="k0") == first
     keys = session_keys(private.namespace, session.session_id)
     client = private.client
-    assert client.hlen(keys.ops) == client.llen(keys.opq)
-    assert 64 <= client.llen(keys.opq) <= 96
+    assert 256 <= client.hlen(keys.ops) <= 256 + 32
+    assert len(private.load(session.session_id).messages) == 400
+
+
+@pytest.mark.parametrize("backend", ["private", "fakeredis"])
+def test_an_applied_idempotency_key_is_not_applied_again(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    store = request.getfixturevalue("private") if backend == "private" else None
+    if store is None:
+        store = ailib.open_store("fakeredis://idempotency", namespace=uuid.uuid4().hex[:8])
+    session = store.create()
+    message = {"role": "user", "content": "once"}
+    version = store.append(session.session_id, message, idempotency_key="order-17")
+    store.update_metadata(session.session_id, {"step": 2}, idempotency_key="meta-1")
+    assert store.append(session.session_id, message, idempotency_key="order-17") == version
+    assert store.update_metadata(session.session_id, {"step": 3}, idempotency_key="meta-1") == (
+        version + 1
+    )
+    loaded = store.load(session.session_id)
+    assert [m["content"] for m in loaded.messages] == ["once"]
+    assert loaded.get_metadata("step") == 2
+    assert loaded.version == version + 1
 
 
 # -- key layout, TTL and copy-on-write checkpoints -----------------------------------------------
@@ -387,4 +414,14 @@ def test_cluster_store_keeps_a_session_on_one_node(redis_cluster: str) -> None:
     assert [s.session_id for s in store.list(user_id="c")] == [session.session_id]
     store.delete(session.session_id)
     assert store.list().items == []
+    store.close()
+
+
+def test_a_write_out_of_reach_says_its_outcome_is_unknown() -> None:
+    store = ailib.open_store("redis://127.0.0.1:1/0?retries=0&resend_for=0.3")
+    with pytest.raises(StoreUnavailable) as caught:
+        store.append("s1", {"role": "user", "content": "x"}, idempotency_key="k1")
+    assert "may or may not have been stored" in str(caught.value)
+    assert "idempotency_key" in str(caught.value)
+    assert "127.0.0.1:1" in str(caught.value)
     store.close()

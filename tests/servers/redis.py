@@ -184,3 +184,67 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         _wait(ready, "cluster_state:ok on every node")
         yield "redis+cluster://" + ",".join(nodes)
+
+
+class RestartableRedis:
+    """A redis-server of one test that the test may kill (SIGKILL) and start again on the
+    same port and data directory. It writes an append-only file fsynced before every reply
+    (``appendfsync always``), so what it acknowledged survives the kill."""
+
+    def __init__(self, directory: Path) -> None:
+        _need_binaries()
+        self.directory = directory
+        (self.port,) = free_ports(1)
+        self.url = f"redis://{HOST}:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it answers (its data loaded)."""
+        assert self._process is None, "already running"
+        self._process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                HOST,
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.directory),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait(lambda: redis.Redis(HOST, self.port).ping(), f"redis-server on port {self.port}")
+
+    def kill(self) -> None:
+        """SIGKILL the server: no shutdown, replies in flight are lost."""
+        assert self._process is not None, "not running"
+        self._process.kill()
+        self._process.wait()
+        self._process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(HOST, self.port)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self.kill()
+
+
+@pytest.fixture
+def restartable_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    """A running :class:`RestartableRedis` of this test, killed at its end."""
+    server = RestartableRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

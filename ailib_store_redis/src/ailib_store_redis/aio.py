@@ -13,6 +13,7 @@ loop and ``await store.aclose()`` on it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -30,6 +31,7 @@ from ailib_store_redis.connection import (
 )
 from ailib_store_redis.core import RedisStoreCore
 from ailib_store_redis.operations import Build
+from ailib_store_redis.resend import REDIS_ERRORS, Resending
 
 __all__ = ("AsyncRedisStore",)
 
@@ -52,17 +54,25 @@ class AsyncRedisStore(RedisStoreCore[AsyncClient], AsyncBaseStore):
         return await ops.run_async(build(self._context, *args, **kwargs), self._send)
 
     async def _send(self, step: ops.Step) -> Any:
-        with translate_errors(self._where):
-            if self._context.cluster:
-                # redis-py's asyncio cluster client reads the slot map lazily inside its
-                # first commands; when several tasks send their first commands together,
-                # that setup can disconnect connections another task is handshaking on
-                # ("Connection closed by server", "'NoneType' object has no attribute
-                # 'writelines'"). Setting it up here first avoids that: redis-py runs
-                # initialize() under its own lock, redoes it after a failure, and returns
-                # at once when it is done.
-                await self._client.initialize()
-            return await step.send(self._client, self._scripts)
+        resending: Resending | None = None
+        while True:
+            try:
+                return await self._send_once(step)
+            except REDIS_ERRORS as exc:
+                resending = self._resending(resending, step, exc)
+            await asyncio.sleep(resending.pause())
+
+    async def _send_once(self, step: ops.Step) -> Any:
+        if self._context.cluster:
+            # redis-py's asyncio cluster client reads the slot map lazily inside its
+            # first commands; when several tasks send their first commands together,
+            # that setup can disconnect connections another task is handshaking on
+            # ("Connection closed by server", "'NoneType' object has no attribute
+            # 'writelines'"). Setting it up here first avoids that: redis-py runs
+            # initialize() under its own lock, redoes it after a failure, and returns
+            # at once when it is done.
+            await self._client.initialize()
+        return await step.send(self._client, self._scripts)
 
     # -- the operations: the sync store's programs, awaited ---------------------------------
 

@@ -34,6 +34,8 @@ __all__ = (
     "ConnectionSettings",
     "connect",
     "connect_async",
+    "lost_reply",
+    "outcome_unknown",
     "translate_errors",
     "unavailable",
     "where",
@@ -52,6 +54,7 @@ OPTIONS: Final = frozenset(
         "connect_timeout",
         "max_connections",
         "retries",
+        "resend_for",
         "ssl_cert_reqs",
         "ssl_ca_certs",
     }
@@ -72,6 +75,8 @@ class ConnectionSettings:
     connect_timeout: float | None = 5.0
     max_connections: int | None = None
     retries: int = 3
+    #: Seconds a write whose reply was lost is resent (same op id) to learn its outcome.
+    resend_for: float = 10.0
     ssl_cert_reqs: str = "required"
     ssl_ca_certs: str | None = None
 
@@ -100,6 +105,7 @@ class ConnectionSettings:
             connect_timeout=_timeout("connect_timeout", options, where, cls.connect_timeout),
             max_connections=None if pool is None else _integer("max_connections", pool, where),
             retries=_integer("retries", options.get("retries", cls.retries), where, minimum=0),
+            resend_for=_timeout("resend_for", options, where, cls.resend_for) or 0.0,
             ssl_cert_reqs=reqs,
             ssl_ca_certs=options.get("ssl_ca_certs"),
         )
@@ -255,6 +261,26 @@ def unavailable(url: StoreURL, exc: BaseException) -> StoreUnavailable:
     else:
         what, hint = "failed the operation", "see the server's message"
     return StoreUnavailable(f"Redis at {where(url)} {what} ({url.render()}): {detail}; {hint}")
+
+
+def lost_reply(exc: BaseException) -> bool:
+    """Whether ``exc`` may have cut a command off after it was sent: the connection dropped,
+    timed out, or the server is (re)starting; not a full pool, where nothing was sent."""
+    errors = redis.exceptions
+    if isinstance(exc, getattr(errors, "MaxConnectionsError", ())):
+        return False
+    # BusyLoadingError (a server loading its data after a restart) is a ConnectionError.
+    return isinstance(exc, errors.ConnectionError | errors.TimeoutError | errors.ClusterDownError)
+
+
+def outcome_unknown(url: StoreURL, exc: BaseException, waited: float) -> StoreUnavailable:
+    """The error of a write whose reply was lost and whose outcome could not be learned."""
+    cause = unavailable(url, exc)
+    return StoreUnavailable(
+        f"{cause}. The reply of a write was lost and the server could not be asked again for "
+        f"{waited:.1f}s (resend_for), so the write may or may not have been stored: resend it "
+        "with the same idempotency_key, which applies it at most once"
+    )
 
 
 @contextlib.contextmanager

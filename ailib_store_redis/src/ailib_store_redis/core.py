@@ -17,7 +17,8 @@ from ailib_store_redis.connection import (
     Client,
     ConnectionSettings,
 )
-from ailib_store_redis.operations import Context
+from ailib_store_redis.operations import Context, Step, resendable
+from ailib_store_redis.resend import Resending
 
 __all__ = ("RedisStoreCore",)
 
@@ -36,8 +37,10 @@ class RedisStoreCore(StoreCore, Generic[ClientT]):
         *,
         namespace: str = "default",
         ttl: float | str | None = None,
+        resend_for: float = ConnectionSettings.resend_for,
     ) -> None:
         super().__init__(namespace=namespace, ttl=ttl)
+        self._resend_for = resend_for
         self._url = self._where = make_url(url)
         self._client: ClientT = client
         # redis-py loads each script on its first use (EVALSHA, then SCRIPT LOAD on NOSCRIPT).
@@ -53,12 +56,17 @@ class RedisStoreCore(StoreCore, Generic[ClientT]):
             parsed, {k: v for k, v in options.items() if k in OPTIONS}
         )
         common = {k: v for k, v in options.items() if k in cls.common_options}
-        return cls(cls._connect(parsed, settings), parsed, **common)
+        return cls(cls._connect(parsed, settings), parsed, resend_for=settings.resend_for, **common)
 
     @classmethod
     def _connect(cls, url: StoreURL, settings: ConnectionSettings) -> ClientT:
         """The client the store runs on (the sync or the asyncio one)."""
         raise NotImplementedError
+
+    def _resending(self, current: Resending | None, step: Step, exc: BaseException) -> Resending:
+        """How to go on after ``step`` failed with ``exc``: resend it (a write whose reply
+        may have been lost), or raise the ailib error."""
+        return Resending.after(current, exc, resendable(step), self._resend_for, self._where)
 
     @property
     def client(self) -> ClientT:

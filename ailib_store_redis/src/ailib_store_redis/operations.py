@@ -11,11 +11,13 @@ on what an operation does.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, Final, ParamSpec, TypeAlias, TypeVar
 
+from ailib.errors import CorruptSessionError
 from ailib.messages import Message
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.storecore import CheckpointState
@@ -31,12 +33,15 @@ __all__ = (
     "Pipeline",
     "Program",
     "Step",
+    "resendable",
     "run",
     "run_async",
 )
 
 T = TypeVar("T")
 P = ParamSpec("P")
+
+logger = logging.getLogger("ailib")
 
 #: Index entries read per ``ZREVRANGEBYSCORE`` while listing (at least the page size).
 LIST_BATCH: Final = 64
@@ -54,6 +59,9 @@ class Eval:
     script: str
     keys: Sequence[str]
     args: Sequence[str | bytes]
+    #: Sending the call again is safe (a write with an op id, or one idempotent by nature):
+    #: after a lost reply the store resends it to learn its outcome.
+    resend: bool = False
 
     def send(self, client: Any, scripts: Mapping[str, Any]) -> Any:
         """The reply, or (asyncio client) an awaitable of it."""
@@ -88,6 +96,13 @@ class Pipeline:
 
 
 Step: TypeAlias = Eval | Command | Pipeline
+
+
+def resendable(step: Step) -> bool:
+    """Whether ``step`` may be sent again after its reply was lost."""
+    return isinstance(step, Eval) and step.resend
+
+
 #: An operation's logic: yields steps, receives their replies, returns the outcome.
 Program: TypeAlias = Generator[Step, Any, T]
 
@@ -151,7 +166,7 @@ def _write(
 ) -> Program[int]:
     """A write script's result. On a cluster, then move the session in the namespace's
     index (another slot, so another call)."""
-    reply = yield Eval(script, ctx.keys(session_id), args)
+    reply = yield Eval(script, ctx.keys(session_id), args, resend=True)
     result, update = protocol.write_result(reply, session_id, ctx.url, number)
     if update is not None:
         yield _touch_index(ctx, session_id, now, update)
@@ -160,7 +175,7 @@ def _write(
 
 def _touch_index(ctx: Context, session_id: str, now: float, update: protocol.IndexUpdate) -> Eval:
     args: list[str | bytes] = [ctx.index.prefix, session_id, num(now), update.user, update.expires]
-    return Eval("index_touch", [ctx.index.updated], args)
+    return Eval("index_touch", [ctx.index.updated], args, resend=True)
 
 
 def create(ctx: Context, record: SessionRecord) -> Program[None]:
@@ -190,7 +205,7 @@ def restore(ctx: Context, session_id: str, number: int, now: float) -> Program[i
 
 def pop(ctx: Context, session_id: str, count: int, now: float) -> Program[list[Message]]:
     args = protocol.pop_args(session_id, count, now, ctx.inline)
-    reply = yield Eval("pop", ctx.keys(session_id), args)
+    reply = yield Eval("pop", ctx.keys(session_id), args, resend=True)
     removed, update = protocol.pop_result(reply, session_id, ctx.url)
     if ctx.cluster and removed:
         yield _touch_index(ctx, session_id, now, update)
@@ -199,9 +214,10 @@ def pop(ctx: Context, session_id: str, count: int, now: float) -> Program[list[M
 
 def delete(ctx: Context, session_id: str) -> Program[bool]:
     args = protocol.read_args(session_id, time.time(), prefix=ctx.inline)
-    existed = yield Eval("delete", ctx.keys(session_id), args)
+    existed = yield Eval("delete", ctx.keys(session_id), args, resend=True)
     if ctx.cluster:
-        yield Eval("index_drop", [ctx.index.updated], [ctx.index.prefix, session_id, ""])
+        drop = [ctx.index.prefix, session_id, ""]
+        yield Eval("index_drop", [ctx.index.updated], drop, resend=True)
     return bool(existed)
 
 
@@ -303,7 +319,16 @@ def _summaries(
         meta, count = replies[2 * n], replies[2 * n + 1]
         if not meta:
             continue
-        record = protocol.decode_record(session_id, meta, [], count, ctx.url)
+        try:
+            record = protocol.decode_record(session_id, meta, [], count, ctx.url)
+        except CorruptSessionError as exc:
+            logger.warning(
+                "left session %r in %s out of the listing: its stored header is corrupt (%s)",
+                session_id,
+                ctx.url,
+                exc,
+            )
+            continue
         if record.expired(now):
             continue
         if user_id is not None and record.metadata.get("user_id") != user_id:

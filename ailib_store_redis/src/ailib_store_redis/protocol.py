@@ -6,6 +6,7 @@ replies with these functions; only how the bytes travel differs.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -101,7 +102,7 @@ def create_args(record: SessionRecord, prefix: str) -> list[str]:
 def apply_args(session_id: str, change: Change, now: float, prefix: str) -> list[str]:
     return [
         prefix,
-        op_id(),
+        change.op_id or op_id(),
         num(now),
         session_id,
         "" if change.expected_version is None else str(change.expected_version),
@@ -187,23 +188,55 @@ def refusal(reply: Any, session_id: str, where: str, number: int = 0) -> AilibEr
         return SessionNotFound(session_id, where)
     if status == b"nocp":
         return CheckpointNotFound(session_id, number)
+    if status == b"corrupt":
+        return miscounted(session_id, where, int(reply[1]), int(reply[2]))
     if status == b"conflict":
         stored = f"is at version {reply[1]}" if len(reply) > 1 else "already exists"
         return ConflictError(
             f"session {session_id!r} in {where} {stored}: someone else changed or created it; "
             "reload it (or use another id) and try again"
         )
-    return CorruptSessionError(f"unexpected reply {reply!r} from {where}")
+    return CorruptSessionError(
+        f"unexpected reply {reply!r} from {where} for session {session_id!r}"
+    )
+
+
+def miscounted(session_id: str, where: str, stored: int, found: int) -> CorruptSessionError:
+    return CorruptSessionError(
+        f"session {session_id!r} in {where} is corrupt: its record counts {stored} messages "
+        f"but its log holds {found} (messages were removed or added behind the store's back)"
+    )
 
 
 def decode_messages(raw: Sequence[bytes], what: str) -> list[Message]:
-    """Stored messages, parsed in one call (one JSON array) rather than one call each."""
+    """Stored messages, parsed in one call (one JSON array) rather than one call each; each
+    must be one JSON object."""
     if not raw:
         return []
-    messages = loads(b"[" + b",".join(raw) + b"]", what)
-    if not isinstance(messages, list) or len(messages) != len(raw):
-        raise CorruptSessionError(f"{what}: a stored message is not one JSON document")
+    try:
+        parsed = loads(b"[" + b",".join(raw) + b"]", what)
+    except CorruptSessionError:
+        parsed = None
+    if (
+        not isinstance(parsed, list)
+        or len(parsed) != len(raw)
+        or not all(isinstance(m, dict) for m in parsed)
+    ):
+        raise CorruptSessionError(f"{what}: {_first_bad(raw)}")
+    messages: list[Message] = parsed
     return messages
+
+
+def _first_bad(raw: Sequence[bytes]) -> str:
+    """Which stored message is not one JSON object (the slow path, after a failure)."""
+    for n, item in enumerate(raw):
+        try:
+            message = json.loads(item)
+        except ValueError as exc:
+            return f"message {n} of those read is not valid JSON ({exc})"
+        if not isinstance(message, dict):
+            return f"message {n} of those read is a JSON {type(message).__name__}, not an object"
+    return "the stored messages are not one JSON document each"
 
 
 def decode_record(
@@ -213,13 +246,28 @@ def decode_record(
     count: int | None,
     where: str,
 ) -> SessionRecord:
+    """The record of a session's stored hash and (all or the last of) its messages;
+    ``count`` is the log's length when ``raw`` holds only a tail. The stored message count,
+    where kept, must match the log."""
+    stored = meta.get(b"l")
+    if stored is not None:
+        found = len(raw) if count is None else count
+        try:
+            expected = int(stored)
+        except ValueError:
+            raise CorruptSessionError(
+                f"session {session_id!r} in {where} is corrupt: its message count {stored!r} "
+                "is not a number"
+            ) from None
+        if expected != found:
+            raise miscounted(session_id, where, expected, found)
     try:
         return SessionRecord(
             session_id=session_id,
             kind=meta[b"k"].decode(),
             messages=decode_messages(raw, f"messages of session {session_id!r} in {where}"),
             metadata={
-                k[2:].decode(): loads(v, f"metadata {k[2:]!r} of session {session_id!r}")
+                k[2:].decode(): loads(v, f"metadata {_name(k)!r} of session {session_id!r}")
                 for k, v in meta.items()
                 if k.startswith(b"m:")
             },
@@ -232,7 +280,7 @@ def decode_record(
         )
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         raise CorruptSessionError(
-            f"session {session_id!r} in {where} is malformed: {exc!r}"
+            f"session {session_id!r} in {where} is corrupt: {_field_error(exc)}"
         ) from exc
 
 
@@ -249,3 +297,13 @@ def decode_checkpoint(
         return CheckpointRecord(number, float(created_at), count, metadata, label)
     except (TypeError, ValueError) as exc:
         raise CorruptSessionError(f"{what} is malformed: {exc}") from exc
+
+
+def _field_error(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"its record lacks the field {exc.args[0]!r}"
+    return str(exc)
+
+
+def _name(field: bytes) -> str:
+    return field[2:].decode(errors="replace")

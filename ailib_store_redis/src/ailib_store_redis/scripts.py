@@ -46,7 +46,7 @@ __all__ = (
 )
 
 #: How many recent op ids a session remembers for retries.
-OPS_KEPT: Final = 64
+OPS_KEPT: Final = 256
 
 _INDEX = """
 -- `old` is the user the index holds for the session: nil to look it up (in `own`, which
@@ -87,18 +87,21 @@ local META, LOG, CP, CPP = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local SNAP, OPS, OPQ = KEYS[5], KEYS[6], KEYS[7]
 local PREFIX, OPID, NOW = ARGV[1], ARGV[2], ARGV[3]
 
+-- RPUSH list[first..last] in chunks; the list's length after (nil if nothing was pushed).
 local function push(key, list, first, last)
-  local i = first
+  local i, n = first, nil
   while i <= last do
     local j = math.min(i + 999, last)
-    redis.call('RPUSH', key, unpack(list, i, j))
+    n = redis.call('RPUSH', key, unpack(list, i, j))
     i = j + 1
   end
+  return n
 end
 
--- {version, expires_at, ttl, user_id json} of the live session, or nil.
+-- {version, expires_at, ttl, user_id json, message count} of the live session, or nil.
+-- The count (`l`) is absent in sessions written before it was kept.
 local function live()
-  local f = redis.call('HMGET', META, 'v', 'e', 't', 'm:user_id')
+  local f = redis.call('HMGET', META, 'v', 'e', 't', 'm:user_id', 'l')
   if not f[1] then return nil end
   if f[2] and tonumber(f[2]) <= tonumber(NOW) then return nil end
   return f
@@ -131,22 +134,33 @@ local function align_ttl()
   end
 end
 
--- End a write: bump the version, stamp the time, give every key of the session the full TTL
--- again, and (single server) move the session in the index. `f` is what live() read before
--- the write (nil for a new session); `changed` tells whether the metadata changed; `memo` is
--- what a resent call gets back (default: the new version). Returns version, user, expiry.
-local function commit(f, ttl, changed, memo)
+-- A rewrite refuses a log whose length is not the stored count (a message was removed or
+-- added behind the store's back): rewriting it would hide the damage. nil when they agree.
+local function damaged(f)
+  if not f or not f[5] then return nil end
+  local n = redis.call('LLEN', LOG)
+  if n ~= tonumber(f[5]) then return {'corrupt', tonumber(f[5]), n} end
+  return nil
+end
+
+-- End a write: bump the version, stamp the time and the message count (`count`, nil: the
+-- log's length), give every key of the session the full TTL again, and (single server) move
+-- the session in the index. `f` is what live() read before the write (nil for a new
+-- session); `changed` tells whether the metadata changed; `memo` is what a resent call gets
+-- back (default: the new version). Returns version, user, expiry.
+local function commit(f, ttl, changed, memo, count)
   local version = f and tonumber(f[1]) + 1 or 1
   remember(memo or version)
+  count = count or redis.call('LLEN', LOG)
   local exp = ''
   if ttl then
     local secs = tonumber(ttl)
     exp = string.format('%.17g', tonumber(NOW) + secs)
-    redis.call('HSET', META, 'v', version, 'u', NOW, 'e', exp)
+    redis.call('HSET', META, 'v', version, 'u', NOW, 'l', count, 'e', exp)
     local ms = math.max(1, math.ceil(secs * 1000))
     for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ms) end
   else
-    redis.call('HSET', META, 'v', version, 'u', NOW)
+    redis.call('HSET', META, 'v', version, 'u', NOW, 'l', count)
   end
   local old = f and (f[4] or '') or nil
   local user = old
@@ -155,8 +169,8 @@ local function commit(f, ttl, changed, memo)
   return version, user, exp
 end
 
-local function finish(f, ttl, changed)
-  local version, user, exp = commit(f, ttl, changed)
+local function finish(f, ttl, changed, count)
+  local version, user, exp = commit(f, ttl, changed, nil, count)
   if PREFIX ~= '' then return version end
   return {'ok', version, user, exp}
 end
@@ -293,8 +307,10 @@ for i = at + 1, at + u do redis.call('HDEL', META, 'm:' .. ARGV[i]) end
 set_metadata(8)
 local changed = ARGV[6] == '1' or ARGV[8] ~= '0' or u > 0
 at = at + u + 1
-if at <= #ARGV then push(LOG, ARGV, at, #ARGV) end
-return finish(f, ttl, changed)
+-- The count moves by what was appended, so damage done before stays visible to loads.
+local count = f[5] and tonumber(f[5]) + #ARGV - at + 1 or nil
+local n = push(LOG, ARGV, at, #ARGV)
+return finish(f, ttl, changed, count or n)
 """)
 
 #: ARGV: prefix, opid, now, sid, expected version, ttl|'' (keep), 2m + m metadata pairs,
@@ -305,6 +321,8 @@ if done then return done end
 local f = live()
 if not f then return {'missing'} end
 if f[1] ~= ARGV[5] then return {'conflict', tonumber(f[1])} end
+local bad = damaged(f)
+if bad then return bad end
 local ttl = f[3]
 if ARGV[6] ~= '' then
   ttl = ARGV[6]
@@ -341,13 +359,15 @@ if done then
 end
 local f = live()
 if not f then return {'missing'} end
+local bad = damaged(f)
+if bad then return bad end
 local n = redis.call('LLEN', LOG)
 if n == 0 then return {'popped', '[]', f[4] or '', f[2] or ''} end
 local keep = math.max(0, n - tonumber(ARGV[5]))
 local removed = '[' .. table.concat(redis.call('LRANGE', LOG, keep, -1), ',') .. ']'
 materialize(keep)
 rewrite_log(keep, {}, 1, 0)
-local _, user, exp = commit(f, f[3], false, removed)
+local _, user, exp = commit(f, f[3], false, removed, keep)
 return {'popped', removed, user, exp}
 """)
 
@@ -361,6 +381,8 @@ if not f then return {'missing'} end
 local target = ARGV[5]
 local pointer = redis.call('HGET', CPP, target)
 if not pointer then return {'nocp'} end
+local bad = damaged(f)
+if bad then return bad end
 local saved = cjson.decode(redis.call('HGET', CP, target))[3]
 add_checkpoint(ARGV[6])
 local count, offset, length = string.match(pointer, '^(%d+)@(%d+)@(%d+)$')

@@ -9,6 +9,7 @@ written once, in ``operations``; ``AsyncRedisStore`` (``aio``) runs the same pro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -20,6 +21,7 @@ from ailib_store_redis import operations as ops
 from ailib_store_redis.connection import Client, ConnectionSettings, connect, translate_errors
 from ailib_store_redis.core import RedisStoreCore
 from ailib_store_redis.operations import Build
+from ailib_store_redis.resend import REDIS_ERRORS, Resending
 
 __all__ = ("RedisStore",)
 
@@ -44,8 +46,13 @@ class RedisStore(RedisStoreCore[Client], BaseStore):
         return ops.run(build(self._context, *args, **kwargs), self._send)
 
     def _send(self, step: ops.Step) -> Any:
-        with translate_errors(self._where):
-            return step.send(self._client, self._scripts)
+        resending: Resending | None = None
+        while True:
+            try:
+                return step.send(self._client, self._scripts)
+            except REDIS_ERRORS as exc:
+                resending = self._resending(resending, step, exc)
+            time.sleep(resending.pause())
 
     # -- the operations: programs of ``operations`` -----------------------------------------
 
