@@ -138,6 +138,8 @@ def check_scenario_spans(telemetry: Telemetry, system: str, url: str, session_id
     assert append["ailib.message.count"] == 2
     assert append["ailib.message.bytes"] == compact_size(MESSAGES)
     assert append["ailib.session.version"] == 2
+    assert by_op["create"][0]["ailib.message.count"] == 0
+    assert by_op["create"][0]["ailib.message.bytes"] == 0
     assert by_op["load"][0]["ailib.message.count"] == 2
     assert by_op["pop"][0]["ailib.message.count"] == 1
     assert by_op["clear"][0]["ailib.message.count"] == 1

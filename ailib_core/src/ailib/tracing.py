@@ -389,6 +389,8 @@ class _StoreTracing:
 
 def _size(messages: Sequence[Any]) -> int:
     """The UTF-8 size of the messages as compact JSON (what most backends store)."""
+    if not messages:
+        return 0
     text = json.dumps(list(messages), ensure_ascii=False, separators=(",", ":"), default=str)
     return len(text.encode())
 
