@@ -6,7 +6,8 @@
             return "mystore://127.0.0.1/test"
 
 The cases drive the async store through :class:`BlockingStore` on an event loop of their
-own; one more case checks that the store never blocks that loop.
+own; one more case checks that the store never blocks that loop, timing each callback the
+loop runs (:class:`~ailib.testing.loop_meter.LoopBlockMeter`).
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ import gc
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import ClassVar
 
 import pytest
 
 from ailib.registry import open_async_store
 from ailib.testing.blocking import BlockingStore, LoopThread
 from ailib.testing.conformance import MakeStore, StoreConformance
+from ailib.testing.loop_meter import LoopBlockMeter
 from ailib.testing.pytest_plugin import empty
 
 __all__ = ("AsyncStoreConformance",)
 
-#: How late a heartbeat on the store's event loop may be while 50 tasks write.
-MAX_LOOP_DELAY = 0.05
+#: How long one callback of a store may keep the event loop from running others.
+MAX_LOOP_BLOCK = 0.05
 
 
 @contextmanager
@@ -48,6 +51,12 @@ def collector_paused() -> Iterator[None]:
 
 
 class AsyncStoreConformance(StoreConformance):
+    #: The longest a single callback (one step of a store call) may block the loop, in
+    #: seconds. A store whose backend is faked in-process (fakeredis, moto's mock, the
+    #: memory store) runs the fake server's work on the loop too: give it a bound of its own
+    #: that says so, with the reason beside it.
+    max_loop_block: ClassVar[float] = MAX_LOOP_BLOCK
+
     @pytest.fixture
     def loop_thread(self) -> Iterator[LoopThread]:
         thread = LoopThread()
@@ -72,39 +81,33 @@ class AsyncStoreConformance(StoreConformance):
     def test_event_loop_is_never_blocked(
         self, make_store: MakeStore, loop_thread: LoopThread
     ) -> None:
+        """No callback the loop runs (a step of a store call) blocks it for longer than
+        ``max_loop_block``, while 50 tasks write at once. Each callback is timed without
+        the time its thread waited for a CPU, so a busy machine does not fail the case."""
         blocking = make_store("heartbeat")
         assert isinstance(blocking, BlockingStore)
         store = blocking.store
 
-        async def scenario() -> tuple[float, int]:
-            loop = asyncio.get_running_loop()
+        async def scenario() -> LoopBlockMeter:
             ids = [(await store.create()).session_id for _ in range(10)]
-            worst = 0.0
-            beats = 0
-            done = asyncio.Event()
-
-            async def heartbeat() -> None:
-                nonlocal worst, beats
-                while not done.is_set():
-                    started = loop.time()
-                    await asyncio.sleep(0.002)
-                    worst = max(worst, loop.time() - started - 0.002)
-                    beats += 1
+            meter = LoopBlockMeter(asyncio.get_running_loop())
 
             async def writer(task: int) -> None:
                 for n in range(10):
                     await store.append(ids[task % 10], {"role": "user", "content": f"{task}:{n}"})
 
-            beating = asyncio.create_task(heartbeat())
-            await asyncio.sleep(0)
-            await asyncio.gather(*(writer(task) for task in range(50)))
-            done.set()
-            await beating
-            return worst, beats
+            with meter.active():
+                await asyncio.gather(*(writer(task) for task in range(50)))
+            return meter
 
         with collector_paused():
-            worst, beats = loop_thread.run(scenario())
-        assert beats > 0
-        assert worst < MAX_LOOP_DELAY, f"the event loop was blocked for {worst * 1000:.0f} ms"
+            meter = loop_thread.run(scenario())
+        assert meter.callbacks >= 50, "each writer task runs at least one callback"
+        worst = meter.worst
+        assert worst.blocked < self.max_loop_block, (
+            f"a callback blocked the event loop for {worst.blocked * 1000:.1f} ms "
+            f"({worst.wall * 1000:.1f} ms wall-clock; the bound is "
+            f"{self.max_loop_block * 1000:.0f} ms): {worst.callback}"
+        )
         total = sum(len(blocking.load(s.session_id)) for s in blocking.list(limit=20))
         assert total == 500
