@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import pytest
-from hypothesis import HealthCheck, note, settings
+from hypothesis import HealthCheck, Phase, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -50,9 +50,11 @@ USERS: Final = ("ann", "bob")
 UNKNOWN: Final = object()
 #: Long enough never to run out during a case; short enough to check ``expires_at``.
 LONG_TTL: Final = 3600.0
-#: How long the doomed session lives, and the slack after it for clocks and expiry sweeps.
-SHORT_TTL: Final = 0.1
-EXPIRY_SLACK: Final = 0.3
+#: How long the short-lived session lives, and the slack after it for a server's clock and
+#: expiry sweep: small, because every example that makes one waits for it (shrinking a
+#: failure runs hundreds).
+SHORT_TTL: Final = 0.02
+EXPIRY_SLACK: Final = 0.1
 
 
 @dataclass
@@ -172,6 +174,18 @@ items = st.one_of(
 # -- the machine -----------------------------------------------------------------------------
 
 
+def has_sessions(machine: StoreModel) -> bool:
+    return bool(machine.sessions)
+
+
+def sessions_with_checkpoints(machine: StoreModel) -> bool:
+    return machine.has_checkpoints and bool(machine.sessions)
+
+
+def has_chat_sessions(machine: StoreModel) -> bool:
+    return any(s.kind == "chat" for s in machine.sessions.values())
+
+
 class StoreModel(RuleBasedStateMachine):
     """One example: a store in a fresh namespace, driven by random rules."""
 
@@ -193,16 +207,22 @@ class StoreModel(RuleBasedStateMachine):
             cls.last_store = cls.make_store(f"m{cls.examples_run}")
         self.store = cls.last_store
         self.sessions: dict[str, ModelSession] = {}
-        self.gone: set[str] = set()
+        #: Ids of sessions deleted or expired, in that order (the keys; values unused).
+        self.gone: dict[str, None] = {}
         self.tick = 0
         self.calls = iter(range(1, 10**9))
         self.doomed: tuple[str, float] | None = None
         self.doomed_once = False
 
     def teardown(self) -> None:
+        """Check a short-lived session not yet checked, then delete what the example stored."""
         from ailib.testing.pytest_plugin import empty
 
-        empty(self.store)
+        try:
+            if self.doomed is not None:
+                self.check_expired()
+        finally:
+            empty(self.store)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -210,10 +230,8 @@ class StoreModel(RuleBasedStateMachine):
         self.tick += 1
         return self.tick
 
-    def _pick(self, index: int, *, kind: str | None = None) -> str | None:
-        ids = sorted(i for i, s in self.sessions.items() if kind is None or s.kind == kind)
-        if not ids:
-            return None
+    def _pick(self, index: int, *, kind: str | None = None) -> str:
+        ids = [i for i, s in self.sessions.items() if kind is None or s.kind == kind]
         chosen = ids[index % len(ids)]
         note(f"session {chosen!r}: {self.sessions[chosen]}")
         return chosen
@@ -223,7 +241,7 @@ class StoreModel(RuleBasedStateMachine):
         assert made.version > 0, f"a new session has version {made.version}"
         model.version, model.touched, model.maybe_touched = made.version, tick, tick
         self.sessions[made.session_id] = model
-        self.gone.discard(made.session_id)
+        self.gone.pop(made.session_id, None)
         self._check_expiry(made, model, "create")
 
     def _check_expiry(self, loaded: Session, model: ModelSession, where: str) -> None:
@@ -262,9 +280,11 @@ class StoreModel(RuleBasedStateMachine):
 
     # -- rules: writes ------------------------------------------------------------------
 
-    @initialize()
-    def start_empty(self) -> None:
+    @initialize(users=st.lists(st.sampled_from([None, *USERS]), min_size=1, max_size=3))
+    def start(self, users: list[str | None]) -> None:
         assert self.store.list().items == [], "a fresh namespace lists sessions"
+        for user in users:
+            self.create(user, {}, "chat", with_ttl=False, reuse=False)
 
     @rule(
         user=st.sampled_from([None, *USERS]),
@@ -283,41 +303,42 @@ class StoreModel(RuleBasedStateMachine):
     ) -> None:
         metadata = dict(extra) if user is None else {**extra, "user_id": user}
         ttl = LONG_TTL if with_ttl and self.has_ttl else None
-        session_id = min(self.gone) if reuse and self.gone else None
+        session_id = next(iter(self.gone)) if reuse and self.gone else None
         made = self.store.create(metadata, ttl, session_id=session_id, kind=kind)
         if session_id is not None:
             assert made.session_id == session_id
         model = ModelSession(kind, [], copy.deepcopy(metadata), 0, ttl=ttl)
         self._add(made, model, self._next_tick())
 
+    @precondition(has_sessions)
     @rule(index=st.integers(0, 99))
     def create_taken_id_conflicts(self, index: int) -> None:
         session_id = self._pick(index)
-        if session_id is None:
-            return
         with pytest.raises(ConflictError):
             self.store.create({"user_id": "intruder"}, session_id=session_id)
 
-    @rule(index=st.integers(0, 99), data=st.data())
-    def append(self, index: int, data: st.DataObject) -> None:
+    @precondition(has_sessions)
+    @rule(index=st.integers(0, 99), times=st.integers(1, 3), data=st.data())
+    def append(self, index: int, times: int, data: st.DataObject) -> None:
+        """``times`` appends (the main write, so more of them than of the others)."""
         session_id = self._pick(index)
-        if session_id is None:
-            return
         model = self.sessions[session_id]
-        if model.kind == "chat":
-            batch = data.draw(chat_batches(self.calls), label="messages")
-        else:
-            batch = data.draw(st.lists(items, min_size=1, max_size=3), label="items")
-        version = self.store.append(session_id, *copy.deepcopy(batch))
-        model.messages += batch
-        model.wrote(version, self._next_tick())
+        for _ in range(times):
+            if model.kind == "chat":
+                batch = data.draw(chat_batches(self.calls), label="messages")
+            else:
+                batch = data.draw(st.lists(items, min_size=1, max_size=3), label="items")
+            version = self.store.append(session_id, *copy.deepcopy(batch))
+            model.messages += batch
+            model.wrote(version, self._next_tick())
+        size = len(model.messages)
+        self._compare(session_id, data.draw(st.integers(0, size + 3), label="then load(last=)"))
 
+    @precondition(has_chat_sessions)
     @rule(index=st.integers(0, 99), contents=st.lists(texts, min_size=1, max_size=2))
     def answer_tool_calls(self, index: int, contents: list[str]) -> None:
         """Tool results in an append of their own, after the one that made the calls."""
         session_id = self._pick(index, kind="chat")
-        if session_id is None:
-            return
         model = self.sessions[session_id]
         last = model.messages[-1] if model.messages else {}
         ids = [c["id"] for c in last.get("tool_calls", ())]
@@ -331,11 +352,10 @@ class StoreModel(RuleBasedStateMachine):
         model.messages += batch
         model.wrote(version, self._next_tick())
 
+    @precondition(has_chat_sessions)
     @rule(index=st.integers(0, 99), stale=st.booleans())
     def append_expecting_version(self, index: int, stale: bool) -> None:
         session_id = self._pick(index, kind="chat")
-        if session_id is None:
-            return
         model = self.sessions[session_id]
         if not model.exact:
             self._compare(session_id, 0)
@@ -348,6 +368,7 @@ class StoreModel(RuleBasedStateMachine):
         model.messages.append(message)
         model.wrote(version, self._next_tick())
 
+    @precondition(has_sessions)
     @rule(
         index=st.integers(0, 99),
         values=st.dictionaries(metadata_keys, metadata_values, max_size=2),
@@ -358,8 +379,6 @@ class StoreModel(RuleBasedStateMachine):
         self, index: int, values: dict[str, Any], user: str | None, unset: list[str]
     ) -> None:
         session_id = self._pick(index)
-        if session_id is None:
-            return
         values = dict(values) if user is None else {**values, "user_id": user}
         unset = [key for key in unset if key not in values]
         version = self.store.update_metadata(session_id, copy.deepcopy(values), unset=unset)
@@ -369,11 +388,10 @@ class StoreModel(RuleBasedStateMachine):
         model.metadata.update(copy.deepcopy(values))
         model.wrote(version, self._next_tick())
 
+    @precondition(has_sessions)
     @rule(index=st.integers(0, 99), count=st.integers(1, 4))
     def pop(self, index: int, count: int) -> None:
         session_id = self._pick(index)
-        if session_id is None:
-            return
         model = self.sessions[session_id]
         keep = max(0, len(model.messages) - count)
         expected = model.messages[keep:]
@@ -381,24 +399,22 @@ class StoreModel(RuleBasedStateMachine):
         del model.messages[keep:]
         model.wrote(None, self._next_tick(), surely=bool(expected))
 
+    @precondition(has_sessions)
     @rule(index=st.integers(0, 99))
     def clear(self, index: int) -> None:
         session_id = self._pick(index)
-        if session_id is None:
-            return
         model = self.sessions[session_id]
         assert self.store.clear(session_id) == len(model.messages)
         model.wrote(None, self._next_tick(), surely=bool(model.messages))
         model.messages = []
 
+    @precondition(has_sessions)
     @rule(index=st.integers(0, 99))
     def delete(self, index: int) -> None:
         session_id = self._pick(index)
-        if session_id is None:
-            return
         assert self.store.delete(session_id) is True
         del self.sessions[session_id]
-        self.gone.add(session_id)
+        self.gone[session_id] = None
         self._check_gone(session_id)
         assert self.store.delete(session_id) is False
 
@@ -407,12 +423,10 @@ class StoreModel(RuleBasedStateMachine):
     def _newest_checkpoint(self, model: ModelSession) -> int:
         return max((c.number for c in model.checkpoints), default=0)
 
-    @precondition(lambda self: self.has_checkpoints)
+    @precondition(sessions_with_checkpoints)
     @rule(index=st.integers(0, 99), label=st.one_of(st.none(), st.text(min_size=1, max_size=6)))
     def checkpoint(self, index: int, label: str | None) -> None:
         session_id = self._pick(index)
-        if session_id is None:
-            return
         model = self.sessions[session_id]
         number = self.store.checkpoint(session_id, label=label)
         assert number > self._newest_checkpoint(model), f"checkpoint number {number} reused"
@@ -423,12 +437,10 @@ class StoreModel(RuleBasedStateMachine):
         )
         model.wrote(None, self._next_tick(), surely=False)
 
-    @precondition(lambda self: self.has_checkpoints)
+    @precondition(sessions_with_checkpoints)
     @rule(index=st.integers(0, 99))
     def list_checkpoints(self, index: int) -> None:
         session_id = self._pick(index)
-        if session_id is None:
-            return
         model = self.sessions[session_id]
         listed = self._listed_checkpoints(session_id)
         assert len(listed) == len(model.checkpoints), listed
@@ -438,12 +450,10 @@ class StoreModel(RuleBasedStateMachine):
             if kept.label is not UNKNOWN:
                 assert label == kept.label, listed
 
-    @precondition(lambda self: self.has_checkpoints)
+    @precondition(sessions_with_checkpoints)
     @rule(index=st.integers(0, 99), which=st.integers(0, 99))
     def restore(self, index: int, which: int) -> None:
         session_id = self._pick(index)
-        if session_id is None:
-            return
         model = self.sessions[session_id]
         if not model.checkpoints:
             with pytest.raises(CheckpointNotFound):
@@ -463,12 +473,11 @@ class StoreModel(RuleBasedStateMachine):
         model.metadata = copy.deepcopy(target.metadata)
         model.wrote(None, self._next_tick())
 
+    @precondition(has_sessions)
     @rule(index=st.integers(0, 99), which=st.integers(-1, 99))
     def fork(self, index: int, which: int) -> None:
         """``which`` < 0 (or a store without checkpoints): from the current state."""
         session_id = self._pick(index)
-        if session_id is None:
-            return
         model = self.sessions[session_id]
         if which < 0 or not model.checkpoints or not self.has_checkpoints:
             made = self.store.fork(session_id)
@@ -484,12 +493,10 @@ class StoreModel(RuleBasedStateMachine):
         self._add(made, copied, self._next_tick())
         self._compare(made.session_id)
 
-    @precondition(lambda self: self.has_checkpoints)
+    @precondition(sessions_with_checkpoints)
     @rule(index=st.integers(0, 99))
     def unknown_checkpoint(self, index: int) -> None:
         session_id = self._pick(index)
-        if session_id is None:
-            return
         bogus = self._newest_checkpoint(self.sessions[session_id]) + 1000
         with pytest.raises(CheckpointNotFound):
             self.store.restore(session_id, bogus)
@@ -498,22 +505,26 @@ class StoreModel(RuleBasedStateMachine):
 
     # -- rules: reads -------------------------------------------------------------------
 
-    @rule(index=st.integers(0, 99), extra=st.integers(0, 3), whole=st.booleans())
-    def load(self, index: int, extra: int, whole: bool) -> None:
-        """``load(last=k)`` for k from 0 to the length + 3, or the whole session."""
+    @precondition(has_sessions)
+    @rule(index=st.integers(0, 99), k=st.integers(0, 99), beyond=st.booleans())
+    def load_tail(self, index: int, k: int, beyond: bool) -> None:
+        """``load(last=k)`` for k from 0 to the length, or (``beyond``) up to 3 more."""
         session_id = self._pick(index)
-        if session_id is None:
-            return
         size = len(self.sessions[session_id].messages)
-        last = None if whole else (index + extra) % (size + 4)
-        self._compare(session_id, last)
+        self._compare(session_id, size + 1 + k % 3 if beyond else k % (size + 1))
+
+    @precondition(has_sessions)
+    @rule(index=st.integers(0, 99))
+    def load(self, index: int) -> None:
+        session_id = self._pick(index)
+        self._compare(session_id)
         assert self.store.exists(session_id)
 
     @rule()
     def load_everything(self) -> None:
-        for session_id in sorted(self.sessions):
+        for session_id in list(self.sessions):
             self._compare(session_id)
-        for session_id in sorted(self.gone):
+        for session_id in self.gone:
             self._check_gone(session_id)
 
     @rule(user=st.sampled_from([None, *USERS]), limit=st.integers(1, 3))
@@ -557,8 +568,10 @@ class StoreModel(RuleBasedStateMachine):
     @precondition(lambda self: self.has_ttl and not self.doomed_once)
     @rule(user=st.sampled_from([None, *USERS]))
     def create_short_lived(self, user: str | None) -> None:
-        """A session with a TTL of a fraction of a second, checked once it is past it."""
+        """A session with a TTL of a fraction of a second, checked once it is past it, and
+        one with an hour, which must outlive it and ``purge_expired``."""
         self.doomed_once = True
+        self.create(user, {}, "chat", with_ttl=True, reuse=False)
         made = self.store.create({} if user is None else {"user_id": user}, SHORT_TTL)
         self.store.append(made.session_id, {"role": "user", "content": "soon gone"})
         self.doomed = (made.session_id, time.monotonic() + SHORT_TTL + EXPIRY_SLACK)
@@ -571,12 +584,12 @@ class StoreModel(RuleBasedStateMachine):
         session_id, expired_by = self.doomed
         time.sleep(max(0.0, expired_by - time.monotonic()))
         self.doomed = None
-        self.gone.add(session_id)
+        self.gone[session_id] = None
         self._check_gone(session_id)
         listed = self.store.list(limit=1000).items
         assert session_id not in {s.session_id for s in listed}
         self.store.purge_expired()
-        for kept in sorted(self.sessions):
+        for kept in self.sessions:
             assert self.store.exists(kept), f"purge_expired removed live session {kept!r}"
 
 
@@ -587,9 +600,11 @@ def run_model(
     ttl: bool,
     examples: int,
     steps: int,
+    shrink: bool = True,
 ) -> None:
     """Run the machine: ``examples`` random histories of up to ``steps`` calls each, the same
-    ones on every run (derandomized), each against a store in a fresh namespace."""
+    ones on every run (derandomized), each against a store in a fresh namespace. A failure
+    is shrunk to a short history unless ``shrink`` is false."""
     machine = type(
         "StoreModel",
         (StoreModel,),
@@ -609,5 +624,6 @@ def run_model(
             derandomize=True,
             database=None,
             suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate, *([Phase.shrink] if shrink else [])],
         ),
     )
