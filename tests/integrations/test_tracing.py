@@ -414,6 +414,30 @@ def test_global_tracer_provider_turns_tracing_on() -> None:
     assert spans[1][1]["ailib.session.id"] == "g1"
 
 
+def test_trace_on_traces_once_a_provider_is_set_later() -> None:
+    out = run_child(
+        """
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+        import ailib
+
+        store = ailib.open_store("memory://?trace=on")
+        store.create()  # no provider yet: a non-recording span
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        store.create()
+        print([s.name for s in exporter.get_finished_spans()])
+        """
+    )
+    assert out == "['create default']"
+
+
 def test_trace_on_without_opentelemetry_says_what_to_install() -> None:
     out = run_child(
         """
