@@ -13,7 +13,7 @@ import pytest
 import ailib
 from ailib.records import Change
 from ailib.registry import open_async_store
-from ailib.stores.memory import MemoryStore
+from ailib.stores.memory import AsyncMemoryStore, MemoryStore
 from ailib.testing.async_conformance import AsyncStoreConformance
 from ailib.testing.blocking import BlockingStore, LoopThread
 from ailib.testing.loop_meter import LoopBlockMeter
@@ -83,7 +83,7 @@ class SleepyMemoryStore(MemoryStore):
         return super()._apply(session_id, change, now)
 
 
-class AsyncSleepyMemoryStore(ailib.stores.memory.AsyncMemoryStore):
+class AsyncSleepyMemoryStore(AsyncMemoryStore):
     sync_class = SleepyMemoryStore
 
 
