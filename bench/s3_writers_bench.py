@@ -37,6 +37,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ailib.registry import open_store
+from ailib_store_s3 import S3Store
 from ailib_store_s3.moto import serve
 
 DUMMY_ENV = {
@@ -95,14 +96,26 @@ def _ailib(endpoint: str, prefix: str, writer: int, start: float, seconds: float
     run, session_id = prefix.rsplit("/", 1)
     url = f"s3://{BUCKET}/{run}?endpoint_url={endpoint}"
     acked: list[tuple[int, int]] = []
+    requests: Counter[str] = Counter()
+
+    def sent(event_name: str, **_: Any) -> None:
+        requests[event_name.rsplit(".", 1)[-1]] += 1
+
+    def answered(response_dict: dict[str, Any] | None = None, **_: Any) -> None:
+        if response_dict is not None and response_dict["status_code"] in (409, 412):
+            requests["412"] += 1
+
     with open_store(url) as store:
+        assert isinstance(store, S3Store)
+        store.client.meta.events.register("before-send.s3.*", sent)
+        store.client.meta.events.register("response-received.s3.*", answered)
         _wait(start)
         n, deadline = 0, start + seconds
         while time.time() < deadline:
             version = store.append(session_id, {"role": "user", "content": _content(writer, n)})
             acked.append((n, version))
             n += 1
-    return n, acked
+    return n, acked, requests
 
 
 def _wait(start: float) -> None:
@@ -126,7 +139,7 @@ def _books(endpoint: str, prefix: str, results: list[Any]) -> dict[str, int]:
     counts = Counter(stored)
     lost = duplicated = misplaced = out_of_order = 0
     duplicated = sum(c - 1 for c in counts.values() if c > 1)
-    for writer, (_, acked) in enumerate(results):
+    for writer, (_, acked, _) in enumerate(results):
         positions = []
         for n, version in acked:
             content = _content(writer, n)
@@ -176,10 +189,20 @@ def main() -> None:
                 store.create(session_id=session_id)
             prefix = f"{run}/{session_id}"
             results = _run(_ailib, endpoint, prefix, args.writers, args.seconds)
-            sent = sum(n for n, _ in results)
+            sent = sum(n for n, _, _ in results)
+            requests: Counter[str] = sum((r for _, _, r in results), Counter())
+            lost = requests.pop("412", 0)
             books = _books(endpoint, prefix, results)
             shown = ", ".join(f"{k} {v}" for k, v in books.items())
-            print(f"{round_:>5} | {'ailib':<10} | {sent / args.seconds:>7.1f} | {'':>6} | {shown}")
+            print(
+                f"{round_:>5} | {'ailib':<10} | {sent / args.seconds:>7.1f} | {lost:>6} | {shown}"
+            )
+            per = ", ".join(f"{op} {n / max(sent, 1):.2f}" for op, n in sorted(requests.items()))
+            total = sum(requests.values())
+            print(
+                f"{'':>5} | {'':<10} | requests per acknowledged append: {per} "
+                f"(all {total / max(sent, 1):.2f}; {total / args.seconds:.0f} requests/s)"
+            )
 
 
 if __name__ == "__main__":

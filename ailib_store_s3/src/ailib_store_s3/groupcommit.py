@@ -80,11 +80,16 @@ class GroupCommit(Generic[C]):
                 # No change of a failed batch is acknowledged: each gets the error (``apply``
                 # sets versions only once the batch is stored). A cancelled leader leaves the
                 # others' changes in an unknown state.
-                error = _as_ailib(exc, key) if isinstance(exc, Exception) else _abandoned(key)
+                error: AilibError
+                own: BaseException
+                if isinstance(exc, Exception):
+                    error = own = _as_ailib(exc, key)
+                else:
+                    error, own = _abandoned(key), exc
                 for pending in batch:
                     if pending.error is None:
                         pending.version = None
-                        pending.error = exc if pending is mine and error is exc else error
+                        pending.error = own if pending is mine else error
             finally:
                 self._hand_over(key, queue, batch)
         if mine.error is not None:
