@@ -1,131 +1,44 @@
 """The ``ailib`` command line: chat, inspect and move sessions in any store named by URL.
 
-Each noun has its module (``chat``, ``sessions``, ``transfer``); this one builds the app, the
-global options and the error handling: an :class:`~ailib.AilibError` or a file error ends the
-command with one line on stderr, in the command line's terms (:mod:`ailib.cli.wording`), and
-exit status 1, with the traceback only under ``--debug``.
-
-Start-up is kept short: the command modules import stores, Rich and the ``openai`` package
-only inside the commands that use them, so ``ailib --help``, ``ailib --version`` and shell
-completion load little more than Typer.
+This module is what the ``ailib`` console script imports, so it imports almost nothing:
+``ailib --version`` is answered before Typer is loaded, and the app itself
+(:mod:`ailib.cli.root`, also reachable as ``ailib.cli.app``) is imported for every other
+command.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Annotated, Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-import typer
-from typer.core import TyperGroup
+if TYPE_CHECKING:
+    from ailib.cli.root import app
 
-from ailib.cli import chat, sessions, transfer
-from ailib.cli.common import ENV_URL, State, StoreOption, default_store_url, state_of
-from ailib.cli.output import emit_json, report_failure, say, table
-from ailib.cli.shapes import store_json
-from ailib.cli.wording import for_cli
-from ailib.errors import AilibError
-
-__all__ = ("app", "main")
+__all__ = ("app", "main", "version_line")
 
 
-class _AilibGroup(TyperGroup):
-    """The root group; every subcommand runs inside its ``invoke``, so errors end here."""
+def version_line() -> str:
+    """What ``ailib --version`` prints: the installed version of ailib-core."""
+    from ailib import installed_version
 
-    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
-        try:
-            return super().invoke(ctx)
-        except BrokenPipeError:
-            # `ailib sessions ls | head`: the reader has gone; nothing more to say.
-            raise typer.Exit(1) from None
-        except (AilibError, OSError) as exc:
-            state = state_of(ctx)
-            debug = state.debug or os.environ.get("AILIB_DEBUG") == "1"
-            report_failure(exc, debug=debug, text=for_cli(exc, store=state.opened))
-            raise typer.Exit(1) from None
-
-
-app = typer.Typer(
-    name="ailib",
-    cls=_AilibGroup,
-    help="Conversation sessions for LLM apps, in any store named by URL.",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(sessions.app, name="sessions")
-sessions.app.command("export")(transfer.export)
-sessions.app.command("import")(transfer.import_)
-sessions.app.command("copy")(transfer.copy)
-sessions.app.command("reencrypt")(transfer.reencrypt)
-app.command("chat")(chat.chat)
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        import ailib
-
-        say(f"ailib {ailib.__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    ctx: typer.Context,
-    store: StoreOption = None,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show the traceback of an error.", show_default=False)
-    ] = False,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Show ailib's version."
-        ),
-    ] = False,
-) -> None:
-    ctx.obj = State(store_url=store, debug=debug)
-
-
-@app.command("stores")
-def stores(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
-) -> None:
-    """List installed store backends: scheme, distribution, version."""
-    import ailib
-    from ailib.registry import available_stores
-    from ailib.url import make_url
-
-    found = available_stores()
-    default = make_url(default_store_url()).render()
-    env = os.environ.get(ENV_URL) or None
-    given = state_of(ctx).store_url
-    shown_env = None if env is None else make_url(env).render()
-    in_use = make_url(given).render() if given else shown_env or default
-    if as_json:
-        emit_json(
-            {
-                "ailib_core": ailib.__version__,
-                "stores": [store_json(info) for info in found],
-                "default_url": default,
-                "env_url": shown_env,
-                "url_in_use": in_use,
-            }
-        )
-        return
-    table(
-        ["SCHEME", "DISTRIBUTION", "VERSION", "CLASS"],
-        [(info.scheme, info.distribution, info.version, info.target) for info in found],
-    )
-    say("")
-    say(f"default store: {default}" + ("  (in use)" if in_use == default else ""))
-    if shown_env is not None:
-        say(f"{ENV_URL}: {shown_env}" + ("  (in use)" if in_use == shown_env else ""))
-    if given:
-        say(f"--store: {in_use}  (in use)")
+    return f"ailib {installed_version()}"
 
 
 def main() -> None:
     """The ``ailib`` console script."""
+    if sys.argv[1:] == ["--version"]:
+        print(version_line(), flush=True)
+        return
+    from ailib.cli.root import app
+
     app(prog_name="ailib")
+
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        if name == "app":
+            from ailib.cli.root import app
+
+            return app
+        raise AttributeError(f"module 'ailib.cli' has no attribute {name!r}")
