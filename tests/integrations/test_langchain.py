@@ -217,6 +217,9 @@ def test_bad_input_and_foreign_sessions_are_clear_errors(store: BaseStore) -> No
         AilibChatMessageHistory("conv-x", 42)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="last"):
         AilibChatMessageHistory("conv-x", store, last=-1)
+    shown = repr(AilibChatMessageHistory("conv-x", "redis://app:hunter2-pw@127.0.0.1:6379/0"))
+    assert "hunter2-pw" not in shown
+    assert "conv-x" in shown
     store.create(session_id="chat-kind").add_message("user", "hi")
     with pytest.raises(InvalidArgument, match="'chat' session"):
         _ = AilibChatMessageHistory("chat-kind", store).messages
