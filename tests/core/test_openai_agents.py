@@ -153,3 +153,21 @@ def test_runner_second_turn_sees_the_first(url: str) -> None:
         assert second.startswith("echo: What is my name?")
         stored = ailib.open_store(url).load("runner")
         assert len(stored) == 4
+
+
+def test_unknown_session_settings_are_refused_as_the_sdks_own_sessions_do(url: str) -> None:
+    from agents.memory import SQLiteSession
+
+    with pytest.raises(TypeError) as theirs:
+        SQLiteSession("x", session_settings={"limitt": 1})
+    with pytest.raises(ailib.errors.InvalidArgumentType) as ours:
+        AilibSession("x", url, session_settings={"limitt": 1})
+    assert isinstance(ours.value, TypeError)
+    assert str(ours.value) == str(theirs.value) == "Unknown session settings: limitt"
+    with pytest.raises(ailib.errors.InvalidArgumentType):
+        AilibSession("x", url, session_settings="limit=3")  # type: ignore[arg-type]
+    with pytest.raises(ailib.errors.InvalidArgument):
+        AilibSession("x", url, session_settings={"limit": "many"})
+    assert AilibSession("x", url, session_settings={"limit": 2}).session_settings == (
+        SessionSettings(limit=2)
+    )

@@ -19,11 +19,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agents.memory import SessionSettings
-from agents.memory.session_settings import resolve_session_limit
+from agents.memory.session_settings import coerce_session_settings, resolve_session_limit
 
 from ailib.async_base import AsyncBaseStore
 from ailib.base import BaseStore
-from ailib.errors import ConflictError, SessionNotFound
+from ailib.errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidArgument,
+    InvalidArgumentType,
+    SessionNotFound,
+)
 from ailib.ids import check_session_id
 from ailib.messages import ITEMS
 from ailib.records import CheckpointInfo, Page
@@ -57,11 +63,7 @@ class AilibSession:
         self.session_id = check_session_id(session_id)
         # Typed as the SDK's Session protocol declares it, so type checkers accept an
         # AilibSession wherever the SDK takes a Session.
-        self.session_settings: SessionSettings | None = (
-            SessionSettings(**session_settings)
-            if isinstance(session_settings, Mapping)
-            else session_settings or SessionSettings()
-        )
+        self.session_settings: SessionSettings | None = _settings(session_settings)
         self.user_id = user_id
         self.ttl = ttl
         self._given = store
@@ -164,7 +166,10 @@ class AilibSession:
     async def list_user_sessions(self, limit: int = 50, cursor: str | None = None) -> Page:
         """This session's user's sessions, most recently updated first."""
         if self.user_id is None:
-            raise ValueError("this AilibSession was made without a user_id")
+            raise ConfigurationError(
+                "this AilibSession was made without a user_id; pass user_id= to list its "
+                "user's sessions"
+            )
         return await self._call("list", self.user_id, limit, cursor)  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
@@ -173,3 +178,17 @@ class AilibSession:
         store = self._per_loop.pop(asyncio.get_running_loop(), None)
         if store is not None:
             await store.aclose()
+
+
+def _settings(value: SessionSettings | Mapping[str, Any] | None) -> SessionSettings:
+    """``value`` as the SDK's own sessions read it: unknown keys raise
+    ``TypeError("Unknown session settings: ...")`` there, InvalidArgumentType (a TypeError)
+    here, with the same message."""
+    if value is None:
+        return SessionSettings()
+    try:
+        return coerce_session_settings(dict(value) if isinstance(value, Mapping) else value)
+    except TypeError as exc:
+        raise InvalidArgumentType(str(exc)) from None
+    except ValueError as exc:  # pydantic's ValidationError of a value of the wrong type
+        raise InvalidArgument(f"invalid session_settings: {exc}") from None
