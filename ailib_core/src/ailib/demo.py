@@ -127,7 +127,8 @@ class Demo:
             "No API key is needed: --offline answers with a deterministic offline responder "
             "(with OPENAI_API_KEY set and no --offline, the same command talks to any "
             "OpenAI-compatible server). Input is piped, as a script would; /checkpoint saves "
-            "the conversation's state under a label.",
+            "the conversation's state under a label. The session is stored with its first "
+            "exchange, so a chat whose model never answers leaves nothing behind.",
         )
         first = self.ailib(
             "chat", "--offline", "--session", SESSION, "--user", "newcomer",
@@ -135,7 +136,10 @@ class Demo:
             input="Hi! I am planning a weekend in Lisbon.\n/checkpoint plan started\n"
             "What should I pack?\n/exit\n",
         )  # fmt: skip
-        self.check(f"new session {SESSION}" in first, "the chat created and stored the session")
+        self.check(
+            f"new session {SESSION}" in first and f"session {SESSION} holds 5 messages" in first,
+            "the chat created the session and stored every turn",
+        )
 
         self.step(
             "the same conversation, resumed by a second process",
