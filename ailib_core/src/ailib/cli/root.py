@@ -102,7 +102,7 @@ def stores(
     env = os.environ.get(ENV_URL) or None
     given = state_of(ctx).store_url
     shown_env = None if env is None else make_url(env).render()
-    in_use = make_url(given).render() if given else shown_env or default
+    in_use = make_url(given).render() if given is not None else shown_env or default
     if as_json:
         emit_json(
             {
@@ -122,5 +122,5 @@ def stores(
     say(f"default store: {default}" + ("  (in use)" if in_use == default else ""))
     if shown_env is not None:
         say(f"{ENV_URL}: {shown_env}" + ("  (in use)" if in_use == shown_env else ""))
-    if given:
+    if given is not None:
         say(f"--store: {in_use}  (in use)")
