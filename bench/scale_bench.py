@@ -1,0 +1,440 @@
+"""How ailib's costs grow with the work, on every backend with a server here.
+
+For each backend (SQLite file, PostgreSQL, MariaDB, Redis, S3 on moto's server, which this
+script starts on 127.0.0.1), through the public API only:
+
+* ``list(limit=50)`` and ``list(user_id=…, limit=50)`` with N sessions in the store, for each
+  N of ``--sizes`` (the store grows from one size to the next); beside the figure at the
+  smallest size. Flat means ≤ 1.5x from the smallest to the largest.
+* ``purge_expired()`` of 1,000 expired sessions at each N live ones (flat in N means the
+  purge never walks the live), and at the largest N of N/10 expired (time per expired
+  session beside the 1,000 figure); afterwards a sample of live sessions is checked to be
+  untouched.
+* ``load(last=20)`` and ``append`` on a session of ``--history`` messages beside a session of
+  10 messages.
+* bytes on the server per byte of message JSON for that long session, beside the raw layout
+  (the same JSON strings in an RPUSH list / a (session, seq, body) table / one S3 object),
+  and the client's peak memory (tracemalloc) loading it, beside the raw driver's read.
+
+Run: ``.venv/bin/python bench/scale_bench.py`` (sizes 1,000 / 10,000 / 100,000; S3 stops at
+10,000 unless ``--s3-sizes`` says otherwise). ``--sizes 1000,100000,1000000`` is the full
+run; ``--backends redis,sqlite`` picks backends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import socket
+import statistics
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import redis
+import sqlalchemy as sa
+
+import ailib
+from ailib.store import SessionStore
+from ailib_store_s3.moto import serve
+
+PG_URL = os.environ.get("AILIB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_URL = os.environ.get("AILIB_BENCH_MYSQL_URL", "mariadb://root@127.0.0.1:3306/test")
+REDIS_DB = 13
+USERS = 1_000
+PURGED = 1_000
+MESSAGE = {"role": "user", "content": "m" * 200}
+
+
+def reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def median_ms(action: Callable[[], object], times: int) -> float:
+    samples = []
+    for _ in range(times):
+        start = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+@dataclass
+class Backend:
+    """How to open a backend's stores and weigh what they store."""
+
+    name: str
+    url: Callable[[str], str]  # tag -> URL of a store of its own
+    stored_bytes: Callable[[str, str], int]  # (tag, session id) -> bytes on the server
+    raw_bytes: Callable[[list[str]], int]  # JSON strings -> bytes in the raw layout
+    raw_read: Callable[[], object]  # reads back what raw_bytes stored
+    cleanup: Callable[[str], object]  # tag -> drop what the store of that tag wrote
+    sizes: list[int] = field(default_factory=list)
+
+
+# -- backends -------------------------------------------------------------------------------
+
+
+def redis_backend(sizes: list[int]) -> Backend:
+    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    raw_key = f"scale-raw-{uuid.uuid4().hex[:6]}"
+
+    def stored(_tag: str, session_id: str) -> int:
+        keys = list(client.scan_iter(match=f"*{session_id}*", count=1000))
+        return sum(int(client.memory_usage(k, samples=0) or 0) for k in keys)
+
+    def raw(bodies: list[str]) -> int:
+        for start in range(0, len(bodies), 1000):
+            client.rpush(raw_key, *bodies[start : start + 1000])
+        return int(client.memory_usage(raw_key, samples=0) or 0)
+
+    def read() -> object:
+        return [json.loads(b) for b in client.lrange(raw_key, 0, -1)]
+
+    return Backend(
+        "redis",
+        lambda tag: f"redis://127.0.0.1:6379/{REDIS_DB}?namespace={tag}",
+        stored,
+        raw,
+        read,
+        lambda _tag: client.flushdb(),
+        sizes,
+    )
+
+
+def sql_backend(name: str, url: str, sizes: list[int]) -> Backend:
+    engine = sa.create_engine(_driver_url(url))
+    raw_table = f"scaleraw_{uuid.uuid4().hex[:6]}"
+
+    def size_of(prefix: str) -> int:
+        with engine.begin() as conn:
+            if name == "postgresql":
+                return int(
+                    conn.execute(
+                        sa.text(
+                            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) "
+                            "FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE :p"
+                        ),
+                        {"p": prefix + "%"},
+                    ).scalar_one()
+                )
+            names = conn.execute(
+                sa.text(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE() AND table_name LIKE :p"
+                ),
+                {"p": prefix + "%"},
+            ).scalars()
+            for table in list(names):
+                conn.execute(sa.text(f"ANALYZE TABLE `{table}`"))
+            return int(
+                conn.execute(
+                    sa.text(
+                        "SELECT COALESCE(SUM(data_length + index_length), 0) "
+                        "FROM information_schema.tables "
+                        "WHERE table_schema = DATABASE() AND table_name LIKE :p"
+                    ),
+                    {"p": prefix + "%"},
+                ).scalar_one()
+            )
+
+    table = sa.Table(
+        raw_table,
+        sa.MetaData(),
+        sa.Column("session_id", sa.String(64), primary_key=True),
+        sa.Column("seq", sa.Integer, primary_key=True),
+        sa.Column("body", sa.Text, nullable=False),
+    )
+
+    def raw(bodies: list[str]) -> int:
+        table.create(engine)
+        with engine.begin() as conn:
+            for start in range(0, len(bodies), 1000):
+                conn.execute(
+                    sa.insert(table),
+                    [
+                        {"session_id": "s", "seq": start + i, "body": b}
+                        for i, b in enumerate(bodies[start : start + 1000])
+                    ],
+                )
+        return size_of(raw_table)
+
+    def read() -> object:
+        with engine.connect() as conn:
+            query = sa.select(table.c.body).order_by(table.c.seq)
+            return [json.loads(b) for b in conn.execute(query).scalars()]
+
+    def cleanup(tag: str) -> None:
+        inspector = sa.inspect(engine)
+        with engine.begin() as conn:
+            for t in inspector.get_table_names():
+                if t.startswith(f"s{tag}_") or t == raw_table:
+                    quoted = f"`{t}`" if name == "mariadb" else f'"{t}"'
+                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {quoted}"))
+
+    return Backend(
+        name,
+        lambda tag: f"{url}?table_prefix=s{tag}_",
+        lambda tag, _sid: size_of(f"s{tag}_"),
+        raw,
+        read,
+        cleanup,
+        sizes,
+    )
+
+
+def _driver_url(url: str) -> str:
+    if url.startswith("mariadb://"):
+        return "mysql+pymysql://" + url.removeprefix("mariadb://")
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def sqlite_backend(folder: Path, sizes: list[int]) -> Backend:
+    raw_path = folder / "raw.db"
+    engine = sa.create_engine(f"sqlite:///{raw_path}")
+
+    def stored(tag: str, _sid: str) -> int:
+        path = folder / f"{tag}.db"
+        with sa.create_engine(f"sqlite:///{path}").connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return path.stat().st_size
+
+    def raw(bodies: list[str]) -> int:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE m (session_id TEXT, seq INTEGER, body TEXT, "
+                "PRIMARY KEY (session_id, seq))"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO m VALUES ('s', ?, ?)", [(i, b) for i, b in enumerate(bodies)]
+            )
+        engine.dispose()
+        return raw_path.stat().st_size
+
+    def read() -> object:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT body FROM m ORDER BY seq").scalars()
+            return [json.loads(b) for b in rows]
+
+    return Backend(
+        "sqlite",
+        lambda tag: f"sqlite:///{folder / tag}.db",
+        stored,
+        raw,
+        read,
+        lambda _tag: None,
+        sizes,
+    )
+
+
+def s3_backend(endpoint: str, sizes: list[int]) -> Backend:
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    bucket = "ailib-scale"
+    client.create_bucket(Bucket=bucket)
+    raw_key = f"raw-{uuid.uuid4().hex[:6]}.jsonl"
+
+    def objects(prefix: str) -> Iterator[Any]:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            yield from page.get("Contents", [])
+
+    def raw(bodies: list[str]) -> int:
+        data = ("\n".join(bodies)).encode()
+        client.put_object(Bucket=bucket, Key=raw_key, Body=data)
+        return len(data)
+
+    def read() -> object:
+        body = client.get_object(Bucket=bucket, Key=raw_key)["Body"].read()
+        return [json.loads(line) for line in body.splitlines()]
+
+    def cleanup(tag: str) -> None:
+        keys: list[Any] = [{"Key": o["Key"]} for o in objects(f"{tag}/")]
+        for start in range(0, len(keys), 1000):
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys[start : start + 1000]})
+
+    return Backend(
+        "s3",
+        lambda tag: f"s3://{bucket}/{tag}?endpoint_url={endpoint}",
+        lambda tag, _sid: sum(int(o["Size"]) for o in objects(f"{tag}/")),
+        raw,
+        read,
+        cleanup,
+        sizes,
+    )
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+def populate(store: SessionStore, count: int, start: int, ttl: str | None = None) -> list[str]:
+    def one(i: int) -> str:
+        return store.create({"user_id": f"user{i % USERS}"}, ttl=ttl).session_id
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(start, start + count)))
+
+
+def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
+    """(what, size, ms) rows for listing and purging as the store grows."""
+    tag = f"l{uuid.uuid4().hex[:6]}"
+    rows: list[tuple[str, int, float]] = []
+    store = ailib.open_store(backend.url(tag))
+    try:
+        live: list[str] = []
+        for size in backend.sizes:
+            started = time.perf_counter()
+            live += populate(store, size - len(live), len(live))
+            fill = time.perf_counter() - started
+            print(f"# {backend.name}: {size:,} sessions ({fill:.0f}s to add)", flush=True)
+            rows.append(("list(limit=50)", size, median_ms(lambda: store.list(limit=50), 30)))
+            rows.append(
+                (
+                    "list(user_id, limit=50)",
+                    size,
+                    median_ms(lambda: store.list(user_id="user7", limit=50), 30),
+                )
+            )
+            rows.append((f"purge {PURGED:,} expired", size, purge(store, size, PURGED)))
+        largest = backend.sizes[-1]
+        expired = max(PURGED, largest // 10)
+        per_expired = purge(store, largest, expired) / expired * 1000
+        rows.append((f"purge {expired:,} expired, µs each", largest, per_expired))
+        missing = [sid for sid in live[:: max(1, len(live) // 200)] if not store.exists(sid)]
+        if missing:
+            raise SystemExit(f"{backend.name}: purge removed live sessions: {missing[:5]}")
+    finally:
+        store.close()
+        backend.cleanup(tag)
+    return rows
+
+
+def purge(store: SessionStore, live: int, expired: int) -> float:
+    """ms to purge ``expired`` sessions that expired among ``live`` live ones."""
+    ids = populate(store, expired, live, ttl="1s")
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = time.perf_counter()
+    purged = store.purge_expired()
+    elapsed = (time.perf_counter() - started) * 1000
+    if purged < len(ids):
+        raise SystemExit(f"purge_expired removed {purged} of {len(ids)} expired sessions")
+    return elapsed
+
+
+def long_history(backend: Backend, history: int) -> dict[str, float]:
+    tag = f"h{uuid.uuid4().hex[:6]}"
+    store = ailib.open_store(backend.url(tag))
+    figures: dict[str, float] = {}
+    try:
+        short = store.create(messages=[MESSAGE] * 10).session_id
+        long = store.create().session_id
+        for start in range(0, history, 500):
+            store.append(long, *[MESSAGE] * min(500, history - start))
+        for name, sid in (("short", short), ("long", long)):
+            figures[f"load(last=20) {name}"] = median_ms(
+                functools.partial(store.load, sid, last=20), 50
+            )
+            figures[f"append {name}"] = median_ms(
+                functools.partial(store.append, sid, MESSAGE), 100
+            )
+        bodies = [json.dumps(MESSAGE)] * history
+        message_bytes = sum(len(b) for b in bodies)
+        figures["stored bytes per message byte"] = backend.stored_bytes(tag, long) / message_bytes
+        figures["raw bytes per message byte"] = backend.raw_bytes(bodies) / message_bytes
+        figures["client peak MB, load all"] = peak_mb(lambda: store.load(long))
+        figures["client peak MB, raw read"] = peak_mb(backend.raw_read)
+    finally:
+        store.close()
+        backend.cleanup(tag)
+    return figures
+
+
+def peak_mb(action: Callable[[], object]) -> float:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def report(backend: Backend, rows: list[tuple[str, int, float]], hist: dict[str, float]) -> None:
+    print(f"\n## {backend.name}")
+    print(f"{'work':<34}{'sessions':>11}{'ms':>10}{'vs smallest':>13}")
+    first: dict[str, float] = {}
+    for what, _size, ms in rows:
+        first.setdefault(what, ms)
+    # The purge of N/10 is compared per expired session with the purge of 1,000 at the
+    # smallest size: equal figures mean time proportional to the expired.
+    per_expired = first[f"purge {PURGED:,} expired"] / PURGED * 1000
+    for what, size, ms in rows:
+        base = per_expired if "µs each" in what else first[what]
+        print(f"{what:<34}{size:>11,}{ms:>10.2f}{ms / base:>12.2f}x")
+    print(f"{'':<34}{'short':>11}{'long':>10}{'long/short':>13}")
+    for op in ("load(last=20)", "append"):
+        s, lg = hist[f"{op} short"], hist[f"{op} long"]
+        print(f"{op + ' ms':<34}{s:>11.3f}{lg:>10.3f}{lg / s:>12.2f}x")
+    print(f"{'':<34}{'ailib':>11}{'raw':>10}{'ratio':>13}")
+    for what in ("bytes per message byte", "peak MB"):
+        ours = next(v for k, v in hist.items() if what in k and "raw" not in k)
+        raw = next(v for k, v in hist.items() if what in k and "raw" in k)
+        label = "server " + what if "bytes" in what else "client " + what + " (load all)"
+        print(f"{label:<34}{ours:>11.2f}{raw:>10.2f}{ours / raw:>12.2f}x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--s3-sizes", default="1000,10000")
+    parser.add_argument("--history", type=int, default=100_000)
+    parser.add_argument("--backends", default="sqlite,postgresql,mariadb,redis,s3")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    s3_sizes = [int(s) for s in args.s3_sizes.split(",")]
+    chosen = args.backends.split(",")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        backends: list[Backend] = []
+        if "sqlite" in chosen:
+            backends.append(sqlite_backend(Path(folder), sizes))
+        for name, url, port in (("postgresql", PG_URL, 5432), ("mariadb", MYSQL_URL, 3306)):
+            if name in chosen:
+                if reachable(port):
+                    backends.append(sql_backend(name, url, sizes))
+                else:
+                    print(f"# {name}: nothing listens on 127.0.0.1:{port}, skipped")
+        if "redis" in chosen:
+            if reachable(6379):
+                backends.append(redis_backend(sizes))
+            else:
+                print("# redis: nothing listens on 127.0.0.1:6379, skipped")
+        if "s3" in chosen:
+            backends.append(s3_backend(stack.enter_context(serve()), s3_sizes))
+        for backend in backends:
+            rows = listing_and_purge(backend)
+            hist = long_history(backend, args.history)
+            report(backend, rows, hist)
+    print(f"\ntotal {time.perf_counter() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
