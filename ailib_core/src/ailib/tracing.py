@@ -282,11 +282,12 @@ class _StoreTracing:
 
     def begin(self, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call:
         """Start the span of one call and make it current (for the calls it makes)."""
-        span = self.tracer.start_span(
-            self.names[op], kind=self.client, attributes=self.attributes[op]
-        )
+        attributes = self.attributes[op]
         if op in _BY_ID and self.session_ids:
-            self.started(span, args, kwargs)
+            session_id = args[0] if args else kwargs.get("session_id")
+            if isinstance(session_id, str):
+                attributes = {**attributes, "ailib.session.id": session_id}
+        span = self.tracer.start_span(self.names[op], kind=self.client, attributes=attributes)
         call = _Call(span, self.attach(self.in_context(span)))
         call.current = _current.set(call)
         call.start = time.perf_counter()
@@ -297,12 +298,6 @@ class _StoreTracing:
         self.detach(call.context)
         call.span.end()
 
-    @staticmethod
-    def started(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        session_id = args[0] if args else kwargs.get("session_id")
-        if isinstance(session_id, str) and span.is_recording():
-            span.set_attribute("ailib.session.id", session_id)
-
     def succeeded(
         self, op: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any, call: _Call
     ) -> None:
@@ -310,12 +305,13 @@ class _StoreTracing:
         span = call.span
         if not span.is_recording():
             return
-        if call.retries:
-            span.set_attribute("ailib.retries", call.retries)
         try:
-            span.set_attributes(self.details(op, args, kwargs, result))
+            details = self.details(op, args, kwargs, result)
         except Exception:  # a span detail must never fail the operation it describes
             return
+        if call.retries:
+            details["ailib.retries"] = call.retries
+        span.set_attributes(details)
 
     def failed(self, op: str, exc: BaseException, call: _Call) -> None:
         error_type = _error_type(exc)
