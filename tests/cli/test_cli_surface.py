@@ -111,6 +111,36 @@ def test_reading_a_database_without_tables_creates_none(
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
 
 
+SQL_SERVERS = {
+    "postgresql": ("PostgreSQL", 5432, "postgresql://postgres@127.0.0.1:5432/test"),
+    "mariadb": ("MariaDB", 3306, "mariadb://root@127.0.0.1:3306/test"),
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(SQL_SERVERS))
+def test_reading_a_sql_server_without_tables_creates_none(
+    cli: Invoke, require_scheme: Callable[[str], None], scheme: str
+) -> None:
+    import sqlalchemy as sa
+
+    from ailib.testing.servers import require_server
+
+    require_scheme(scheme)
+    name, port, base = SQL_SERVERS[scheme]
+    require_server(name, "127.0.0.1", port, "start it (.ci/run starts the local servers)")
+    prefix = f"ro_{uuid.uuid4().hex[:8]}_"
+    result = cli("--store", f"{base}?table_prefix={prefix}", "sessions", "ls")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: no such store: {base}?table_prefix={prefix} holds")
+    driver = {"postgresql": "postgresql+psycopg", "mariadb": "mysql+pymysql"}[scheme]
+    engine = sa.create_engine(base.replace(scheme, driver, 1))
+    try:
+        tables = sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    assert [t for t in tables if t.startswith(prefix)] == []
+
+
 def test_copy_reads_its_source_without_creating_it(
     cli: Invoke, tmp_path: Path, url: str, require_scheme: Callable[[str], None]
 ) -> None:
