@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -55,6 +56,8 @@ LONG_TTL: Final = 3600.0
 #: failure runs hundreds).
 SHORT_TTL: Final = 0.02
 EXPIRY_SLACK: Final = 0.1
+#: How long a failure is shrunk, at most (the suite's per-test timeout is 300 s).
+SHRINK_SECONDS: Final = 60
 
 
 @dataclass
@@ -572,8 +575,11 @@ class StoreModel(RuleBasedStateMachine):
         one with an hour, which must outlive it and ``purge_expired``."""
         self.doomed_once = True
         self.create(user, {}, "chat", with_ttl=True, reuse=False)
-        made = self.store.create({} if user is None else {"user_id": user}, SHORT_TTL)
-        self.store.append(made.session_id, {"role": "user", "content": "soon gone"})
+        made = self.store.create(
+            {} if user is None else {"user_id": user},
+            SHORT_TTL,
+            messages=[{"role": "user", "content": "soon gone"}],
+        )
         self.doomed = (made.session_id, time.monotonic() + SHORT_TTL + EXPIRY_SLACK)
         self._next_tick()
 
@@ -615,15 +621,34 @@ def run_model(
             "fresh_stores": examples,
         },
     )
-    run_state_machine_as_test(
-        machine,
-        settings=settings(
-            max_examples=examples,
-            stateful_step_count=steps,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-            phases=[Phase.explicit, Phase.generate, *([Phase.shrink] if shrink else [])],
-        ),
-    )
+    with _shrinking_for_at_most(SHRINK_SECONDS):
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=examples,
+                stateful_step_count=steps,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.explicit, Phase.generate, *([Phase.shrink] if shrink else [])],
+            ),
+        )
+
+
+@contextmanager
+def _shrinking_for_at_most(seconds: float) -> Iterator[None]:
+    """Bound the time Hypothesis spends shrinking a failure (five minutes by default, with
+    no setting for it), so that a slow backend reports its failure before a test timeout.
+    Leaves Hypothesis alone if a future version no longer has the bound."""
+    from hypothesis.internal.conjecture import engine
+
+    if not isinstance(getattr(engine, "MAX_SHRINKING_SECONDS", None), int | float):
+        yield
+        return
+    saved = engine.MAX_SHRINKING_SECONDS
+    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = saved
