@@ -235,10 +235,13 @@ def test_a_new_session_created_elsewhere_during_the_first_turn_is_left_alone(
     monkeypatch.setattr(
         "ailib.cli.chat._client", lambda model, offline: (FakeChatClient(meddling), "meddling")
     )
-    result = cli("chat", "--session", "twin", "-s", url, input="mine\n")
+    result = cli("chat", "--session", "twin", "-s", url, input="mine\nmine again\n")
     assert result.exit_code == 1
     assert "a session twin was created by someone else meanwhile" in result.stderr
-    assert store.load("twin").messages == [{"role": "user", "content": "elsewhere"}]
+    assert "the chat goes on in that session (1 messages)" in result.stderr
+    assert [m["content"] for m in store.load("twin").messages] == [
+        "elsewhere", "mine again", "reply",
+    ]  # fmt: skip
 
 
 def test_chat_on_an_unknown_store_fails_before_reading_input(cli: Invoke) -> None:

@@ -23,7 +23,7 @@ import typer
 from ailib.cli.common import Access, StoreOption, open_cli_store
 from ailib.cli.output import error, note, one_line, say, table, transcript
 from ailib.cli.wording import for_cli
-from ailib.errors import AilibError, ConflictError, StoreUnavailable
+from ailib.errors import AilibError, ConflictError, SessionNotFound, StoreUnavailable
 
 if TYPE_CHECKING:
     from ailib.base import BaseStore
@@ -115,9 +115,16 @@ class _Chat:
                 messages=[*pending.messages, question, reply],
             )
         except ConflictError:
+            try:
+                self.reload()
+            except SessionNotFound:  # created and deleted again meanwhile: try anew next turn
+                self.session = pending
+            else:
+                self.stored = True
             self.fail(
                 f"a session {pending.session_id} was created by someone else meanwhile, so this "
-                "turn was not saved; leave and resume it with --session to see it"
+                f"turn was not saved; the chat goes on in that session ({len(self.session)} "
+                "messages), send your message again"
             )
             return
         self.stored = True
