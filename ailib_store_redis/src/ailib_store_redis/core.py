@@ -47,7 +47,12 @@ class RedisStoreCore(StoreCore, Generic[ClientT]):
         self._scripts: dict[str, Any] = {
             name: client.register_script(source) for name, source in scripts.BY_NAME.items()
         }
-        self._context = Context.of(self.namespace, self.url, isinstance(client, CLUSTER_CLIENTS))
+        self._context = Context.of(
+            self.namespace,
+            self.url,
+            isinstance(client, CLUSTER_CLIENTS),
+            page_script=self._url.scheme != "fakeredis",
+        )
 
     @classmethod
     def from_url(cls, url: str | StoreURL, **options: Any) -> Self:

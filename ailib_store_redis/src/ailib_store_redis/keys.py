@@ -12,7 +12,14 @@ from typing import Final, NamedTuple
 
 from ailib.codec import dumps
 
-__all__ = ("PREFIX", "IndexKeys", "SessionKeys", "index_keys", "session_keys")
+__all__ = (
+    "PREFIX",
+    "IndexKeys",
+    "SessionKeys",
+    "index_keys",
+    "session_keys",
+    "session_prefix",
+)
 
 PREFIX: Final = "ailib"
 
@@ -41,8 +48,13 @@ class IndexKeys(NamedTuple):
         return f"{self.prefix}user:{dumps(user_id)}"
 
 
+def session_prefix(namespace: str) -> str:
+    """The start of every session key of ``namespace`` (the scripts complete it)."""
+    return f"{PREFIX}:{{{namespace}:"
+
+
 def session_keys(namespace: str, session_id: str) -> SessionKeys:
-    base = f"{PREFIX}:{{{namespace}:{session_id}}}:"
+    base = f"{session_prefix(namespace)}{session_id}}}:"
     return SessionKeys(*(base + name for name in SessionKeys._fields))
 
 

@@ -22,7 +22,13 @@ from ailib.messages import Message
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.storecore import CheckpointState
 from ailib_store_redis import protocol
-from ailib_store_redis.keys import IndexKeys, SessionKeys, index_keys, session_keys
+from ailib_store_redis.keys import (
+    IndexKeys,
+    SessionKeys,
+    index_keys,
+    session_keys,
+    session_prefix,
+)
 from ailib_store_redis.protocol import num
 
 __all__ = (
@@ -43,8 +49,6 @@ P = ParamSpec("P")
 
 logger = logging.getLogger("ailib")
 
-#: Index entries read per ``ZREVRANGEBYSCORE`` while listing (at least the page size).
-LIST_BATCH: Final = 64
 #: Expired sessions read per ``ZRANGEBYSCORE`` while purging.
 PURGE_BATCH: Final = 500
 
@@ -118,10 +122,14 @@ class Context:
     #: and atomic reads are scripts (see ``scripts.FETCH``).
     cluster: bool
     index: IndexKeys
+    #: A page of the listing is one ``LIST_PAGE`` script call (a single server); otherwise
+    #: a read of the index and a pipeline of the sessions' reads (a cluster, where the
+    #: sessions are in other slots; fakeredis, whose cjson fails on bytes that are not UTF-8).
+    page_script: bool = False
 
     @classmethod
-    def of(cls, namespace: str, url: str, cluster: bool) -> Context:
-        return cls(namespace, url, cluster, index_keys(namespace))
+    def of(cls, namespace: str, url: str, cluster: bool, page_script: bool = True) -> Context:
+        return cls(namespace, url, cluster, index_keys(namespace), page_script and not cluster)
 
     @property
     def inline(self) -> str:
@@ -131,6 +139,11 @@ class Context:
 
     def keys(self, session_id: str) -> SessionKeys:
         return session_keys(self.namespace, session_id)
+
+    @property
+    def session_prefix(self) -> str:
+        """What every session key of the namespace starts with: ``ailib:{ns:``."""
+        return session_prefix(self.namespace)
 
 
 Build: TypeAlias = Callable[Concatenate[Context, P], Program[T]]
@@ -162,11 +175,18 @@ async def run_async(program: Program[T], send: Callable[[Step], Awaitable[Any]])
 
 
 def _write(
-    ctx: Context, script: str, session_id: str, args: list[str], now: float, number: int = 0
+    ctx: Context,
+    script: str,
+    session_id: str,
+    args: list[str],
+    now: float,
+    number: int = 0,
+    keys: Sequence[str] | None = None,
 ) -> Program[int]:
-    """A write script's result. On a cluster, then move the session in the namespace's
-    index (another slot, so another call)."""
-    reply = yield Eval(script, ctx.keys(session_id), args, resend=True)
+    """A write script's result (``keys``: the session's, unless given). On a cluster, then
+    move the session in the namespace's index (another slot, so another call)."""
+    keys = ctx.keys(session_id) if keys is None else keys
+    reply = yield Eval(script, keys, args, resend=True)
     result, update = protocol.write_result(reply, session_id, ctx.url, number)
     if update is not None:
         yield _touch_index(ctx, session_id, now, update)
@@ -184,6 +204,11 @@ def create(ctx: Context, record: SessionRecord) -> Program[None]:
 
 
 def apply(ctx: Context, session_id: str, change: Change, now: float) -> Program[int]:
+    if protocol.appends_only(change):
+        base = f"{ctx.session_prefix}{session_id}}}:"
+        keys = (base + "meta", base + "log", base + "ops")
+        args = protocol.append_args(session_id, change, now, ctx.inline)
+        return (yield from _write(ctx, "append", session_id, args, now, keys=keys))
     args = protocol.apply_args(session_id, change, now, ctx.inline)
     return (yield from _write(ctx, "apply", session_id, args, now))
 
@@ -285,56 +310,77 @@ def list_page(
     top = "+inf" if after is None else num(after[0])
     found: list[SessionRecord] = []
     offset = 0
-    batch = max(limit, LIST_BATCH)
     while len(found) < limit:
-        entries: list[tuple[bytes, float]] = yield Command(
-            "zrevrangebyscore",
-            (index, top, "-inf"),
-            {"start": offset, "num": batch, "withscores": True},
-        )
-        offset += len(entries)
-        ids = [
-            member.decode()
-            for member, score in entries
-            if after is None or (score, member.decode()) < after
-        ]
-        if ids:
-            found += yield from _summaries(ctx, ids, user_id, now)
-        if len(entries) < batch:
+        rows = yield from _index_rows(ctx, index, top, offset, limit)
+        offset += len(rows)
+        for session_id, score, meta, count in rows:
+            if after is not None and (score, session_id) >= after:
+                continue
+            record = _listed(ctx, session_id, meta, count, user_id, now)
+            if record is not None:
+                found.append(record)
+        if len(rows) < limit:
             break
     return found[:limit]
 
 
-def _summaries(
-    ctx: Context, ids: list[str], user_id: str | None, now: float
-) -> Program[list[SessionRecord]]:
-    """The live sessions among ``ids`` (index entries can outlive their session)."""
+#: One index entry with its session's stored hash (empty: gone) and message count.
+Row: TypeAlias = tuple[str, float, Mapping[bytes, bytes], int]
+
+
+def _index_rows(ctx: Context, index: str, top: str, offset: int, count: int) -> Program[list[Row]]:
+    """``count`` index entries from ``offset`` down from ``top``, with their sessions'
+    headers: one script call on a single server, else the entries and then a pipeline of
+    the sessions' reads (they live in other slots)."""
+    if ctx.page_script:
+        args = [top, str(offset), str(count), ctx.session_prefix]
+        rows = protocol.page_rows((yield Eval("list_page", [index], args)))
+        if rows is not None:
+            return rows
+        # Bytes that are not UTF-8 somewhere in the page: read it the long way.
+    entries: list[tuple[bytes, float]] = yield Command(
+        "zrevrangebyscore",
+        (index, top, "-inf"),
+        {"start": offset, "num": count, "withscores": True},
+    )
     reads: list[Command] = []
-    for session_id in ids:
-        keys = ctx.keys(session_id)
+    for member, _ in entries:
+        keys = ctx.keys(member.decode())
         reads += (Command("hgetall", (keys.meta,)), Command("llen", (keys.log,)))
-    replies = yield Pipeline(reads, atomic=False)
-    records = []
-    for n, session_id in enumerate(ids):
-        meta, count = replies[2 * n], replies[2 * n + 1]
-        if not meta:
-            continue
-        try:
-            record = protocol.decode_record(session_id, meta, [], count, ctx.url)
-        except CorruptSessionError as exc:
-            logger.warning(
-                "left session %r in %s out of the listing: its stored header is corrupt (%s)",
-                session_id,
-                ctx.url,
-                exc,
-            )
-            continue
-        if record.expired(now):
-            continue
-        if user_id is not None and record.metadata.get("user_id") != user_id:
-            continue
-        records.append(record)
-    return records
+    replies = (yield Pipeline(reads, atomic=False)) if reads else []
+    return [
+        (member.decode(), score, replies[2 * n], replies[2 * n + 1])
+        for n, (member, score) in enumerate(entries)
+    ]
+
+
+def _listed(
+    ctx: Context,
+    session_id: str,
+    meta: Mapping[bytes, bytes],
+    count: int,
+    user_id: str | None,
+    now: float,
+) -> SessionRecord | None:
+    """The record to list for an index entry, or None: its session is gone, expired, now
+    another user's, or its header is damaged (logged)."""
+    if not meta:
+        return None
+    try:
+        record = protocol.decode_record(session_id, meta, [], count, ctx.url)
+    except CorruptSessionError as exc:
+        logger.warning(
+            "left session %r in %s out of the listing: its stored header is corrupt (%s)",
+            session_id,
+            ctx.url,
+            exc,
+        )
+        return None
+    if record.expired(now):
+        return None
+    if user_id is not None and record.metadata.get("user_id") != user_id:
+        return None
+    return record
 
 
 def checkpoints(

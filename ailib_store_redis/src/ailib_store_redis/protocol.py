@@ -25,6 +25,8 @@ from ailib.records import Change, CheckpointRecord, SessionRecord
 
 __all__ = (
     "IndexUpdate",
+    "append_args",
+    "appends_only",
     "apply_args",
     "checkpoint_args",
     "create_args",
@@ -33,6 +35,7 @@ __all__ = (
     "decode_record",
     "num",
     "op_id",
+    "page_rows",
     "pop_args",
     "pop_result",
     "read_args",
@@ -96,6 +99,35 @@ def create_args(record: SessionRecord, prefix: str) -> list[str]:
         str(len(snapshot)),
         *snapshot,
         *(dumps(m) for m in record.messages),
+    ]
+
+
+#: ``ailib.codec.dumps`` with one encoder made once (``json.dumps`` with options builds a new
+#: one per call): the same text, for the append hot path.
+_encode_message = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
+
+
+def appends_only(change: Change) -> bool:
+    """Whether ``change`` only appends messages (the ``APPEND`` script's hot path)."""
+    return bool(change.append) and not (
+        change.set_metadata
+        or change.unset_metadata
+        or change.replace_metadata
+        or change.ttl is not None
+    )
+
+
+def append_args(session_id: str, change: Change, now: float, prefix: str) -> list[str]:
+    expected = change.expected_version
+    return [
+        prefix,
+        change.op_id or op_id(),
+        repr(now),
+        session_id,
+        "" if expected is None else str(expected),
+        *map(_encode_message, change.append),
     ]
 
 
@@ -282,6 +314,26 @@ def decode_record(
         raise CorruptSessionError(
             f"session {session_id!r} in {where} is corrupt: {_field_error(exc)}"
         ) from exc
+
+
+def page_rows(reply: bytes) -> list[tuple[str, float, Mapping[bytes, bytes], int]] | None:
+    """The rows of a ``LIST_PAGE`` reply (see ``scripts.py``), or None if it cannot be
+    parsed as a whole (a stored value that is not UTF-8 makes the page's JSON invalid)."""
+    try:
+        page = json.loads(reply)
+        return [
+            (
+                session_id,
+                float(score),
+                {flat[i].encode(): flat[i + 1].encode() for i in range(0, len(flat), 2)}
+                if flat
+                else {},
+                int(count),
+            )
+            for session_id, score, flat, count in page
+        ]
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def decode_checkpoint(

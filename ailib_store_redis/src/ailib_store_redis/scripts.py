@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = (
+    "APPEND",
     "APPLY",
     "BY_NAME",
     "CHECKPOINT",
@@ -38,6 +39,7 @@ __all__ = (
     "FETCH_CHECKPOINTS",
     "INDEX_DROP_EXPIRED",
     "INDEX_TOUCH",
+    "LIST_PAGE",
     "OPS_KEPT",
     "POP",
     "PURGE_SESSION",
@@ -98,32 +100,56 @@ local function push(key, list, first, last)
   return n
 end
 
--- {version, expires_at, ttl, user_id json, message count} of the live session, or nil.
--- The count (`l`) is absent in sessions written before it was kept.
+-- {version, expires_at, ttl, user_id json, message count, last checkpoint number} of the
+-- live session, or nil. The count (`l`) is absent in sessions written before it was kept.
 local function live()
-  local f = redis.call('HMGET', META, 'v', 'e', 't', 'm:user_id', 'l')
+  local f = redis.call('HMGET', META, 'v', 'e', 't', 'm:user_id', 'l', 'n')
   if not f[1] then return nil end
   if f[2] and tonumber(f[2]) <= tonumber(NOW) then return nil end
   return f
 end
 
+-- An op id's record in OPS is `version` (the result is the version) or `version:result`,
+-- so old op ids can be forgotten by version. Sessions written before kept the bare result
+-- (and a list OPQ of the ids): read as such, forgotten at the next trim.
+local function result_of(done)
+  return string.match(done, '^%d+:(.*)$') or done
+end
+
 local function replay()
   local done = OPID ~= '' and redis.call('HGET', OPS, OPID)
   if not done then return nil end
-  if PREFIX ~= '' then return tonumber(done) end
+  local result = tonumber(result_of(done))
+  if PREFIX ~= '' then return result end
   local f = redis.call('HMGET', META, 'm:user_id', 'e')
-  return {'ok', tonumber(done), f[1] or '', f[2] or ''}
+  return {'ok', result, f[1] or '', f[2] or ''}
 end
 
--- Remember at least the last OPS_KEPT op ids (trimmed 32 at a time).
-local function remember(result)
+local function remember(version, result)
   if OPID == '' then return end
-  redis.call('HSET', OPS, OPID, result)
-  if redis.call('RPUSH', OPQ, OPID) > OPS_KEPT + 32 then
-    local oldest = redis.call('LRANGE', OPQ, 0, 31)
-    redis.call('LTRIM', OPQ, 32, -1)
-    redis.call('HDEL', OPS, unpack(oldest))
+  if result == nil then
+    redis.call('HSET', OPS, OPID, version)
+  else
+    redis.call('HSET', OPS, OPID, version .. ':' .. result)
   end
+end
+
+-- Each write makes one version and records at most one op id, so keeping the op ids of the
+-- last OPS_KEPT versions keeps at least the last OPS_KEPT op ids. Trimmed every 32 versions.
+local function forget(version)
+  if version % 32 ~= 0 then return end
+  local all = redis.call('HGETALL', OPS)
+  local cutoff = version - OPS_KEPT
+  local old = {}
+  for i = 1, #all, 2 do
+    if (tonumber(string.match(all[i + 1], '^(%d+)')) or 0) <= cutoff then
+      old[#old + 1] = all[i]
+    end
+  end
+  for i = 1, #old, 1000 do
+    redis.call('HDEL', OPS, unpack(old, i, math.min(i + 999, #old)))
+  end
+  redis.call('DEL', OPQ)
 end
 
 -- Keys created by a write that does not refresh the TTL get the session's remaining one.
@@ -144,13 +170,15 @@ local function damaged(f)
 end
 
 -- End a write: bump the version, stamp the time and the message count (`count`, nil: the
--- log's length), give every key of the session the full TTL again, and (single server) move
--- the session in the index. `f` is what live() read before the write (nil for a new
--- session); `changed` tells whether the metadata changed; `memo` is what a resent call gets
--- back (default: the new version). Returns version, user, expiry.
-local function commit(f, ttl, changed, memo, count)
+-- log's length), give the session's keys the full TTL again, and (single server) move the
+-- session in the index. `f` is what live() read before the write (nil for a new session);
+-- `changed` tells whether the metadata changed; `memo` is what a resent call gets back
+-- (default: the new version); `recorded`: the op id is already recorded. Returns version,
+-- user, expiry.
+local function commit(f, ttl, changed, memo, count, recorded)
   local version = f and tonumber(f[1]) + 1 or 1
-  remember(memo or version)
+  if not recorded then remember(version, memo) end
+  forget(version)
   count = count or redis.call('LLEN', LOG)
   local exp = ''
   if ttl then
@@ -158,7 +186,17 @@ local function commit(f, ttl, changed, memo, count)
     exp = string.format('%.17g', tonumber(NOW) + secs)
     redis.call('HSET', META, 'v', version, 'u', NOW, 'l', count, 'e', exp)
     local ms = math.max(1, math.ceil(secs * 1000))
-    for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ms) end
+    -- The checkpoint keys exist only once a checkpoint was taken (`n` > 0); the old op-id
+    -- list (KEYS[7]) is no longer written.
+    local last = (f and f[6] == '0') and 3 or 6
+    redis.call('PEXPIRE', META, ms)
+    redis.call('PEXPIRE', LOG, ms)
+    redis.call('PEXPIRE', OPS, ms)
+    if last == 6 then
+      redis.call('PEXPIRE', CP, ms)
+      redis.call('PEXPIRE', CPP, ms)
+      redis.call('PEXPIRE', SNAP, ms)
+    end
   else
     redis.call('HSET', META, 'v', version, 'u', NOW, 'l', count)
   end
@@ -169,8 +207,8 @@ local function commit(f, ttl, changed, memo, count)
   return version, user, exp
 end
 
-local function finish(f, ttl, changed, count)
-  local version, user, exp = commit(f, ttl, changed, nil, count)
+local function finish(f, ttl, changed, count, recorded)
+  local version, user, exp = commit(f, ttl, changed, nil, count, recorded)
   if PREFIX ~= '' then return version end
   return {'ok', version, user, exp}
 end
@@ -289,11 +327,16 @@ return finish(nil, ttl, true)
 #: ARGV: prefix, opid, now, sid, expected version|'', replace metadata 0|1, new ttl|'',
 #: 2m + m metadata pairs, u + u keys to unset, then the messages to append.
 APPLY: Final = _session_script("""
-local done = replay()
-if done then return done end
 local f = live()
-if not f then return {'missing'} end
-if ARGV[5] ~= '' and f[1] ~= ARGV[5] then return {'conflict', tonumber(f[1])} end
+if not f then return replay() or {'missing'} end
+-- Recording the op id is also its check: HSETNX fails for an op id applied before.
+if OPID ~= '' and redis.call('HSETNX', OPS, OPID, tonumber(f[1]) + 1) == 0 then
+  return replay()
+end
+if ARGV[5] ~= '' and f[1] ~= ARGV[5] then
+  if OPID ~= '' then redis.call('HDEL', OPS, OPID) end
+  return {'conflict', tonumber(f[1])}
+end
 if ARGV[6] == '1' then clear_metadata() end
 local ttl = f[3]
 if ARGV[7] ~= '' then
@@ -310,8 +353,78 @@ at = at + u + 1
 -- The count moves by what was appended, so damage done before stays visible to loads.
 local count = f[5] and tonumber(f[5]) + #ARGV - at + 1 or nil
 local n = push(LOG, ARGV, at, #ARGV)
-return finish(f, ttl, changed, count or n)
+return finish(f, ttl, changed, count or n, true)
 """)
+
+#: The hot path: messages appended, nothing else changed. APPLY's work and replies, written
+#: out without the shared helpers (defining them costs the server more than the append).
+#: KEYS: meta, log, ops (the other keys of the session are named from meta's, in the same
+#: slot, only when needed). ARGV: prefix, opid, now, sid, expected version|'', then the
+#: messages.
+APPEND: Final = (
+    f"local OPS_KEPT = {OPS_KEPT}\n"
+    + """
+local META, LOG, OPS = KEYS[1], KEYS[2], KEYS[3]
+local PREFIX, OPID, NOW, SID = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local f = redis.call('HMGET', META, 'v', 'e', 't', 'm:user_id', 'l', 'n')
+local version = f[1] and tonumber(f[1]) + 1
+if not version or (f[2] and tonumber(f[2]) <= tonumber(NOW)) or
+    redis.call('HSETNX', OPS, OPID, version) == 0 then
+  -- Absent, or an op id applied before: its first result, if it is remembered.
+  local done = redis.call('HGET', OPS, OPID)
+  if not done then return {'missing'} end
+  local result = tonumber(string.match(done, '^%d+:(.*)$') or done)
+  if PREFIX ~= '' then return result end
+  local g = redis.call('HMGET', META, 'm:user_id', 'e')
+  return {'ok', result, g[1] or '', g[2] or ''}
+end
+if ARGV[5] ~= '' and f[1] ~= ARGV[5] then
+  redis.call('HDEL', OPS, OPID)
+  return {'conflict', tonumber(f[1])}
+end
+local count
+for i = 6, #ARGV, 1000 do
+  count = redis.call('RPUSH', LOG, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if f[5] then count = tonumber(f[5]) + #ARGV - 5 end
+local base = string.sub(META, 1, -5)
+if version % 32 == 0 then
+  local all = redis.call('HGETALL', OPS)
+  local old = {}
+  for i = 1, #all, 2 do
+    if (tonumber(string.match(all[i + 1], '^(%d+)')) or 0) <= version - OPS_KEPT then
+      old[#old + 1] = all[i]
+    end
+  end
+  for i = 1, #old, 1000 do
+    redis.call('HDEL', OPS, unpack(old, i, math.min(i + 999, #old)))
+  end
+  redis.call('DEL', base .. 'opq')
+end
+local exp = ''
+if f[3] then
+  local secs = tonumber(f[3])
+  exp = string.format('%.17g', tonumber(NOW) + secs)
+  redis.call('HSET', META, 'v', version, 'u', NOW, 'l', count, 'e', exp)
+  local ms = math.max(1, math.ceil(secs * 1000))
+  redis.call('PEXPIRE', META, ms)
+  redis.call('PEXPIRE', LOG, ms)
+  redis.call('PEXPIRE', OPS, ms)
+  if f[6] ~= '0' then
+    redis.call('PEXPIRE', base .. 'cp', ms)
+    redis.call('PEXPIRE', base .. 'cpp', ms)
+    redis.call('PEXPIRE', base .. 'snap', ms)
+  end
+else
+  redis.call('HSET', META, 'v', version, 'u', NOW, 'l', count)
+end
+if PREFIX == '' then return {'ok', version, f[4] or '', exp} end
+if f[4] then redis.call('ZADD', PREFIX .. 'user:' .. f[4], 'GT', NOW, SID) end
+redis.call('ZADD', PREFIX .. 'idx', 'GT', NOW, SID)
+if exp ~= '' then redis.call('ZADD', PREFIX .. 'exp', exp, SID) end
+return version
+"""
+)
 
 #: ARGV: prefix, opid, now, sid, expected version, ttl|'' (keep), 2m + m metadata pairs,
 #: then the whole new history.
@@ -342,8 +455,9 @@ local done = replay()
 if done then return done end
 if not live() then return {'missing'} end
 local n = add_checkpoint(ARGV[5])
-redis.call('HINCRBY', META, 'v', 1)
-remember(n)
+local version = redis.call('HINCRBY', META, 'v', 1)
+remember(version, n)
+forget(version)
 align_ttl()
 return n
 """)
@@ -355,7 +469,7 @@ POP: Final = _session_script("""
 local done = OPID ~= '' and redis.call('HGET', OPS, OPID)
 if done then
   local g = redis.call('HMGET', META, 'm:user_id', 'e')
-  return {'popped', done, g[1] or '', g[2] or ''}
+  return {'popped', result_of(done), g[1] or '', g[2] or ''}
 end
 local f = live()
 if not f then return {'missing'} end
@@ -475,6 +589,25 @@ if last > 0 then return {meta, redis.call('LRANGE', KEYS[2], -last, -1), count} 
 return {meta, count}
 """
 
+#: KEYS: a listing index (single server only: it reads the sessions' keys, which are not in
+#: KEYS, as Redis allows outside a cluster). ARGV: top score, offset, count, session key
+#: prefix ``ailib:{ns:``. Reply: one JSON text, ``[[id, score, [meta pairs], count], ...]``,
+#: a whole page in one round trip and one parse (``[]``: an empty table is ``{}`` in cjson).
+LIST_PAGE: Final = """
+local entries = redis.call(
+  'ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', ARGV[2], ARGV[3])
+local page = {}
+for i = 1, #entries, 2 do
+  local base = ARGV[4] .. entries[i] .. '}:'
+  page[#page + 1] = {
+    entries[i], entries[i + 1], redis.call('HGETALL', base .. 'meta'),
+    redis.call('LLEN', base .. 'log'),
+  }
+end
+if #page == 0 then return '[]' end
+return cjson.encode(page)
+"""
+
 #: KEYS: meta, cp, cpp. Reply: {{version, expires_at}, cp pairs, cpp pairs}.
 FETCH_CHECKPOINTS: Final = """
 return {
@@ -488,6 +621,7 @@ return {
 BY_NAME: Final = {
     "create": CREATE,
     "apply": APPLY,
+    "append": APPEND,
     "replace": REPLACE,
     "checkpoint": CHECKPOINT,
     "restore": RESTORE,
@@ -499,4 +633,5 @@ BY_NAME: Final = {
     "index_drop": INDEX_DROP_EXPIRED,
     "fetch": FETCH,
     "fetch_checkpoints": FETCH_CHECKPOINTS,
+    "list_page": LIST_PAGE,
 }
