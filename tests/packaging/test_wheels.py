@@ -39,9 +39,9 @@ def release_version() -> str:
     return str(next(iter(versions.values())))
 
 
-def run(*args: str | Path, env: Mapping[str, str] | None = None) -> str:
+def run(*args: str | Path, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str:
     done = subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, env=env, check=False
+        [str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd, check=False
     )
     assert done.returncode == 0, (
         f"{' '.join(map(str, args))} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
@@ -171,3 +171,14 @@ def test_readme_example_runs_from_the_wheels(installed: Path, tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.fullmatch(r"\['[0-9a-f]+'\]\n", done.stdout), done.stdout
+
+
+def test_install_section_checks_pass(installed: Path, tmp_path: Path, shared_redis: str) -> None:
+    """The round trips the README's Install section gives to check an installation."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- --8<-- [start:install] -->")[1].split("[end:install]")[0]
+    checks = re.findall(r"^python -c '(.*)'$", section, re.MULTILINE)
+    assert len(checks) == 2, checks
+    for check in checks:
+        out = run(installed / "python", "-I", "-c", check, env=clean_env(), cwd=tmp_path)
+        assert out == "[{'role': 'user', 'content': 'hi'}]\n", (check, out)
