@@ -360,6 +360,41 @@ def test_completion_answers_the_shell(run_ailib: Run, words: str, expected: list
     assert result.stdout.split() == expected
 
 
+def _complete(run_ailib: Run, words: str) -> list[str]:
+    env = {
+        "_AILIB_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+    }
+    result = run_ailib(env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_session_ids_complete_from_the_store_named_on_the_line(
+    run_ailib: Run, tmp_path: Path, require_scheme: Callable[[str], None]
+) -> None:
+    require_scheme("sqlite")
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    with open_store(url) as store:
+        for session_id in ("alpha1", "alpha2", "beta"):
+            store.create(session_id=session_id)
+    assert _complete(run_ailib, f"ailib sessions show --store {url} al") == ["alpha1", "alpha2"]
+    assert _complete(run_ailib, f"ailib --store {url} sessions rm ") == [
+        "alpha1", "alpha2", "beta",
+    ]  # fmt: skip
+    assert _complete(run_ailib, f"ailib --store {url} chat --session b") == ["beta"]
+
+
+def test_completing_a_session_id_of_a_missing_store_offers_nothing_and_creates_nothing(
+    run_ailib: Run, tmp_path: Path, require_scheme: Callable[[str], None]
+) -> None:
+    require_scheme("sqlite")
+    url = f"sqlite:///{tmp_path / 'nothing' / 'here.db'}"
+    assert _complete(run_ailib, f"ailib --store {url} sessions show ") == []
+    assert not (tmp_path / "nothing").exists()
+
+
 def test_version_is_the_installed_distributions(run_ailib: Run) -> None:
     result = run_ailib("--version")
     assert result.returncode == 0, result.stderr

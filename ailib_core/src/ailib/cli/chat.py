@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from ailib.cli.common import Access, StoreOption, open_cli_store
+from ailib.cli.common import Access, StoreOption, complete_session_id, open_cli_store
 from ailib.cli.output import error, note, one_line, say, table, transcript
 from ailib.cli.wording import for_cli
 from ailib.errors import AilibError, ConflictError, SessionNotFound, StoreUnavailable
@@ -189,6 +189,7 @@ def chat(
             "--session",
             metavar="ID",
             help="Resume this session (created with this id if it does not exist).",
+            autocompletion=complete_session_id,
         ),
     ] = None,
     system: Annotated[

@@ -181,6 +181,36 @@ def _missing_file(url: StoreURL) -> Path | None:
     return None if path.exists() else path
 
 
+#: Shell completion of a session id looks at no more than this many sessions.
+COMPLETION_SCAN = 1000
+
+
+def complete_session_id(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of a session id: the live sessions starting with ``incomplete`` in
+    the store the command line names, opened read-only. Best effort: a store that cannot be
+    opened or read offers nothing rather than an error in the middle of the user's typing."""
+    url = next(
+        (c.params["store"] for c in (ctx, ctx.find_root()) if c.params.get("store") is not None),
+        None,
+    )
+    try:
+        store = open_url(url or os.environ.get(ENV_URL) or default_store_url(), Access.READ)
+    except Exception:  # whatever went wrong, completion offers nothing
+        return []
+    found: list[str] = []
+    try:
+        for scanned, session_id in enumerate(session_ids(store), 1):
+            if session_id.startswith(incomplete):
+                found.append(session_id)
+            if scanned >= COMPLETION_SCAN:
+                break
+    except Exception:  # likewise
+        return []
+    finally:
+        store.close()
+    return sorted(found)
+
+
 def session_ids(store: BaseStore, user: str | None = None) -> Iterator[str]:
     """Every live session id in ``store`` (of ``user``), newest first, page by page."""
     cursor: str | None = None

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ailib.cli.common import Access, StoreOption, open_cli_store
+from ailib.cli.common import Access, StoreOption, complete_session_id, open_cli_store
 from ailib.cli.output import emit_json, note, progress, say, table, transcript, when
 from ailib.cli.shapes import checkpoint_json, summary_json
 from ailib.errors import AilibError
@@ -21,7 +21,10 @@ app = typer.Typer(
     help="List, show, delete, checkpoint, fork and move sessions.", no_args_is_help=True
 )
 
-SessionId = Annotated[str, typer.Argument(metavar="ID", help="The session's id.")]
+SessionId = Annotated[
+    str,
+    typer.Argument(metavar="ID", help="The session's id.", autocompletion=complete_session_id),
+]
 ResultJson = Annotated[
     bool, typer.Option("--json", help="Print the result as one JSON object.", show_default=False)
 ]
@@ -95,7 +98,10 @@ def show(
 def rm(
     ctx: typer.Context,
     session_ids: Annotated[
-        list[str], typer.Argument(metavar="ID...", help="The sessions to delete.")
+        list[str],
+        typer.Argument(
+            metavar="ID...", help="The sessions to delete.", autocompletion=complete_session_id
+        ),
     ],
     as_json: ResultJson = False,
     store: StoreOption = None,

@@ -29,7 +29,14 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import typer
 
 from ailib.cli.checkfile import parse_line
-from ailib.cli.common import Access, StoreOption, open_cli_store, open_url, session_ids
+from ailib.cli.common import (
+    Access,
+    StoreOption,
+    complete_session_id,
+    open_cli_store,
+    open_url,
+    session_ids,
+)
 from ailib.cli.output import emit_json, error, note, one_line, progress, say, warn
 from ailib.cli.wording import for_cli
 from ailib.errors import (
@@ -151,7 +158,11 @@ def export(
     ctx: typer.Context,
     session_ids_: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[ID...]", help="Sessions to export [default: all of them]."),
+        typer.Argument(
+            metavar="[ID...]",
+            help="Sessions to export [default: all of them].",
+            autocompletion=complete_session_id,
+        ),
     ] = None,
     output: Annotated[
         Path | None,
