@@ -17,7 +17,6 @@ from typing import Any, Self
 from ailib.arguments import check_count, check_kind, check_label
 from ailib.async_session import AsyncSession
 from ailib.base import POP_ATTEMPTS
-from ailib.codec import decode_metadata
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.ids import check_session_id
 from ailib.messages import CHAT, Message
@@ -239,7 +238,9 @@ class AsyncBaseStore(StoreCore, ABC):
             return await self.create(source.metadata, kind=source.kind, messages=source.messages)
         state = await self._checkpoint_state(session_id, version, time.time())
         messages, metadata = self._readable_state(session_id, state, source.kind)
-        return await self.create(decode_metadata(metadata), kind=source.kind, messages=messages)
+        return await self.create(
+            self._decoded(session_id, metadata), kind=source.kind, messages=messages
+        )
 
     async def export_session(self, session_id: str) -> dict[str, Any]:
         record = await self._fetch_live(session_id, None)

@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import Any, Self
 
 from ailib.arguments import check_count, check_kind, check_label
-from ailib.codec import decode_metadata
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.ids import check_session_id
 from ailib.messages import CHAT, Message
@@ -261,7 +260,7 @@ class BaseStore(StoreCore, ABC):
             return self.create(source.metadata, kind=source.kind, messages=source.messages)
         state = self._checkpoint_state(session_id, version, time.time())
         messages, metadata = self._readable_state(session_id, state, source.kind)
-        return self.create(decode_metadata(metadata), kind=source.kind, messages=messages)
+        return self.create(self._decoded(session_id, metadata), kind=source.kind, messages=messages)
 
     def memory(self, user_id: str, ttl: float | str | None = None) -> UserMemory:
         """``user_id``'s long-term memory, shared by all of their sessions."""

@@ -129,11 +129,12 @@ class SessionRecord:
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
-    def summary(self) -> SessionSummary:
+    def summary(self, metadata: dict[str, Any] | None = None) -> SessionSummary:
+        """What listing shows; ``metadata`` is the decoded metadata if already at hand."""
         return SessionSummary(
             session_id=self.session_id,
             kind=self.kind,
-            metadata=decode_metadata(self.metadata),
+            metadata=decode_metadata(self.metadata) if metadata is None else metadata,
             message_count=self.count,
             version=self.version,
             created_at=to_datetime(self.created_at) or datetime.now(UTC),

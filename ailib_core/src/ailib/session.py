@@ -182,19 +182,19 @@ class Session:
             raise CorruptSessionError(
                 f"{name}: its messages are a {type(messages).__name__}, not a list"
             )
-        field = "its messages"
+        field = "the messages"
         try:
             session = cls.__new__(cls)
             Session.__init__(
                 session, session_id, messages=messages, kind=str(data.get("kind", CHAT))
             )
-            field = "its metadata"
+            field = "the metadata"
             session.metadata = decode_metadata(data.get("metadata", {}))
             for key in ("created_at", "updated_at", "expires_at"):
-                field = f"its {key!r} time"
+                field = f"the {key!r} time"
                 if data.get(key):
                     setattr(session, key, datetime.fromisoformat(data[key]))
-            field = "its version"
+            field = "the version"
             session.version = int(data.get("version", 0))
         except (AilibError, TypeError, ValueError) as exc:
             if isinstance(exc, CorruptSessionError) and session_id in str(exc):

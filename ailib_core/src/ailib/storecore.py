@@ -352,11 +352,14 @@ class StoreCore:
         return session
 
     def _decoded_metadata(self, record: SessionRecord) -> dict[str, Any]:
-        """The record's metadata decoded; CorruptSessionError naming the session if it does
-        not decode or its ``user_id`` is not a str."""
-        name = f"session {record.session_id!r} in {self.url}"
+        return self._decoded(record.session_id, record.metadata)
+
+    def _decoded(self, session_id: str, raw: Any) -> dict[str, Any]:
+        """Stored metadata decoded; CorruptSessionError naming the session if it does not
+        decode or its ``user_id`` is not a str."""
+        name = f"session {session_id!r} in {self.url}"
         try:
-            metadata = decode_metadata(record.metadata)
+            metadata = decode_metadata(raw)
         except CorruptSessionError as exc:
             raise CorruptSessionError(f"{name}: its metadata cannot be read: {exc}") from None
         user_id = metadata.get(USER_ID, "")
@@ -399,8 +402,7 @@ class StoreCore:
                 if not (record.kind == kind if kind else record.kind != MEMORY):
                     continue
                 self._readable(record.session_id, [], record.metadata)
-                summary = record.summary()
-                summary = replace(summary, metadata=self._decoded_metadata(record))
+                summary = record.summary(self._decoded_metadata(record))
                 if not isinstance(summary.message_count, int) or summary.message_count < 0:
                     raise CorruptSessionError(f"message count {summary.message_count!r}")
             except (CorruptSessionError, TypeError, ValueError, AttributeError) as exc:
