@@ -12,9 +12,10 @@ it the page is skipped with instructions (under ``CI=true`` it fails)::
     <!-- needs: redis -->
 
 Known servers: redis (127.0.0.1:6379), postgresql (127.0.0.1:5432), mariadb (127.0.0.1:3306).
-Pages run with ``OPENAI_API_KEY`` unset, ``HOME`` and the working directory in a temporary
-folder, and host names other than the loopback's refused, so nothing reaches a paid API, a
-remote host or the developer's files.
+Pages run without ``OPENAI_API_KEY`` or AWS credentials in the environment, with ``HOME`` and
+the working directory in a temporary folder, and with host names other than the loopback's
+refused (``socket.getaddrinfo``, which every driver here resolves through), so nothing
+reaches a paid API, a remote host or the developer's files.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def _page_id(page: Path) -> str:
 def test_page_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for name in ("OPENAI_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(socket, "getaddrinfo", _local_only(socket.getaddrinfo))
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     loop = asyncio.new_event_loop()
