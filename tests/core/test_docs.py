@@ -199,19 +199,34 @@ def test_bad_markers_fail(tmp_path: Path, text: str, error: str) -> None:
         blocks(_page(tmp_path, text))
 
 
-@pytest.mark.parametrize("backend", ["memory://", "sqlite", "redis"])
+@pytest.mark.parametrize(
+    ("backend", "store_class"),
+    [("memory://", "MemoryStore"), ("sqlite", "SQLStore"), ("redis", "RedisStore")],
+)
 def test_testing_page_passes_under_pytest(
-    backend: str, pytester: pytest.Pytester, request: pytest.FixtureRequest
+    backend: str,
+    store_class: str,
+    pytester: pytest.Pytester,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """docs/testing.md's blocks, as one test module, pass with ``--ailib-store`` on each backend."""
+    """docs/testing.md's blocks, as one test module, pass on each backend, chosen with
+    ``--ailib-store`` (SQLite, memory) or ``AILIB_TEST_STORE_URL`` (Redis)."""
     page = ROOT / "docs" / "testing.md"
     code = "\n\n".join(b.code for b in blocks(page) if b.not_run is None)
-    pytester.makepyfile(test_page=code)
-    if backend == "sqlite":
-        url = f"sqlite:///{pytester.path / 'suite.db'}"
-    elif backend == "redis":
-        url = request.getfixturevalue("shared_redis")
+    pytester.makepyfile(
+        test_page=code,
+        test_backend=f"""
+        def test_the_chosen_backend(session_store):
+            assert type(session_store).__name__ == {store_class!r}
+        """,
+    )
+    option: tuple[str, ...] = ()
+    if backend == "redis":
+        monkeypatch.setenv("AILIB_TEST_STORE_URL", request.getfixturevalue("shared_redis"))
     else:
-        url = backend
-    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly", "--ailib-store", url)
-    result.assert_outcomes(passed=4)
+        monkeypatch.delenv("AILIB_TEST_STORE_URL", raising=False)
+        url = f"sqlite:///{pytester.path / 'suite.db'}" if backend == "sqlite" else backend
+        option = ("--ailib-store", url)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly", *option)
+    result.assert_outcomes(passed=5)
