@@ -205,9 +205,8 @@ def create(ctx: Context, record: SessionRecord) -> Program[None]:
 
 def apply(ctx: Context, session_id: str, change: Change, now: float) -> Program[int]:
     if protocol.appends_only(change):
-        base = f"{ctx.session_prefix}{session_id}}}:"
-        keys = (base + "meta", base + "log", base + "ops")
-        args = protocol.append_args(session_id, change, now, ctx.inline)
+        keys = (f"{ctx.session_prefix}{session_id}}}:meta",)
+        args = protocol.append_args(change, now, ctx.inline)
         return (yield from _write(ctx, "append", session_id, args, now, keys=keys))
     args = protocol.apply_args(session_id, change, now, ctx.inline)
     return (yield from _write(ctx, "apply", session_id, args, now))

@@ -119,13 +119,12 @@ def appends_only(change: Change) -> bool:
     )
 
 
-def append_args(session_id: str, change: Change, now: float, prefix: str) -> list[str]:
+def append_args(change: Change, now: float, prefix: str) -> list[str]:
     expected = change.expected_version
     return [
         prefix,
         change.op_id or op_id(),
         repr(now),
-        session_id,
         "" if expected is None else str(expected),
         *map(_encode_message, change.append),
     ]

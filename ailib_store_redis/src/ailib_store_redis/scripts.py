@@ -358,14 +358,16 @@ return finish(f, ttl, changed, count or n, true)
 
 #: The hot path: messages appended, nothing else changed. APPLY's work and replies, written
 #: out without the shared helpers (defining them costs the server more than the append).
-#: KEYS: meta, log, ops (the other keys of the session are named from meta's, in the same
-#: slot, only when needed). ARGV: prefix, opid, now, sid, expected version|'', then the
-#: messages.
+#: KEYS: meta alone (fewer arguments to pack and parse): the session's other keys and its id
+#: are read from its name, ``ailib:{ns:id}:meta``, and are in its slot. ARGV: prefix, opid,
+#: now, expected version|'', then the messages.
 APPEND: Final = (
     f"local OPS_KEPT = {OPS_KEPT}\n"
     + """
-local META, LOG, OPS = KEYS[1], KEYS[2], KEYS[3]
-local PREFIX, OPID, NOW, SID = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local META = KEYS[1]
+local base = string.sub(META, 1, -5)
+local LOG, OPS = base .. 'log', base .. 'ops'
+local PREFIX, OPID, NOW = ARGV[1], ARGV[2], ARGV[3]
 local f = redis.call('HMGET', META, 'v', 'e', 't', 'm:user_id', 'l', 'n')
 local version = f[1] and tonumber(f[1]) + 1
 if not version or (f[2] and tonumber(f[2]) <= tonumber(NOW)) or
@@ -378,16 +380,15 @@ if not version or (f[2] and tonumber(f[2]) <= tonumber(NOW)) or
   local g = redis.call('HMGET', META, 'm:user_id', 'e')
   return {'ok', result, g[1] or '', g[2] or ''}
 end
-if ARGV[5] ~= '' and f[1] ~= ARGV[5] then
+if ARGV[4] ~= '' and f[1] ~= ARGV[4] then
   redis.call('HDEL', OPS, OPID)
   return {'conflict', tonumber(f[1])}
 end
 local count
-for i = 6, #ARGV, 1000 do
+for i = 5, #ARGV, 1000 do
   count = redis.call('RPUSH', LOG, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-if f[5] then count = tonumber(f[5]) + #ARGV - 5 end
-local base = string.sub(META, 1, -5)
+if f[5] then count = tonumber(f[5]) + #ARGV - 4 end
 if version % 32 == 0 then
   local all = redis.call('HGETALL', OPS)
   local old = {}
@@ -419,6 +420,8 @@ else
   redis.call('HSET', META, 'v', version, 'u', NOW, 'l', count)
 end
 if PREFIX == '' then return {'ok', version, f[4] or '', exp} end
+-- The id: what follows `ailib:{ns:` (as long as PREFIX, `ailib:{ns}:`, less one).
+local SID = string.sub(META, #PREFIX, -7)
 if f[4] then redis.call('ZADD', PREFIX .. 'user:' .. f[4], 'GT', NOW, SID) end
 redis.call('ZADD', PREFIX .. 'idx', 'GT', NOW, SID)
 if exp ~= '' then redis.call('ZADD', PREFIX .. 'exp', exp, SID) end
