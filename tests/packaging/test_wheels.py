@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tomllib
 import venv
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -76,6 +77,21 @@ def installed(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
         *requirements,
     )  # fmt: skip
     return home / "bin"
+
+
+def test_wheels_hold_every_source_file(wheels: dict[str, Path]) -> None:
+    """Each wheel holds its package's whole source tree, py.typed included, and nothing else."""
+    for name, wheel in wheels.items():
+        src = ROOT / name / "src"
+        expected = {
+            p.relative_to(src).as_posix()
+            for p in src.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")
+        }
+        with zipfile.ZipFile(wheel) as archive:
+            held = {n for n in archive.namelist() if ".dist-info/" not in n}
+        assert held == expected, (name, held ^ expected)
+        assert any(n.endswith("/py.typed") for n in held), name
 
 
 def clean_env(**extra: str) -> dict[str, str]:
