@@ -223,41 +223,53 @@ def test_op_ids_are_trimmed_to_the_newest(store: SQLStore) -> None:
     assert left == 0
 
 
-def _lose_commit_replies(store: SQLStore, *, landed: bool, times: int = 1) -> list[int]:
-    """Make the next ``times`` COMMITs lose their reply: the connection breaks after the
-    server committed (``landed``) or before (the server rolls the transaction back)."""
+def _lose_replies(store: SQLStore, where: str) -> list[str]:
+    """Break the connection of the next write once: ``before-send`` (the first statement of
+    the append never reaches the server), ``after-execute`` (it ran; on PostgreSQL, where an
+    append is one autocommitted statement, it landed; elsewhere the server rolls it back),
+    ``after-commit`` (the server committed, the reply is lost)."""
     dialect = store.engine.dialect
-    commit = dialect.do_commit
-    lost: list[int] = []
+    execute, commit = dialect.do_execute, dialect.do_commit
+    lost: list[str] = []
 
-    def lossy(dbapi_connection: Any) -> None:
-        if len(lost) >= times:
-            commit(dbapi_connection)
-            return
-        lost.append(1)
-        if landed:
-            commit(dbapi_connection)
-        # The driver's own connection (``dbapi_connection`` is the pool's proxy of it).
+    def lose(dbapi_connection: Any) -> None:
+        lost.append(where)
+        # The driver's own connection (``dbapi_connection`` may be the pool's proxy of it).
         getattr(dbapi_connection, "dbapi_connection", dbapi_connection).close()
         error = dialect.loaded_dbapi.OperationalError
         if dialect.name == "postgresql":
             raise error("server closed the connection unexpectedly")
         raise error(2013, "Lost connection to server during query")
 
-    dialect.do_commit = lossy  # type: ignore[method-assign]
+    def lossy_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> None:
+        first_write = statement.startswith(("UPDATE", "WITH"))
+        if lost or not first_write or where == "after-commit":
+            execute(cursor, statement, parameters, context)
+            return
+        if where == "after-execute":
+            execute(cursor, statement, parameters, context)
+        lose(cursor.connection)
+
+    def lossy_commit(dbapi_connection: Any) -> None:
+        commit(dbapi_connection)
+        if not lost and where == "after-commit":
+            lose(dbapi_connection)
+
+    dialect.do_execute = lossy_execute  # type: ignore[method-assign, assignment]
+    dialect.do_commit = lossy_commit  # type: ignore[method-assign]
     return lost
 
 
 @pytest.mark.parametrize("url", [PG_URL, MYSQL_URL], ids=["postgresql", "mariadb"])
-@pytest.mark.parametrize("landed", [True, False], ids=["landed", "not-landed"])
-def test_a_lost_commit_reply_is_looked_up_not_reported(url: str, landed: bool) -> None:
+@pytest.mark.parametrize("where", ["before-send", "after-execute", "after-commit"])
+def test_a_lost_reply_is_looked_up_not_reported(url: str, where: str) -> None:
     postgres_url() if url == PG_URL else mysql_url()
     with ailib.open_store(url, namespace=f"t-{uuid.uuid4().hex[:10]}") as store:
         assert isinstance(store, SQLStore)
         store.create(session_id="s", messages=chat(1))
-        lost = _lose_commit_replies(store, landed=landed)
+        lost = _lose_replies(store, where)
         version = store.append("s", {"role": "assistant", "content": "once"})
-        assert lost == [1]
         loaded = store.load("s")
-        assert loaded.messages == [*chat(1), {"role": "assistant", "content": "once"}]
-        assert loaded.version == version == 2
+    assert lost == [where]
+    assert loaded.messages == [*chat(1), {"role": "assistant", "content": "once"}]
+    assert loaded.version == version == 2

@@ -141,6 +141,8 @@ class AsyncSQLStore(AsyncBaseStore):
         assert self._native is not None
         native = self._native
         engine = native.writer if operation.write else native.reader
+        if operation.single and native.autocommit is not None:
+            engine = native.autocommit
         attempts = Attempts(write=operation.write, recoverable=operation.recover is not None)
         with translating(self._where, operation.what, operation.conflict):
             while True:

@@ -137,6 +137,10 @@ class Engines(Generic[E]):
     #: asyncio lock rather than in SQLite's busy handler, which sleeps in steps of up to 100 ms
     #: (and would hold a worker thread each).
     single_writer: bool = False
+    #: SQLite: prepared statements run straight on the sqlite3 cursor (``direct``).
+    direct: bool = False
+    #: PostgreSQL: the writer in autocommit mode, for operations that are one statement.
+    autocommit: E | None = None
 
 
 class MakeEngines(Protocol[E]):
@@ -217,11 +221,14 @@ def _configured(
         kwargs["pool_recycle"] = 3600  # below MySQL's default wait_timeout of 8 hours
     engine = _create(factory, target, masked, kwargs)
     reader = engine
+    autocommit = None
     if backend == "postgresql":
         # Loading reads the session row, then its messages: one snapshot for both. (MySQL's
         # default, REPEATABLE READ, already is one; setting it would cost a round trip.)
         reader = engine.execution_options(isolation_level="REPEATABLE READ")
-    return Engines(engine, reader, engine, shared_connection=False)
+        # A one-statement append needs no BEGIN / COMMIT round trips.
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return Engines(engine, reader, engine, shared_connection=False, autocommit=autocommit)
 
 
 def _create(factory: Callable[..., E], target: sa.URL, masked: str, kwargs: dict[str, Any]) -> E:
@@ -264,7 +271,9 @@ def _sqlite_engines(target: sa.URL, masked: str, kwargs: dict[str, Any]) -> Engi
     engine = _create(sa.create_engine, target, masked, kwargs)
     _sqlite_hooks(engine, memory)
     writer = engine.execution_options(ailib_write=True)
-    return Engines(engine, engine, writer, shared_connection=memory, single_writer=True)
+    return Engines(
+        engine, engine, writer, shared_connection=memory, single_writer=True, direct=True
+    )
 
 
 def _sqlite_hooks(engine: sa.Engine, memory: bool) -> None:
@@ -282,4 +291,12 @@ def _sqlite_hooks(engine: sa.Engine, memory: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         write = conn.get_execution_options().get("ailib_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if write else "BEGIN"
+        # On the driver's connection: SQLAlchemy's execution path costs more than SQLite.
+        error = conn.dialect.loaded_dbapi.Error
+        try:
+            conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+        except error as exc:  # "database is locked": raised as SQLAlchemy would
+            raise sa.exc.DBAPIError.instance(
+                statement, None, exc, error, hide_parameters=True, dialect=conn.dialect
+            ) from None

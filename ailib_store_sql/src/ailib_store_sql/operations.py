@@ -12,6 +12,7 @@ error translation), so the two cannot drift apart on what an operation does.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
@@ -61,6 +62,9 @@ class Context:
     #: MariaDB: no UPDATE … RETURNING but INSERT … RETURNING, so appends pass the new values
     #: through session variables (``statements.bump_session(variables=True)``).
     bump_by_variables: bool
+    #: PostgreSQL: an append is one statement (``statements.append_in_one``), run without
+    #: a transaction of its own.
+    append_in_one: bool = False
 
     @classmethod
     def of(cls, tables: Tables, namespace: str, url: str, dialect: sa.Dialect) -> Context:
@@ -72,6 +76,7 @@ class Context:
             url,
             update_returning=bool(dialect.update_returning),
             bump_by_variables=mariadb and bool(dialect.insert_returning),
+            append_in_one=dialect.name == "postgresql",
         )
 
 
@@ -90,6 +95,9 @@ class Operation(Generic[T]):
     #: A write that carries an op id: a read program returning what an earlier attempt of
     #: it produced, None if none landed (after a lost reply, or a repeated op id).
     recover: Callable[[], Program[T | None]] | None = None
+    #: Atomic without a transaction: its change is one statement (whatever else it runs
+    #: only reads, or trims op ids), so it may run in autocommit mode.
+    single: bool = False
 
 
 #: An operation of this module: ``build(context, *args)``.
@@ -135,18 +143,22 @@ def _bodies(
     params = st.key(c.namespace, session_id) | {"p_start": start, "p_stop": stop}
     rows = yield (st.select_log(c.tables) if whole else st.select_bodies(c.tables)), params
     if whole:
-        found = rows.all()
-        seqs = [row.seq for row in found]
-        bodies = [row.body for row in found]
+        found: Sequence[Any] = rows.all()
+        bodies = [row[1] for row in found]
+        # Positions are unique and ordered (the primary key): the right count, first and
+        # last mean no gap and nothing past the end.
+        if len(found) != stop - start or found[0][0] != start or found[-1][0] != stop - 1:
+            _broken_log(c, session_id, start, stop, [row[0] for row in found])
     else:
         bodies = list(rows.scalars())
-        seqs = list(range(start, start + len(bodies)))
-    if len(seqs) != stop - start or (seqs and (seqs[0] != start or seqs[-1] != stop - 1)):
-        _broken_log(c, session_id, start, stop, seqs)
-    return [
-        loads(body, f"message {start + i} of session {session_id!r} in {c.url}")
-        for i, body in enumerate(bodies)
-    ]
+        if len(bodies) != stop - start:
+            _broken_log(c, session_id, start, stop, list(range(start, start + len(bodies))))
+    try:
+        return [json.loads(body) for body in bodies]
+    except (TypeError, ValueError):
+        for i, body in enumerate(bodies):
+            loads(body, f"message {start + i} of session {session_id!r} in {c.url}")
+        raise
 
 
 def _broken_log(c: Context, session_id: str, start: int, stop: int, seqs: list[int]) -> NoReturn:
@@ -296,7 +308,13 @@ def apply(c: Context, session_id: str, change: Change, now: float, op: str) -> O
     edits_metadata = bool(change.set_metadata or change.unset_metadata or change.replace_metadata)
     expected = change.expected_version
 
+    in_one = c.append_in_one and appended > 0 and not edits_metadata
+
     def program() -> Program[int]:
+        if in_one:
+            version = yield from _append_in_one(c, session_id, change, now, op)
+            yield from _trim_ops(c, session_id, version)
+            return version
         if c.bump_by_variables and appended and not edits_metadata:
             version = yield from _append_by_variables(c, session_id, change, now, op)
             yield from _trim_ops(c, session_id, version)
@@ -324,16 +342,36 @@ def apply(c: Context, session_id: str, change: Change, now: float, op: str) -> O
     def recover() -> Program[int | None]:
         return (yield from _landed(c, session_id, op))
 
-    return Operation(f"write to session {session_id!r}", True, program, recover=recover)
+    what = f"write to session {session_id!r}"
+    return Operation(what, True, program, recover=recover, single=in_one)
 
 
-def _bump(c: Context, session_id: str, change: Change, now: float, *, variables: bool) -> Step:
-    """The UPDATE that locks, checks and advances the row of an append."""
+def _append_in_one(
+    c: Context, session_id: str, change: Change, now: float, op: str
+) -> Program[int]:
+    params = _bump_params(c, session_id, change, now)
+    statement = st.append_in_one(
+        c.tables, check_version=change.expected_version is not None, new_ttl=change.ttl is not None
+    )
+    params |= {"p_op": op, "p_bodies": [dumps(m) for m in change.append]}
+    inserted = (yield statement, params).first()
+    if inserted is None:
+        return (yield from _stale_or_absent(c, session_id, change.expected_version, now, op))
+    return int(inserted[0])
+
+
+def _bump_params(c: Context, session_id: str, change: Change, now: float) -> dict[str, Any]:
     params = st.key(c.namespace, session_id, now) | {"p_appended": len(change.append)}
     if change.expected_version is not None:
         params["p_expected"] = change.expected_version
     if change.ttl is not None:
         params |= {"p_ttl": change.ttl, "p_expires": now + change.ttl}
+    return params
+
+
+def _bump(c: Context, session_id: str, change: Change, now: float, *, variables: bool) -> Step:
+    """The UPDATE that locks, checks and advances the row of an append."""
+    params = _bump_params(c, session_id, change, now)
     statement = st.bump_session(
         c.tables,
         check_version=change.expected_version is not None,
@@ -411,8 +449,11 @@ def list_page(
         records: list[SessionRecord] = []
         cursor = after
         while True:
-            statement = st.list_sessions(c.tables, c.namespace, user_id, limit, cursor, now)
-            rows = (yield statement, None).all()
+            statement = st.list_sessions(
+                c.tables, by_user=user_id is not None, after=cursor is not None
+            )
+            params = st.list_params(c.namespace, user_id, limit, cursor, now)
+            rows = (yield statement, params).all()
             for row in rows:
                 try:
                     record = _record(row, [], c)

@@ -157,6 +157,8 @@ def define(prefix: str = "ailib_", version: int = LATEST) -> Tables:
             sa.Column("session_id", _Key, primary_key=True),
             sa.Column("op_id", _Key, primary_key=True),
             sa.Column("version", sa.Integer, nullable=False),
+            # SQLite: one B-tree keyed by the primary key, not a rowid table plus an index.
+            sqlite_with_rowid=False,
             **_TABLE_OPTIONS,
         )
     return Tables(prefix, version, md, sessions, messages, checkpoints, schema_version, ops)

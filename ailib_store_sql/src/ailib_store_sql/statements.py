@@ -8,10 +8,11 @@ store and an asyncio one run the very same SQL. Reads of sessions carry the live
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from ailib.codec import dumps
 from ailib.messages import Message
@@ -19,6 +20,7 @@ from ailib.records import CheckpointRecord, SessionRecord
 from ailib_store_sql.schema import Tables, user_id_of
 
 __all__ = (
+    "append_in_one",
     "bump_session",
     "delete_sessions",
     "insert_checkpoints",
@@ -27,13 +29,16 @@ __all__ = (
     "insert_op",
     "insert_op_after_bump",
     "insert_session",
+    "is_prepared",
     "key",
+    "list_params",
     "list_sessions",
     "live",
     "materialize_checkpoint",
     "message_rows",
     "next_checkpoint_number",
     "op_cutoff",
+    "prepared",
     "select_bodies",
     "select_checkpoint",
     "select_checkpoints",
@@ -48,6 +53,31 @@ __all__ = (
     "truncate_log",
     "update_session",
 )
+
+
+P = ParamSpec("P")
+S = TypeVar("S", bound=sa.Executable)
+
+#: Ids of the statements built once per table set (they live in ``functools.cache``).
+_PREPARED: set[int] = set()
+
+
+def prepared(build: Callable[P, S]) -> Callable[P, S]:
+    """Build the statement once per arguments, and mark it as prepared: ``direct`` runs
+    such statements straight on sqlite3's cursor."""
+    cached = functools.cache(build)
+
+    @functools.wraps(build)
+    def once(*args: P.args, **kwargs: P.kwargs) -> S:
+        statement = cached(*args, **kwargs)  # type: ignore[arg-type]
+        _PREPARED.add(id(statement))
+        return statement
+
+    return once
+
+
+def is_prepared(statement: sa.Executable) -> bool:
+    return id(statement) in _PREPARED
 
 
 def _key(table: sa.Table, namespace: str, session_id: str) -> sa.ColumnElement[bool]:
@@ -66,7 +96,7 @@ def _session_columns(t: Tables) -> list[sa.Column[Any]]:
 # -- sessions -------------------------------------------------------------------------------
 
 
-@functools.cache
+@prepared
 def select_session(t: Tables, *, lock: bool = False) -> sa.Select[Any]:
     """The live session row (params ``key(...)``); ``lock`` takes its row lock (FOR UPDATE; a
     no-op on SQLite, whose write transactions hold the database lock from BEGIN IMMEDIATE).
@@ -109,7 +139,7 @@ def insert_session(t: Tables, namespace: str, record: SessionRecord) -> sa.Inser
     )
 
 
-@functools.cache
+@prepared
 def bump_session(
     t: Tables, *, check_version: bool, new_ttl: bool, variables: bool = False
 ) -> sa.Update:
@@ -163,7 +193,7 @@ def _assign(variable: str, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any
     return sa.literal_column(variable).op(":=", precedence=0)(value).self_group()
 
 
-@functools.cache
+@prepared
 def insert_messages_after_bump(t: Tables) -> sa.Insert:
     """The INSERT of an append after ``bump_session(variables=True)``: positions count back
     from ``@ailib_count`` (``p_back`` = n, n - 1, …, 1); returns the new version (MariaDB)."""
@@ -206,29 +236,40 @@ def delete_sessions(t: Tables, namespace: str, session_ids: Sequence[str]) -> li
     ]
 
 
-def list_sessions(
-    t: Tables,
-    namespace: str,
-    user_id: str | None,
-    limit: int,
-    after: tuple[float, str] | None,
-    now: float,
-) -> sa.Select[Any]:
-    """Live sessions newest first, ties by id descending, strictly after ``after`` (a range
-    scan of the (namespace, [user_id,] updated_at, session_id) index)."""
+@prepared
+def list_sessions(t: Tables, *, by_user: bool, after: bool) -> sa.Select[Any]:
+    """Up to ``p_limit`` live sessions of ``p_namespace`` at ``p_now``, newest first, ties by
+    id descending, [of ``p_user``,] [strictly after (``p_after_time``, ``p_after_id``)]: a
+    range scan of the (namespace, [user_id,] updated_at, session_id) index."""
     s = t.sessions
-    query = sa.select(*_session_columns(t)).where(s.c.namespace == namespace, live(t, now))
-    if user_id is not None:
-        query = query.where(s.c.user_id == user_id)
-    if after is not None:
-        updated_at, session_id = after
+    query = sa.select(*_session_columns(t)).where(
+        s.c.namespace == sa.bindparam("p_namespace"),
+        sa.or_(s.c.expires_at.is_(None), s.c.expires_at > sa.bindparam("p_now", type_=sa.Double)),
+    )
+    if by_user:
+        query = query.where(s.c.user_id == sa.bindparam("p_user"))
+    if after:
+        updated_at = sa.bindparam("p_after_time", type_=sa.Double)
         query = query.where(
             sa.or_(
                 s.c.updated_at < updated_at,
-                sa.and_(s.c.updated_at == updated_at, s.c.session_id < session_id),
+                sa.and_(s.c.updated_at == updated_at, s.c.session_id < sa.bindparam("p_after_id")),
             )
         )
-    return query.order_by(s.c.updated_at.desc(), s.c.session_id.desc()).limit(limit)
+    return query.order_by(s.c.updated_at.desc(), s.c.session_id.desc()).limit(
+        sa.bindparam("p_limit", type_=sa.Integer)
+    )
+
+
+def list_params(
+    namespace: str, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"p_namespace": namespace, "p_now": now, "p_limit": limit}
+    if user_id is not None:
+        params["p_user"] = user_id
+    if after is not None:
+        params["p_after_time"], params["p_after_id"] = after
+    return params
 
 
 def select_expired(t: Tables, namespace: str, now: float, batch: int) -> sa.Select[Any]:
@@ -246,7 +287,7 @@ def select_expired(t: Tables, namespace: str, now: float, batch: int) -> sa.Sele
 # -- messages -------------------------------------------------------------------------------
 
 
-@functools.cache
+@prepared
 def insert_messages(t: Tables) -> sa.Insert:
     """One INSERT, run with the rows of ``message_rows`` (executemany)."""
     return sa.insert(t.messages)
@@ -262,7 +303,7 @@ def message_rows(
     ]
 
 
-@functools.cache
+@prepared
 def select_bodies(t: Tables) -> sa.Select[Any]:
     """The JSON bodies of positions ``p_start`` to ``p_stop - 1`` of the session of ``key``,
     in order (a primary-key range scan)."""
@@ -349,7 +390,7 @@ def materialize_checkpoint(
     )
 
 
-@functools.cache
+@prepared
 def select_log(t: Tables) -> sa.Select[Any]:
     """Positions and JSON bodies of the log of the session of ``key`` from ``p_start`` to its
     end, in order: a primary-key range scan that also shows rows a damaged count hides."""
@@ -368,7 +409,7 @@ def select_log(t: Tables) -> sa.Select[Any]:
 # -- op ids -----------------------------------------------------------------------------------
 
 
-@functools.cache
+@prepared
 def insert_op(t: Tables) -> sa.Insert:
     """Record op id ``p_op`` as having produced version ``p_version`` (the primary key
     refuses a second one: the transaction that tries is rolled back)."""
@@ -380,7 +421,7 @@ def insert_op(t: Tables) -> sa.Insert:
     )
 
 
-@functools.cache
+@prepared
 def insert_op_after_bump(t: Tables) -> sa.Insert:
     """``insert_op`` with the version left in ``@ailib_version`` by ``bump_session``."""
     return sa.insert(t.op_table).values(
@@ -391,7 +432,7 @@ def insert_op_after_bump(t: Tables) -> sa.Insert:
     )
 
 
-@functools.cache
+@prepared
 def select_op(t: Tables) -> sa.Select[Any]:
     """The version op id ``p_op`` produced in the session of ``key``, if it was applied."""
     o = t.op_table
@@ -402,7 +443,7 @@ def select_op(t: Tables) -> sa.Select[Any]:
     )
 
 
-@functools.cache
+@prepared
 def op_cutoff(t: Tables, keep: int) -> sa.Select[Any]:
     """The version of the ``keep``-th newest op of a session (older ones may go)."""
     o = t.op_table
@@ -418,11 +459,48 @@ def op_cutoff(t: Tables, keep: int) -> sa.Select[Any]:
     )
 
 
-@functools.cache
+@prepared
 def trim_ops(t: Tables) -> sa.Delete:
     o = t.op_table
     return sa.delete(o).where(
         o.c.namespace == sa.bindparam("p_namespace"),
         o.c.session_id == sa.bindparam("p_session_id"),
         o.c.version < sa.bindparam("p_cutoff", type_=sa.Integer),
+    )
+
+
+@prepared
+def append_in_one(t: Tables, *, check_version: bool, new_ttl: bool) -> sa.Insert:
+    """PostgreSQL: a whole append in one statement, so it needs no transaction of its own:
+    ``bump_session`` and the op record as data-modifying CTEs, then the INSERT of the
+    bodies (``p_bodies``, a text array) at ``seq = message_count - n …``, returning the new
+    version once per row (no row: absent, expired or stale). A repeated ``p_op`` fails
+    the whole statement on the op table's primary key."""
+    o, m = t.op_table, t.messages
+    namespace = sa.bindparam("p_namespace", type_=sa.String)
+    session_id = sa.bindparam("p_session_id", type_=sa.String)
+    appended = sa.bindparam("p_appended", type_=sa.Integer)
+    bump = bump_session(t, check_version=check_version, new_ttl=new_ttl).cte("bump")
+    op = (
+        sa.insert(o)
+        .from_select(
+            ["namespace", "session_id", "op_id", "version"],
+            sa.select(namespace, session_id, sa.bindparam("p_op", type_=sa.String), bump.c.version),
+        )
+        .returning(o.c.version)
+        .cte("op")
+    )
+    bodies = (
+        sa.func.unnest(sa.bindparam("p_bodies", type_=postgresql.ARRAY(sa.Text)))
+        .table_valued("body", with_ordinality="ord")
+        .render_derived()
+    )
+    rows = sa.select(
+        namespace, session_id, bump.c.message_count - appended + bodies.c.ord - 1, bodies.c.body
+    ).select_from(bump.join(bodies, sa.true()))
+    return (
+        sa.insert(m)
+        .from_select(["namespace", "session_id", "seq", "body"], rows)
+        .add_cte(op)
+        .returning(sa.select(op.c.version).scalar_subquery())
     )

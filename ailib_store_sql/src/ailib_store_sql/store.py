@@ -25,6 +25,7 @@ from ailib.base import BaseStore, CheckpointState
 from ailib.messages import Message
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.url import StoreURL
+from ailib_store_sql import direct
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
 from ailib_store_sql.engine import Engines, make_engines
@@ -52,6 +53,8 @@ def transact(
     produced. Database errors are raised as ailib errors naming ``where``. ``SQLStore``
     calls it on the caller's thread, ``AsyncSQLStore`` on SQLite in a worker thread."""
     engine = engines.writer if operation.write else engines.reader
+    if operation.single and engines.autocommit is not None:
+        engine = engines.autocommit
     attempts = Attempts(write=operation.write, recoverable=operation.recover is not None)
     with translating(where, operation.what, operation.conflict):
         while True:
@@ -61,7 +64,8 @@ def transact(
                     if landed is not None:
                         return landed
                 with guard, engine.begin() as conn:
-                    return ops.run(operation.program(), conn.execute)
+                    execute = direct.executor(conn) if engines.direct else conn.execute
+                    return ops.run(operation.program(), execute)
             except sa.exc.IntegrityError:
                 # A repeated op id (the primary key of the op table refused it).
                 landed = None
@@ -80,7 +84,7 @@ def _look_up(
     guard: AbstractContextManager[Any],
 ) -> T | None:
     with guard, engines.reader.begin() as conn:
-        return ops.run(recover(), conn.execute)
+        return ops.run(recover(), direct.executor(conn) if engines.direct else conn.execute)
 
 
 def op_of(change: Change) -> str:
