@@ -5,8 +5,8 @@ Kinds of damage (the values of ``ailib.testing.Damage``):
 
 * ``metadata``: the manifest's header line holds garbage bytes where the metadata (and the
   user_id in it) was, so the header no longer decodes;
-* ``message``: one stored message replaced by garbage bytes;
-* ``missing_message``: one stored message, not the last, removed;
+* ``message``: stored message 1 (the second) replaced by garbage bytes;
+* ``missing_message``: stored message 1 removed;
 * ``count``: the message count in the manifest's header made wrong.
 """
 
@@ -29,9 +29,11 @@ _GARBAGE = b"\x00\xff garbage \xfe"
 
 
 def s3_core(store: Any) -> S3StoreCore:
-    """The S3 store behind ``store`` (the threaded async mock store wraps a sync one)."""
-    inner = getattr(store, "sync", store)
-    assert isinstance(inner, S3StoreCore)
+    """The S3 store behind ``store``: the conformance suite's async mode wraps the store
+    under test (``.store``), and the threaded async mock store wraps a sync one (``.sync``)."""
+    inner = getattr(store, "store", store)
+    inner = getattr(inner, "sync", inner)
+    assert isinstance(inner, S3StoreCore), type(inner)
     return inner
 
 
@@ -61,12 +63,7 @@ def corrupt(store: Any, session_id: str, damage: str) -> None:
         if len(messages) < 2:
             damage_chunk(client, core, body, damage)
             return
-        parts = [json.dumps(m).encode() for m in messages]
-        if damage == "message":
-            parts[0] = _GARBAGE
-        else:
-            del parts[0]
-        tail = b"[" + b",".join(parts) + b"]"
+        tail = _damaged_list(messages, damage)
     else:
         raise ValueError(f"unknown damage {damage!r}")
     client.put_object(Bucket=core.bucket, Key=key, Body=head + b"\n" + tail + sep + ops)
@@ -79,9 +76,15 @@ def damage_chunk(client: Any, core: S3StoreCore, body: bytes, damage: str) -> No
         raise ValueError("the session needs at least two messages to damage one")
     key = manifest.chunks[0].key
     messages = json.loads(client.get_object(Bucket=core.bucket, Key=key)["Body"].read())
+    client.put_object(Bucket=core.bucket, Key=key, Body=_damaged_list(messages, damage))
+
+
+def _damaged_list(messages: list[Any], damage: str) -> bytes:
+    """``messages`` as a JSON list with message 1 (not the last) garbage or left out."""
     parts = [json.dumps(m).encode() for m in messages]
+    victim = 1 if len(parts) > 2 else 0
     if damage == "message":
-        parts[0] = _GARBAGE
+        parts[victim] = _GARBAGE
     else:
-        del parts[0]
-    client.put_object(Bucket=core.bucket, Key=key, Body=b"[" + b",".join(parts) + b"]")
+        del parts[victim]
+    return b"[" + b",".join(parts) + b"]"

@@ -4,19 +4,20 @@ moto's in-process mock (``s3+mock://``, what users get for their own tests)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
+from ailib.store import SessionStore
+from ailib.testing import Damage
 from ailib.testing.conformance import StoreConformance
 
 from .corruption import corrupt
 
 
 class _S3Damage:
-    def corrupt_session(self, store: Any, session_id: str, damage: str) -> None:
+    def corrupt_session(self, store: SessionStore, session_id: str, damage: Damage) -> None:
         """Damage the stored session with a raw boto3 client (see ``corruption.py``)."""
-        corrupt(store, session_id, str(damage))
+        corrupt(store, session_id, damage.value)
 
 
 class TestS3OnMotoServer(_S3Damage, StoreConformance):

@@ -22,7 +22,7 @@ from ailib.errors import (
     InvalidMessage,
     StoreUnavailable,
 )
-from ailib.records import Change
+from ailib.records import Change, SessionRecord
 from ailib.registry import open_store
 from ailib_store_s3 import S3Store
 from ailib_store_s3.manifest import Manifest
@@ -149,6 +149,12 @@ def test_unstorable_message_is_refused_and_the_version_not_reused(namespace: str
         ok = Change(append=({"role": "user", "content": "fine"},))
         assert store._apply(session_id, ok, time.time()) == 2
         assert _message_contents(store, session_id) == ["fine"]
+        big = [{"role": "user", "content": "y" * 5000} for _ in range(1000)]  # into chunks
+        now = time.time()
+        record = SessionRecord("with-nan", "chat", [{"content": math.inf}, *big], {}, 1, now, now)
+        with pytest.raises(InvalidMessage):
+            store._create(record)
+        assert not store.exists("with-nan")
 
 
 def _message_contents(store: Any, session_id: str) -> list[str]:

@@ -393,22 +393,23 @@ class Manifest:
         )
 
 
-def storable(messages: Sequence[Message], session_id: str) -> str:
+def storable(messages: Sequence[Message], session_id: str | None = None) -> str:
     """The JSON of ``messages``; InvalidMessage if one holds a value JSON cannot carry
     unchanged (NaN, infinity, a lone surrogate, an object of another type)."""
     try:
         text = dumps(list(messages))
         text.encode()
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        whose = "" if session_id is None else f" for session {session_id!r}"
         raise InvalidMessage(
-            f"a message for session {session_id!r} cannot be stored: {exc}; use JSON values "
-            "only (no NaN or infinity, no lone surrogates in strings)"
+            f"a message{whose} cannot be stored: {exc}; use JSON values only (no NaN or "
+            "infinity, no lone surrogates in strings)"
         ) from exc
     return text
 
 
 def encode_messages(messages: Sequence[Message]) -> bytes:
-    return dumps(list(messages)).encode()
+    return storable(messages).encode()
 
 
 def decode_messages(data: bytes, what: str, count: int | None = None) -> list[Message]:
