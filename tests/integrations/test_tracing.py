@@ -333,7 +333,10 @@ def test_option_mistakes_are_clear_errors(telemetry: Telemetry) -> None:
 
 
 class RetryingStore(MemoryStore):
-    """A memory store whose writes each had to be retried once, as a backend reports it."""
+    """A memory store whose writes each had to be retried once, as a backend reports it.
+    It names no async twin, so its async form runs it in worker threads."""
+
+    async_twin = None
 
     def _apply(self, session_id: str, change: Any, now: float) -> int:
         note_retry()
@@ -346,6 +349,21 @@ def test_retries_a_backend_reports_are_counted(telemetry: Telemetry) -> None:
         store = ailib.open_store("retrying://", tracer_provider=telemetry.tracer_provider)
         chat = store.create()
         store.append(chat.session_id, {"role": "user", "content": "x"})
+    create, append = telemetry.spans()
+    assert "ailib.retries" not in (create.attributes or {})
+    assert dict(append.attributes or {})["ailib.retries"] == 1
+
+
+def test_retries_reported_from_a_worker_thread_are_counted(telemetry: Telemetry) -> None:
+    async def main() -> None:
+        with ailib.register_store("retrying", RetryingStore):
+            store = ailib.open_async_store("retrying://", tracer_provider=telemetry.tracer_provider)
+            assert type(store).__name__ == "ThreadedRetryingStore"
+            chat = await store.create()
+            await store.append(chat.session_id, {"role": "user", "content": "x"})
+            await store.aclose()
+
+    asyncio.run(main())
     create, append = telemetry.spans()
     assert "ailib.retries" not in (create.attributes or {})
     assert dict(append.attributes or {})["ailib.retries"] == 1
