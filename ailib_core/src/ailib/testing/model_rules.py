@@ -283,7 +283,7 @@ class StoreModel(RuleBasedStateMachine):
 
     # -- rules: writes ------------------------------------------------------------------
 
-    @initialize(users=st.lists(st.sampled_from([None, *USERS]), min_size=1, max_size=3))
+    @initialize(users=st.lists(st.sampled_from([None, *USERS]), min_size=2, max_size=4))
     def start(self, users: list[str | None]) -> None:
         assert self.store.list().items == [], "a fresh namespace lists sessions"
         for user in users:
@@ -335,7 +335,8 @@ class StoreModel(RuleBasedStateMachine):
             model.messages += batch
             model.wrote(version, self._next_tick())
         size = len(model.messages)
-        self._compare(session_id, data.draw(st.integers(0, size + 3), label="then load(last=)"))
+        self._compare(session_id, data.draw(st.integers(0, size), label="then load(last=)"))
+        self._compare(session_id, size + data.draw(st.integers(1, 3), label="and beyond it"))
 
     @precondition(has_chat_sessions)
     @rule(index=st.integers(0, 99), contents=st.lists(texts, min_size=1, max_size=2))
@@ -530,8 +531,9 @@ class StoreModel(RuleBasedStateMachine):
         for session_id in self.gone:
             self._check_gone(session_id)
 
-    @rule(user=st.sampled_from([None, *USERS]), limit=st.integers(1, 3))
+    @rule(user=st.sampled_from([None, None, *USERS]), limit=st.integers(1, 2))
     def list_pages(self, user: str | None, limit: int) -> None:
+        """Every page, ``limit`` sessions a page, of all sessions or one user's."""
         listed = []
         cursor = None
         while True:
