@@ -142,17 +142,21 @@ metadata_values = st.one_of(
 )
 metadata_keys = st.sampled_from(["topic", "n", "flag", "nested"])
 plain_roles = st.sampled_from(["user", "assistant", "system", "developer"])
+#: Messages in one append; the size that finds more bugs first, where Hypothesis starts.
+sizes = st.sampled_from([3, 1, 2])
+#: Messages a session is created with.
+opening = st.sampled_from([3, 0, 6, 1])
 
 
 @st.composite
 def chat_batches(draw: st.DrawFn, calls: Iterator[int]) -> list[Message]:
     """One to three messages for one append: plain ones, or an assistant tool call with or
     without (then a later append brings them) the tool results answering it."""
-    shape = draw(st.sampled_from(["plain", "plain", "exchange", "call"]))
+    shape = draw(st.sampled_from(["plain", "exchange", "plain", "call"]))
     if shape == "plain":
-        count = draw(st.integers(1, 3))
+        count = draw(sizes)
         return [{"role": draw(plain_roles), "content": draw(texts)} for _ in range(count)]
-    ids = [f"call_{next(calls)}" for _ in range(draw(st.integers(1, 2)))]
+    ids = [f"call_{next(calls)}" for _ in range(draw(st.sampled_from([2, 1])))]
     call: Message = {
         "role": "assistant",
         "tool_calls": [
@@ -239,6 +243,38 @@ class StoreModel(RuleBasedStateMachine):
         note(f"session {chosen!r}: {self.sessions[chosen]}")
         return chosen
 
+    def _opening(self, kind: str, size: int) -> list[Message]:
+        """``size`` messages a session is created with: for chat, turns of a question, a tool
+        call, its result and an answer."""
+        turn: list[Message] = [
+            {"role": "user", "content": "question"},
+            {"role": "assistant", "tool_calls": []},
+            {"role": "tool", "tool_call_id": "", "content": "result"},
+            {"role": "assistant", "content": "answer"},
+        ]
+        if kind != "chat":
+            turn = [{"type": "message", "role": "user", "content": "item"}]
+        messages = [copy.deepcopy(turn[n % len(turn)]) for n in range(size)]
+        for message in messages:
+            if message.get("tool_calls") is not None:
+                call_id = f"call_{next(self.calls)}"
+                arguments = {"name": "f", "arguments": "{}"}
+                message["tool_calls"] = [{"id": call_id, "type": "function", "function": arguments}]
+            elif message.get("tool_call_id") is not None:
+                message["tool_call_id"] = call_id
+        return self._stamped(messages)
+
+    def _stamped(self, batch: list[Message]) -> list[Message]:
+        """``batch`` with every message made unique (a serial number in its text, or for an
+        item in a key of its own), so that a lost, repeated or reordered one shows."""
+        for message in batch:
+            serial = next(self.calls)
+            if isinstance(message.get("content"), str):
+                message["content"] = f"#{serial} {message['content']}"
+            elif "type" in message:
+                message["serial"] = serial
+        return batch
+
     def _add(self, made: Session, model: ModelSession, tick: int) -> None:
         assert made.session_id not in self.sessions
         assert made.version > 0, f"a new session has version {made.version}"
@@ -283,11 +319,15 @@ class StoreModel(RuleBasedStateMachine):
 
     # -- rules: writes ------------------------------------------------------------------
 
-    @initialize(users=st.lists(st.sampled_from([None, *USERS]), min_size=2, max_size=4))
-    def start(self, users: list[str | None]) -> None:
+    @initialize(
+        sessions=st.lists(
+            st.tuples(st.sampled_from([None, *USERS]), opening), min_size=2, max_size=4
+        )
+    )
+    def start(self, sessions: list[tuple[str | None, int]]) -> None:
         assert self.store.list().items == [], "a fresh namespace lists sessions"
-        for user in users:
-            self.create(user, {}, "chat", with_ttl=False, reuse=False)
+        for user, size in sessions:
+            self.create(user, {}, "chat", with_ttl=False, reuse=False, size=size)
 
     @rule(
         user=st.sampled_from([None, *USERS]),
@@ -295,6 +335,7 @@ class StoreModel(RuleBasedStateMachine):
         kind=st.sampled_from(["chat", "chat", "items"]),
         with_ttl=st.booleans(),
         reuse=st.booleans(),
+        size=opening,
     )
     def create(
         self,
@@ -303,14 +344,18 @@ class StoreModel(RuleBasedStateMachine):
         kind: str,
         with_ttl: bool,
         reuse: bool,
+        size: int,
     ) -> None:
         metadata = dict(extra) if user is None else {**extra, "user_id": user}
         ttl = LONG_TTL if with_ttl and self.has_ttl else None
         session_id = next(iter(self.gone)) if reuse and self.gone else None
-        made = self.store.create(metadata, ttl, session_id=session_id, kind=kind)
+        messages = self._opening(kind, size)
+        made = self.store.create(
+            metadata, ttl, session_id=session_id, kind=kind, messages=copy.deepcopy(messages)
+        )
         if session_id is not None:
             assert made.session_id == session_id
-        model = ModelSession(kind, [], copy.deepcopy(metadata), 0, ttl=ttl)
+        model = ModelSession(kind, messages, copy.deepcopy(metadata), 0, ttl=ttl)
         self._add(made, model, self._next_tick())
 
     @precondition(has_sessions)
@@ -328,9 +373,10 @@ class StoreModel(RuleBasedStateMachine):
         model = self.sessions[session_id]
         for _ in range(times):
             if model.kind == "chat":
-                batch = data.draw(chat_batches(self.calls), label="messages")
+                batch = self._stamped(data.draw(chat_batches(self.calls), label="messages"))
             else:
-                batch = data.draw(st.lists(items, min_size=1, max_size=3), label="items")
+                count = data.draw(sizes, label="how many items")
+                batch = self._stamped([data.draw(items, label="item") for _ in range(count)])
             version = self.store.append(session_id, *copy.deepcopy(batch))
             model.messages += batch
             model.wrote(version, self._next_tick())
@@ -348,10 +394,12 @@ class StoreModel(RuleBasedStateMachine):
         ids = [c["id"] for c in last.get("tool_calls", ())]
         if not ids:
             return
-        batch = [
-            {"role": "tool", "tool_call_id": i, "content": contents[n % len(contents)]}
-            for n, i in enumerate(ids)
-        ]
+        batch = self._stamped(
+            [
+                {"role": "tool", "tool_call_id": i, "content": contents[n % len(contents)]}
+                for n, i in enumerate(ids)
+            ]
+        )
         version = self.store.append(session_id, *copy.deepcopy(batch))
         model.messages += batch
         model.wrote(version, self._next_tick())
@@ -393,7 +441,7 @@ class StoreModel(RuleBasedStateMachine):
         model.wrote(version, self._next_tick())
 
     @precondition(has_sessions)
-    @rule(index=st.integers(0, 99), count=st.integers(1, 4))
+    @rule(index=st.integers(0, 99), count=st.sampled_from([2, 1, 4, 3]))
     def pop(self, index: int, count: int) -> None:
         session_id = self._pick(index)
         model = self.sessions[session_id]
@@ -576,7 +624,7 @@ class StoreModel(RuleBasedStateMachine):
         """A session with a TTL of a fraction of a second, checked once it is past it, and
         one with an hour, which must outlive it and ``purge_expired``."""
         self.doomed_once = True
-        self.create(user, {}, "chat", with_ttl=True, reuse=False)
+        self.create(user, {}, "chat", with_ttl=True, reuse=False, size=1)
         made = self.store.create(
             {} if user is None else {"user_id": user},
             SHORT_TTL,
