@@ -9,7 +9,6 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -30,13 +29,6 @@ from ailib_store_s3.manifest import Manifest
 from .faultproxy import Faults, manifest_put, proxy
 
 OpenS3 = Callable[..., S3Store]
-
-
-@dataclass(frozen=True)
-class _Keyed(Change):
-    """A change carrying an op id (what the core sets from ``idempotency_key``)."""
-
-    op_id: str | None = None
 
 
 @pytest.fixture
@@ -217,19 +209,19 @@ def test_a_repeated_op_id_is_applied_once(moto_url: str, open_s3: OpenS3) -> Non
     first, second = open_s3(moto_url), open_s3(moto_url)
     session_id = first.create().session_id
     message = {"role": "user", "content": "once"}
-    v1 = first._apply(session_id, _Keyed(append=(message,), op_id="key-1"), time.time())
+    v1 = first._apply(session_id, Change(append=(message,), op_id="key-1"), time.time())
     first.append(session_id, {"role": "user", "content": "other"})
-    v2 = second._apply(session_id, _Keyed(append=(message,), op_id="key-1"), time.time())
+    v2 = second._apply(session_id, Change(append=(message,), op_id="key-1"), time.time())
     assert v1 == v2 == 2
     assert _contents(first, session_id) == ["once", "other"]
     for n in range(300):  # the op ids of the last 256 changes at least are remembered
         first._apply(
             session_id,
-            _Keyed(append=({"role": "user", "content": str(n)},), op_id=f"k{n}"),
+            Change(append=({"role": "user", "content": str(n)},), op_id=f"k{n}"),
             time.time(),
         )
     again = second._apply(
-        session_id, _Keyed(append=({"role": "user", "content": "44"},), op_id="k44"), time.time()
+        session_id, Change(append=({"role": "user", "content": "44"},), op_id="k44"), time.time()
     )
     assert again == 3 + 45
     assert len(first.load(session_id).messages) == 302
@@ -343,7 +335,21 @@ def test_a_manifest_written_before_op_ids_still_reads_and_takes_writes(
     raw.put_object(Bucket=store.bucket, Key=key, Body=head + b"\n" + tail)  # two lines
     reader = open_s3(moto_url)
     assert _contents(reader, session_id) == ["old"]
-    keyed = _Keyed(append=({"role": "user", "content": "new"},), op_id="after-upgrade")
+    keyed = Change(append=({"role": "user", "content": "new"},), op_id="after-upgrade")
     assert reader._apply(session_id, keyed, time.time()) == 2
     assert reader._apply(session_id, keyed, time.time()) == 2
     assert _contents(store, session_id) == ["old", "new"]
+
+
+def test_an_idempotency_key_makes_a_resent_append_a_no_op(moto_url: str, open_s3: OpenS3) -> None:
+    """What an application retrying from another process sees."""
+    first, second = open_s3(moto_url), open_s3(moto_url)
+    session_id = first.create().session_id
+    message = {"role": "user", "content": "exactly once"}
+    version = first.append(session_id, message, idempotency_key="order-7")
+    assert second.append(session_id, message, idempotency_key="order-7") == version
+    assert second.update_metadata(session_id, {"k": 1}, idempotency_key="meta-1") == 3
+    assert first.update_metadata(session_id, {"k": 2}, idempotency_key="meta-1") == 3
+    loaded = first.load(session_id)
+    assert [m["content"] for m in loaded.messages] == ["exactly once"]
+    assert loaded.metadata["k"] == 1

@@ -93,7 +93,7 @@ def apply(ctx: Context, session_id: str, change: Change) -> Program[int]:
     whose op id the manifest already records is not applied again, and answers the version
     its first application produced."""
     storable(change.append, session_id)
-    op_id = getattr(change, "op_id", None) or new_token()
+    op_id = change.op_id or new_token()
     return (
         yield from ctx.group.submit(
             session_id, Op(op_id, change), partial(_apply_batch, ctx, session_id)
