@@ -8,8 +8,8 @@ What the model holds is what the documentation promises (docs/stores.md, docs/se
   assistant call was cut off (an items session's tail is exact);
 - its metadata after merges and unsets; its checkpoints (number, label, message count, and the
   messages and metadata a ``fork`` at the checkpoint starts from);
-- versions only as far as they are documented: every write returns a version greater than
-  any seen before, ``append`` and ``update_metadata`` return the version a load then shows;
+- versions only as far as they are documented: they only grow; ``append`` and
+  ``update_metadata`` return a version above any seen before, which a load then shows;
 - listing: every live session of the user once, across pages, most recently updated first;
 - TTL: a session past its TTL is gone for every read; ``purge_expired`` leaves live ones.
 
@@ -49,7 +49,7 @@ MakeStore = Callable[..., SessionStore]
 USERS: Final = ("ann", "bob")
 #: A label the model does not know (the one ``restore`` gives the checkpoint it makes).
 UNKNOWN: Final = object()
-#: Long enough never to run out during a case; short enough to check ``expires_at``.
+#: A TTL that never runs out during a case (``expires_at`` is checked against it).
 LONG_TTL: Final = 3600.0
 #: How long the short-lived session lives, and the slack after it for a server's clock and
 #: expiry sweep: small, because every example that makes one waits for it (shrinking a
