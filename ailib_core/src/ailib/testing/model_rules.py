@@ -583,11 +583,13 @@ class StoreModel(RuleBasedStateMachine):
     def list_pages(self, user: str | None, limit: int) -> None:
         """Every page, ``limit`` sessions a page, of all sessions or one user's."""
         listed = []
+        pages: list[list[str]] = []
         cursor = None
         while True:
             page = self.store.list(user_id=user, limit=limit, cursor=cursor)
             assert len(page.items) <= limit
             listed += page.items
+            pages.append([s.session_id for s in page.items])
             if page.next_cursor is None:
                 break
             assert len(page.items) == limit, "a page short of the limit has a next page"
@@ -596,7 +598,11 @@ class StoreModel(RuleBasedStateMachine):
         assert len(ids) == len(set(ids)), f"listed twice: {ids}"
         doomed = self._doomed_maybe_alive()
         expected = {i for i, s in self.sessions.items() if user is None or s.user_id == user}
-        assert set(ids) - doomed == expected, f"listed {ids}, expected {sorted(expected)}"
+        assert set(ids) - doomed == expected, (
+            f"list(user_id={user!r}, limit={limit}) gave pages {pages}, expected "
+            f"{sorted(expected)}; updated_at of those listed: "
+            f"{[(s.session_id, s.updated_at.timestamp()) for s in listed]}"
+        )
         keys = [(s.updated_at, s.session_id) for s in listed]
         assert keys == sorted(keys, reverse=True), "not most recently updated first"
         models = [self.sessions[i] for i in ids if i in self.sessions]
