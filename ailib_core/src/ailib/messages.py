@@ -20,6 +20,7 @@ __all__ = (
     "MEMORY",
     "Message",
     "SessionKind",
+    "check_json_object",
     "check_message",
     "check_stored_message",
     "make_message",
@@ -60,6 +61,15 @@ def check_message(message: object, kind: str = CHAT) -> Message:
     such objects."""
     _check_shape(message, kind)
     assert isinstance(message, dict)
+    _check_json(message, "message")
+    return message
+
+
+def check_json_object(message: object) -> Message:
+    """``message`` if it is a dict that JSON carries unchanged (the rule of an ``items``
+    session); raise InvalidMessage if not."""
+    if not isinstance(message, dict):
+        raise InvalidMessage(f"a message must be a dict, got {type(message).__name__}")
     _check_json(message, "message")
     return message
 

@@ -38,7 +38,16 @@ from ailib.errors import (
 )
 from ailib.hooks import StoreHooks
 from ailib.ids import check_session_id
-from ailib.messages import CHAT, ITEMS, KINDS, MEMORY, Message, check_message, check_stored_message
+from ailib.messages import (
+    CHAT,
+    ITEMS,
+    KINDS,
+    MEMORY,
+    Message,
+    check_json_object,
+    check_message,
+    check_stored_message,
+)
 from ailib.records import (
     Change,
     CheckpointRecord,
@@ -170,9 +179,9 @@ class StoreCore:
             raise InvalidMessage("append needs at least one message")
         items_only = []
         for message in messages:
-            check_message(message, ITEMS)
+            check_json_object(message)
             try:
-                check_message(message, CHAT)
+                check_stored_message(message, CHAT)
             except InvalidMessage:
                 items_only.append(message)
         stored = self._copy(messages)
