@@ -76,6 +76,8 @@ class CorruptionCases:
         for session_id, contents in others.items():
             assert [m["content"] for m in store.load(session_id).messages] == contents
             assert store.load(session_id, last=1).messages[0]["content"] == contents[-1]
+        assert store.delete(victim.session_id) is True, "a damaged session can be deleted"
+        assert not store.exists(victim.session_id)
 
 
 def _all_listed(store: SessionStore, user_id: str | None) -> set[str]:
