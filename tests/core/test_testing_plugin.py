@@ -12,7 +12,7 @@ def test_subclassing_the_suite_with_an_opt_out(pytester: pytest.Pytester) -> Non
         from ailib.testing import Capability, StoreConformance
 
         class TestMine(StoreConformance):
-            lacks = frozenset({Capability.TTL})
+            lacks = frozenset({Capability.TTL, Capability.CORRUPTION})
 
             @pytest.fixture
             def store_url(self):
@@ -22,9 +22,27 @@ def test_subclassing_the_suite_with_an_opt_out(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest("-q", "-rs", "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0
-    assert outcomes["skipped"] == 4
+    assert outcomes["skipped"] == 8
     assert outcomes["passed"] >= 30
     result.stdout.fnmatch_lines(["*the store declares it lacks 'ttl'*"])
+    result.stdout.fnmatch_lines(["*the store declares it lacks 'corruption'*"])
+
+
+def test_a_suite_that_cannot_damage_data_is_told_what_to_do(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_mine="""
+        import pytest
+        from ailib.testing import StoreConformance
+
+        class TestMine(StoreConformance):
+            @pytest.fixture
+            def store_url(self):
+                return "memory://author-suite-2"
+        """
+    )
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "-k", "corrupt")
+    assert result.parseoutcomes()["failed"] == 4
+    result.stdout.fnmatch_lines(["*implement corrupt_session*Capability.CORRUPTION*"])
 
 
 def test_session_store_fixture_uses_the_option(pytester: pytest.Pytester) -> None:
