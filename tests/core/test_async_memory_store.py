@@ -10,7 +10,8 @@ import pytest
 import ailib
 from ailib.async_adapter import ThreadedAsyncStore
 from ailib.store import SessionStore
-from ailib.stores.memory import AsyncMemoryStore, MemoryStore
+from ailib.stores.memory import MemoryStore
+from ailib.stores.memory_async import AsyncMemoryStore
 from ailib.testing import Damage
 from ailib.testing.async_conformance import AsyncStoreConformance
 from tests.core.memory_damage import damage_memory

@@ -13,7 +13,8 @@ import pytest
 import ailib
 from ailib.records import Change
 from ailib.registry import open_async_store
-from ailib.stores.memory import AsyncMemoryStore, MemoryStore
+from ailib.stores.memory import MemoryStore
+from ailib.stores.memory_async import AsyncMemoryStore
 from ailib.testing.async_conformance import AsyncStoreConformance
 from ailib.testing.blocking import BlockingStore, LoopThread
 from ailib.testing.loop_meter import LoopBlockMeter

@@ -122,9 +122,13 @@ def decode_metadata(raw: Any) -> dict[str, Any]:
     return {k: decode_value(v) for k, v in raw.items()}
 
 
+#: One encoder for every write: ``json.dumps`` with options would build a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """Compact, deterministic JSON (the form every store writes)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def loads(text: str | bytes, what: str = "stored data") -> Any:

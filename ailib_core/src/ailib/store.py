@@ -31,7 +31,7 @@ class SessionStore(Protocol):
         """A new session, stored and bound (its writes go through to the store)."""
         ...
 
-    def session(self, session_id: str, *, create: bool = False) -> Session:
+    def session(self, session_id: str, *, create: bool = False, kind: str = "chat") -> Session:
         """The stored session, bound; with ``create=True`` a new one is made if missing."""
         ...
 
@@ -46,9 +46,14 @@ class SessionStore(Protocol):
         ...
 
     def append(
-        self, session_id: str, *messages: Message, expected_version: int | None = None
+        self,
+        session_id: str,
+        *messages: Message,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
-        """Append atomically and return the new version."""
+        """Append atomically and return the new version; a call repeated with the same
+        ``idempotency_key`` is applied once and returns the version it first produced."""
         ...
 
     def update_metadata(
@@ -58,6 +63,7 @@ class SessionStore(Protocol):
         *,
         unset: Sequence[str] = (),
         expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> int: ...
 
     def pop(self, session_id: str, count: int = 1) -> builtins.list[Message]: ...

@@ -12,13 +12,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from ailib.async_adapter import InlineAsyncStore
 from ailib.document import DocumentStore, check_count, check_expected, touch
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.records import Change, SessionRecord
 from ailib.url import StoreURL, make_url
 
-__all__ = ("AsyncMemoryStore", "MemoryStore")
+__all__ = ("MemoryStore",)
 
 
 class _Space:
@@ -34,7 +33,7 @@ _SHARED_LOCK = threading.Lock()
 
 
 class MemoryStore(DocumentStore):
-    async_twin: ClassVar[str | None] = "ailib.stores.memory:AsyncMemoryStore"
+    async_twin: ClassVar[str | None] = "ailib.stores.memory_async:AsyncMemoryStore"
 
     def __init__(self, *, name: str = "", **options: Any) -> None:
         super().__init__(**options)
@@ -127,10 +126,3 @@ def _header(record: SessionRecord) -> SessionRecord:
         checkpoints=[],
         ops={},
     )
-
-
-class AsyncMemoryStore(InlineAsyncStore):
-    """The memory store for asyncio: its operations never wait, so they run inline."""
-
-    sync_class = MemoryStore
-    options = MemoryStore.options
