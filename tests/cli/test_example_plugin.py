@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from ailib import available_stores, open_store
-from ailib.store import SessionStore
+from ailib import SessionStore, available_stores, open_store
 from ailib.testing import Damage, StoreConformance
 from ailib_store_jsonfile import JsonFileStore
 

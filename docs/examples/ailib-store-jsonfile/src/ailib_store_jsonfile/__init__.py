@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ailib import ConfigurationError, ConflictError, DocumentStore, StoreURL, make_url
-from ailib.errors import CorruptSessionError
-from ailib.records import SessionRecord
+from ailib.errors import ConfigurationError, ConflictError, CorruptSessionError
+from ailib.spi import DocumentStore, SessionRecord, StoreURL, make_url, set_store_url
 
 __all__ = ("JsonFileStore",)
 
@@ -45,7 +44,7 @@ class JsonFileStore(DocumentStore):
                 "or jsonfile://relative/path"
             )
         store = cls(directory=directory, **options)
-        store._url = parsed
+        set_store_url(store, parsed)
         return store
 
     def _path(self, session_id: str) -> Path:
