@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ailib.base import BaseStore
     from ailib.client import AsyncOpenAIClient, OpenAIClient
     from ailib.document import DocumentStore
-    from ailib.hooks import hookimpl
+    from ailib.hookspecs import hookimpl
     from ailib.records import CheckpointInfo, Page, SessionSummary
     from ailib.registry import (
         StoreInfo,
@@ -69,7 +69,7 @@ _LAZY: Final[dict[str, str]] = {
     "StoreInfo": "ailib.registry",
     "StoreURL": "ailib.url",
     "available_stores": "ailib.registry",
-    "hookimpl": "ailib.hooks",
+    "hookimpl": "ailib.hookspecs",
     "make_url": "ailib.url",
     "open_async_store": "ailib.registry",
     "open_store": "ailib.registry",

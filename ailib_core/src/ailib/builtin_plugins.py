@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ailib.errors import ConfigurationError
-from ailib.hooks import hookimpl
+from ailib.hookspecs import hookimpl
 from ailib.redaction import Redactor
 
 __all__ = ("EncryptionPlugin", "RedactionPlugin", "TracingPlugin")

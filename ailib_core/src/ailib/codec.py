@@ -30,6 +30,8 @@ USER_ID = "user_id"
 
 _DATETIME = "$datetime"
 _DATE = "$date"
+#: The key of a message or metadata value that is stored encrypted.
+SEALED = "$sealed"
 _TAGS = frozenset({_DATETIME, _DATE})
 
 

@@ -24,11 +24,10 @@ from typing import Any, Final
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from ailib.codec import dumps
+from ailib.codec import SEALED, dumps
 from ailib.errors import ConfigurationError
-from ailib.hooks import hookimpl
+from ailib.hookspecs import hookimpl
 from ailib.messages import Message
-from ailib.storecore import SEALED
 
 __all__ = ("Encryptor", "generate_key", "load_keys")
 

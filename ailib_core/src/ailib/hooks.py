@@ -10,11 +10,10 @@ from typing import Any
 import pluggy
 
 from ailib import hookspecs
+from ailib.hookspecs import hookimpl
 from ailib.messages import Message
 
 __all__ = ("StoreHooks", "hookimpl", "plugin_manager")
-
-hookimpl = pluggy.HookimplMarker("ailib")
 
 
 @cache

@@ -14,6 +14,8 @@ import pluggy
 from ailib.messages import Message
 
 hookspec = pluggy.HookspecMarker("ailib")
+#: Marks a plugin's implementation of a hook; also ``ailib.hookimpl``.
+hookimpl = pluggy.HookimplMarker("ailib")
 
 
 @hookspec

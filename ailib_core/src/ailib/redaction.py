@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ailib.hooks import hookimpl
+from ailib.hookspecs import hookimpl
 from ailib.messages import Message
 
 __all__ = ("DEFAULT_RULES", "Redactor", "Rule", "luhn_valid", "marker")

@@ -25,7 +25,7 @@ from ailib.arguments import (
     check_mapping,
     check_unset,
 )
-from ailib.codec import USER_ID, decode_metadata, encode_metadata
+from ailib.codec import SEALED, USER_ID, decode_metadata, encode_metadata
 from ailib.durations import parse_duration
 from ailib.errors import (
     ConfigurationError,
@@ -68,9 +68,6 @@ CheckpointState = tuple[list[Message], dict[str, Any]]
 Counts = dict[str, Counter[str]]
 
 logger = logging.getLogger("ailib")
-
-#: The key of a message or metadata value that is stored encrypted.
-SEALED = "$sealed"
 
 
 class StoreCore:
