@@ -273,3 +273,11 @@ def test_a_lost_reply_is_looked_up_not_reported(url: str, where: str) -> None:
     assert lost == [where]
     assert loaded.messages == [*chat(1), {"role": "assistant", "content": "once"}]
     assert loaded.version == version == 2
+
+
+def test_a_label_with_a_nul_is_kept_on_every_database(store: SQLStore) -> None:
+    store.create(session_id="s", messages=chat(1))
+    labels = ["a\x00b", "\x1bjson:plain", "plain"]
+    for label in labels:
+        store.checkpoint("s", label=label)
+    assert [c.label for c in store.checkpoints("s")] == labels

@@ -1,11 +1,14 @@
-"""SQLite: the prepared statements run straight on the sqlite3 cursor.
+"""SQLite and MySQL/MariaDB (sync): the prepared statements run straight on the driver's
+cursor.
 
-SQLite answers in microseconds, so SQLAlchemy's per-statement work (cache key, execution
-context, result set-up: about 50 µs a statement) is most of an append's cost beyond the
-commit. The statements of ``statements`` that are built once per table set (``prepared``)
-are compiled once here, to their SQL text and the order of their parameters, and executed
-on the connection's own sqlite3 cursor, inside the transaction SQLAlchemy began (so ``BEGIN
-IMMEDIATE``, commit, rollback and the pool are unchanged). Everything else goes through
+SQLite answers in microseconds, and a local MariaDB in a few tens, so SQLAlchemy's
+per-statement work (cache key, execution context, result set-up: about 50 µs a statement)
+is most of an append's cost beyond the commit. The statements of ``statements`` that are
+built once per table set (``prepared``) are compiled once here, to their SQL text and the
+order of their parameters, and executed on the connection's own driver cursor (through the
+dialect's ``do_execute``), inside the transaction SQLAlchemy began (so ``BEGIN IMMEDIATE``,
+commit, rollback and the pool are unchanged). A lost connection invalidates the pooled
+connection as SQLAlchemy would. Everything else goes through
 ``Connection.execute`` as before. Listeners of ``before_cursor_execute`` still see every
 statement, and driver errors are raised as SQLAlchemy's (``DBAPIError.instance``), so
 retries and error translation do not change either.
@@ -14,7 +17,7 @@ retries and error translation do not change either.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,12 +37,16 @@ class _Plan:
     slots: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
     #: The row type of a statement that returns rows (its column names as attributes).
     row: type[tuple[Any, ...]] | None
+    #: Parameters by name (``pyformat``: PyMySQL) rather than by position (sqlite3).
+    named: bool
 
-    def values(self, params: dict[str, Any]) -> tuple[Any, ...]:
+    def values(self, params: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         out = []
         for name, constant, convert in self.slots:
             value = params[name] if constant is _MISSING else constant
             out.append(value if convert is None or value is None else convert(value))
+        if self.named:
+            return {slot[0]: value for slot, value in zip(self.slots, out, strict=True)}
         return tuple(out)
 
 
@@ -54,7 +61,8 @@ def _plan(statement: sa.Executable, dialect: sa.Dialect) -> _Plan:
         compiled: Any = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
         processors = compiled._bind_processors
         slots = []
-        for name in compiled.positiontup:
+        named = compiled.positiontup is None
+        for name in sorted(set(compiled.bind_names.values())) if named else compiled.positiontup:
             bind = compiled.binds[name]
             constant = _MISSING if bind.required else bind.effective_value
             slots.append((name, constant, processors.get(name)))
@@ -62,7 +70,7 @@ def _plan(statement: sa.Executable, dialect: sa.Dialect) -> _Plan:
         if compiled._result_columns:
             names = [column[0] for column in compiled._result_columns]
             row = _row_type(names)
-        plan = _PLANS[key] = _Plan(compiled.string, tuple(slots), row)
+        plan = _PLANS[key] = _Plan(compiled.string, tuple(slots), row, named)
     return plan
 
 
@@ -73,20 +81,34 @@ def _row_type(names: list[str]) -> Any:
 
 
 class Rows:
-    """The part of ``CursorResult`` the programs of ``operations`` use, over fetched rows."""
+    """The part of ``CursorResult`` the programs of ``operations`` use, over fetched rows:
+    rows with attribute access, or plain tuples (``tuples()``, for long results)."""
 
-    def __init__(self, rows: list[Any], rowcount: int) -> None:
+    def __init__(self, rows: list[Any], rowcount: int, row: Any = None) -> None:
         self._rows = rows
+        self._row = row
         self.rowcount = rowcount
 
+    def _named(self) -> list[Any]:
+        if self._row is None:
+            return self._rows
+        make = self._row._make
+        return [make(r) for r in self._rows]
+
+    def plain(self) -> list[Any]:
+        """The rows as plain tuples (cheaper for long results)."""
+        return self._rows
+
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._rows)
+        return iter(self._named())
 
     def first(self) -> Any:
-        return self._rows[0] if self._rows else None
+        if not self._rows:
+            return None
+        return self._rows[0] if self._row is None else self._row._make(self._rows[0])
 
     def all(self) -> list[Any]:
-        return self._rows
+        return self._named()
 
     def scalar(self) -> Any:
         return self._rows[0][0] if self._rows else None
@@ -101,7 +123,7 @@ class Rows:
 
 
 def executor(conn: sa.Connection) -> Execute:
-    """``conn.execute`` for the programs, prepared statements going straight to sqlite3."""
+    """``conn.execute`` for the programs, prepared statements going straight to the driver."""
     dialect = conn.dialect
     driver = conn.connection.driver_connection
     error = dialect.loaded_dbapi.Error
@@ -112,24 +134,38 @@ def executor(conn: sa.Connection) -> Execute:
             return conn.execute(statement, params)
         plan = _plan(statement, dialect)
         many = isinstance(params, list)
-        values: Sequence[Any] = (
-            [plan.values(p) for p in params] if many else plan.values(params or {})
-        )
+        values: Any = [plan.values(p) for p in params] if many else plan.values(params or {})
         cursor = driver.cursor()  # type: ignore[union-attr]
         try:
             if events:
                 events(conn, cursor, plan.sql, values, None, many)
-            if many:
-                cursor.executemany(plan.sql, values)
-            else:
-                cursor.execute(plan.sql, values)
-            rows = [] if plan.row is None else [plan.row(*r) for r in cursor.fetchall()]
-            return Rows(rows, cursor.rowcount)
+            if plan.row is None:
+                if many:
+                    dialect.do_executemany(cursor, plan.sql, values, None)
+                else:
+                    dialect.do_execute(cursor, plan.sql, values, None)
+                return Rows([], cursor.rowcount)
+            rows: list[Any] = []
+            # One execution per row when rows come back (RETURNING of each insert).
+            for one in values if many else [values]:
+                dialect.do_execute(cursor, plan.sql, one, None)
+                rows += cursor.fetchall()
+            return Rows(rows, cursor.rowcount, plan.row)
         except error as exc:
+            lost = dialect.is_disconnect(exc, conn.connection, cursor)
+            if lost:
+                conn.invalidate(exc)
             raise sa.exc.DBAPIError.instance(
-                plan.sql, None, exc, error, hide_parameters=True, dialect=dialect
+                plan.sql,
+                None,
+                exc,
+                error,
+                hide_parameters=True,
+                connection_invalidated=lost,
+                dialect=dialect,
             ) from exc
         finally:
-            cursor.close()
+            if not conn.invalidated:
+                cursor.close()
 
     return execute

@@ -28,6 +28,7 @@ from ailib.messages import Message
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.storecore import CheckpointState
 from ailib_store_sql import statements as st
+from ailib_store_sql.direct import Rows
 from ailib_store_sql.schema import Tables
 
 __all__ = ("PURGE_BATCH", "Build", "Context", "Operation", "Program", "run", "run_async")
@@ -143,7 +144,7 @@ def _bodies(
     params = st.key(c.namespace, session_id) | {"p_start": start, "p_stop": stop}
     rows = yield (st.select_log(c.tables) if whole else st.select_bodies(c.tables)), params
     if whole:
-        found: Sequence[Any] = rows.all()
+        found: Sequence[Any] = rows.plain() if isinstance(rows, Rows) else rows.all()
         bodies = [row[1] for row in found]
         # Positions are unique and ordered (the primary key): the right count, first and
         # last mean no gap and nothing past the end.
@@ -401,7 +402,7 @@ def _append_by_variables(
         for i, b in enumerate(dumps(m) for m in change.append)
     ]
     inserted = yield st.insert_messages_after_bump(c.tables), rows
-    return int(inserted.scalars().all()[0])
+    return int(next(iter(inserted.scalars())))
 
 
 def replace(c: Context, record: SessionRecord, expected_version: int, now: float) -> Operation[int]:
@@ -535,7 +536,7 @@ def checkpoints(
                 created_at=row.created_at,
                 message_count=row.message_count,
                 metadata=_metadata(row, c, _of_checkpoint(c, session_id, row.number)),
-                label=row.label,
+                label=st.decode_label(row.label),
             )
             for row in rows
         ]

@@ -8,6 +8,7 @@ store and an asyncio one run the very same SQL. Reads of sessions carry the live
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -22,7 +23,9 @@ from ailib_store_sql.schema import Tables, user_id_of
 __all__ = (
     "append_in_one",
     "bump_session",
+    "decode_label",
     "delete_sessions",
+    "encode_label",
     "insert_checkpoints",
     "insert_messages",
     "insert_messages_after_bump",
@@ -343,7 +346,7 @@ def insert_checkpoints(
             "namespace": namespace,
             "session_id": session_id,
             "number": c.number,
-            "label": c.label,
+            "label": encode_label(c.label),
             "created_at": c.created_at,
             "message_count": c.message_count,
             "metadata": dumps(c.metadata),
@@ -352,6 +355,25 @@ def insert_checkpoints(
         for c in checkpoints
     ]
     return sa.insert(t.checkpoints), rows
+
+
+#: Marks a label stored as JSON text: PostgreSQL's text cannot hold NUL characters.
+_JSON_LABEL = "\x1bjson:"
+
+
+def encode_label(label: str | None) -> str | None:
+    """``label`` as stored: itself, or JSON-encoded when it holds a NUL (or starts with
+    the marker), so every database stores every label."""
+    if label is None or ("\x00" not in label and not label.startswith(_JSON_LABEL)):
+        return label
+    return _JSON_LABEL + dumps(label)
+
+
+def decode_label(stored: str | None) -> str | None:
+    if stored is None or not stored.startswith(_JSON_LABEL):
+        return stored
+    label: str = json.loads(stored[len(_JSON_LABEL) :])
+    return label
 
 
 def select_checkpoints(t: Tables, namespace: str, session_id: str) -> sa.Select[Any]:
