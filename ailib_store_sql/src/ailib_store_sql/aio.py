@@ -29,11 +29,16 @@ from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ailib.async_base import AsyncBaseStore
-from ailib.messages import Message
-from ailib.records import Change, CheckpointRecord, SessionRecord
-from ailib.storecore import CheckpointState
-from ailib.url import StoreURL
+from ailib.spi import (
+    AsyncBaseStore,
+    Change,
+    CheckpointRecord,
+    CheckpointState,
+    Message,
+    SessionRecord,
+    StoreURL,
+    set_store_url,
+)
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
 from ailib_store_sql.engine import Engines, in_threads, make_async_engines, make_engines
@@ -58,7 +63,7 @@ class AsyncSQLStore(AsyncBaseStore):
     def __init__(self, url: str | StoreURL = "sqlite://", **options: Any) -> None:
         settings = read_settings(url, options, self.options | self.common_options, "AsyncSQLStore")
         super().__init__(namespace=settings.namespace, ttl=settings.ttl)
-        self._url = self._where = settings.url
+        self._where = set_store_url(self, settings.url)
         self.tables: Tables = settings.tables
         self._create_tables = settings.create
         # SQLite: the sync store's engine, driven from worker threads; else an asyncio one.

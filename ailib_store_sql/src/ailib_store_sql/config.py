@@ -13,7 +13,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from ailib.errors import ConfigurationError
-from ailib.url import StoreURL, make_url
+from ailib.spi import StoreURL, make_url
 from ailib_store_sql.engine import DRIVER_OPTIONS, E, Engines, MakeEngines, sqlalchemy_url
 from ailib_store_sql.schema import Tables, define
 

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from ailib.errors import ConfigurationError, StoreUnavailable
-from ailib.url import StoreURL
+from ailib.spi import StoreURL
 
 __all__ = (
     "DRIVER_OPTIONS",

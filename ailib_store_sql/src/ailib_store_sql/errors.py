@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ailib.errors import AilibError, ConflictError, StoreUnavailable
-from ailib.url import StoreURL
+from ailib.spi import StoreURL
 
 __all__ = (
     "ATTEMPTS",

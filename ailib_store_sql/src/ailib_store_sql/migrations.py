@@ -19,8 +19,8 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ailib.codec import loads
 from ailib.errors import ConfigurationError
+from ailib.spi import loads
 from ailib_store_sql.schema import LATEST, Tables, define, user_id_of
 
 __all__ = ("MIGRATIONS", "read_version", "upgrade", "upgrade_async", "upgrade_on")

@@ -21,12 +21,17 @@ from typing import Any, Concatenate, Final, Generic, NoReturn, ParamSpec, TypeVa
 
 import sqlalchemy as sa
 
-from ailib.checkpoints import common_prefix
-from ailib.codec import dumps, loads
 from ailib.errors import CheckpointNotFound, ConflictError, CorruptSessionError, SessionNotFound
-from ailib.messages import Message
-from ailib.records import Change, CheckpointRecord, SessionRecord
-from ailib.storecore import CheckpointState
+from ailib.spi import (
+    Change,
+    CheckpointRecord,
+    CheckpointState,
+    Message,
+    SessionRecord,
+    common_prefix,
+    dumps,
+    loads,
+)
 from ailib_store_sql import statements as st
 from ailib_store_sql.direct import Rows
 from ailib_store_sql.schema import Tables

@@ -15,9 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from ailib.codec import dumps
-from ailib.messages import Message
-from ailib.records import CheckpointRecord, SessionRecord
+from ailib.spi import CheckpointRecord, Message, SessionRecord, dumps
 from ailib_store_sql.schema import Tables, user_id_of
 
 __all__ = (

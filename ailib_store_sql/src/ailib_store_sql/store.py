@@ -21,10 +21,16 @@ from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
 import sqlalchemy as sa
 
-from ailib.base import BaseStore, CheckpointState
-from ailib.messages import Message
-from ailib.records import Change, CheckpointRecord, SessionRecord
-from ailib.url import StoreURL
+from ailib.spi import (
+    BaseStore,
+    Change,
+    CheckpointRecord,
+    CheckpointState,
+    Message,
+    SessionRecord,
+    StoreURL,
+    set_store_url,
+)
 from ailib_store_sql import direct
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
@@ -109,7 +115,7 @@ class SQLStore(BaseStore):
     def __init__(self, url: str | StoreURL = "sqlite://", **options: Any) -> None:
         settings = read_settings(url, options, self.options | self.common_options, "SQLStore")
         super().__init__(namespace=settings.namespace, ttl=settings.ttl)
-        self._url = self._where = settings.url
+        self._where = set_store_url(self, settings.url)
         self.tables: Tables = settings.tables
         self._engines = settings.open_engines(make_engines)
         self._guard: AbstractContextManager[Any] = (
