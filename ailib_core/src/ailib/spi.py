@@ -37,8 +37,12 @@ Errors: raise only :mod:`ailib.errors` classes. A backend that cannot be reached
 stored data that does not decode raises ``CorruptSessionError`` naming the session.
 
 A plugin small rather than fast subclasses :class:`DocumentStore` and implements four
-compare-and-set document primitives instead. Stores built from a URL set it with
-:func:`set_store_url` so ``store.url`` (password masked) names it in every error.
+compare-and-set document primitives instead. A store that writes each operation once for
+its sync and async classes writes it as a :data:`Program` (a generator of I/O steps) and
+runs it with :func:`drive` or :func:`drive_async`.
+
+A store built from a URL records it with :func:`set_store_url`, so that ``store.url``
+(password masked) names the store in every error.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from ailib.codec import dumps, loads
 from ailib.document import DocumentStore
 from ailib.durations import parse_duration
 from ailib.messages import Message
+from ailib.programs import Program, drive, drive_async
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.storecore import CheckpointState, StoreCore
 from ailib.url import StoreURL, make_url
@@ -64,11 +69,14 @@ __all__ = (
     "DocumentStore",
     "InlineAsyncStore",
     "Message",
+    "Program",
     "SessionRecord",
     "StoreCore",
     "StoreURL",
     "ThreadedAsyncStore",
     "common_prefix",
+    "drive",
+    "drive_async",
     "dumps",
     "loads",
     "make_url",

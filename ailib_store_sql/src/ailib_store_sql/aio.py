@@ -37,6 +37,7 @@ from ailib.spi import (
     Message,
     SessionRecord,
     StoreURL,
+    drive_async,
     set_store_url,
 )
 from ailib_store_sql import operations as ops
@@ -157,7 +158,9 @@ class AsyncSQLStore(AsyncBaseStore):
                         if landed is not None:
                             return landed
                     async with guard, engine.begin() as conn:
-                        return await ops.run_async(operation.program(), conn.execute)
+                        return await drive_async(
+                            operation.program(), lambda step: conn.execute(*step)
+                        )
                 except sa.exc.IntegrityError:
                     # A repeated op id (the primary key of the op table refused it).
                     landed = None
@@ -176,7 +179,7 @@ class AsyncSQLStore(AsyncBaseStore):
         guard: AbstractAsyncContextManager[Any],
     ) -> T | None:
         async with guard, native.reader.begin() as conn:
-            return await ops.run_async(recover(), conn.execute)
+            return await drive_async(recover(), lambda step: conn.execute(*step))
 
     # -- the operations: the sync store's programs, awaited ---------------------------------
 

@@ -3,11 +3,12 @@ run these.
 
 An operation is a *program*: a generator that yields ``(statement, parameters)`` (the
 statements of ``statements``) and is sent back each one's result, deciding from the rows what
-to run next and what to return. ``SQLStore`` feeds it from a ``Connection`` (``run``), and
-so does ``AsyncSQLStore`` on SQLite, in a worker thread; on the other databases the twin feeds
-it from an ``AsyncConnection`` (``run_async``), whose results arrive buffered, so a program
-reads both with the same calls. Each store only adds the transaction around it (retries,
-error translation), so the two cannot drift apart on what an operation does.
+to run next and what to return. ``SQLStore`` feeds it from a ``Connection`` (with
+``ailib.spi.drive``), and so does ``AsyncSQLStore`` on SQLite, in a worker thread; on the
+other databases the twin feeds it from an ``AsyncConnection`` (``drive_async``), whose
+results arrive buffered, so a program reads both with the same calls. Each store only adds
+the transaction around it (retries, error translation), so the two cannot drift apart on
+what an operation does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Concatenate, Final, Generic, NoReturn, ParamSpec, TypeVar
 
@@ -36,7 +37,7 @@ from ailib_store_sql import statements as st
 from ailib_store_sql.direct import Rows
 from ailib_store_sql.schema import Tables
 
-__all__ = ("PURGE_BATCH", "Build", "Context", "Operation", "Program", "run", "run_async")
+__all__ = ("PURGE_BATCH", "Build", "Context", "Operation", "Program")
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -108,31 +109,6 @@ class Operation(Generic[T]):
 
 #: An operation of this module: ``build(context, *args)``.
 Build = Callable[Concatenate[Context, P], Operation[T]]
-
-
-def run(program: Program[T], execute: Callable[[sa.Executable, Any], sa.CursorResult[Any]]) -> T:
-    """Run ``program`` with a synchronous ``execute`` (``Connection.execute``)."""
-    try:
-        step = next(program)
-        while True:
-            step = program.send(execute(*step))
-    except StopIteration as done:
-        result: T = done.value
-        return result
-
-
-async def run_async(
-    program: Program[T],
-    execute: Callable[[sa.Executable, Any], Awaitable[sa.CursorResult[Any]]],
-) -> T:
-    """Run ``program`` with an asyncio ``execute`` (``AsyncConnection.execute``)."""
-    try:
-        step = next(program)
-        while True:
-            step = program.send(await execute(*step))
-    except StopIteration as done:
-        result: T = done.value
-        return result
 
 
 # -- pieces shared by several operations ----------------------------------------------------

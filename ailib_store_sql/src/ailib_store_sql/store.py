@@ -29,6 +29,7 @@ from ailib.spi import (
     Message,
     SessionRecord,
     StoreURL,
+    drive,
     set_store_url,
 )
 from ailib_store_sql import direct
@@ -70,8 +71,7 @@ def transact(
                     if landed is not None:
                         return landed
                 with guard, engine.begin() as conn:
-                    execute = direct.executor(conn) if engines.direct else conn.execute
-                    return ops.run(operation.program(), execute)
+                    return drive(operation.program(), _performer(engines, conn))
             except sa.exc.IntegrityError:
                 # A repeated op id (the primary key of the op table refused it).
                 landed = None
@@ -90,7 +90,16 @@ def _look_up(
     guard: AbstractContextManager[Any],
 ) -> T | None:
     with guard, engines.reader.begin() as conn:
-        return ops.run(recover(), direct.executor(conn) if engines.direct else conn.execute)
+        return drive(recover(), _performer(engines, conn))
+
+
+def _performer(
+    engines: Engines[sa.Engine], conn: sa.Connection
+) -> Callable[[ops.Step], sa.CursorResult[Any]]:
+    """What runs one step of a program on ``conn``: straight on the driver's cursor when
+    the engines allow it (``direct``), else through SQLAlchemy."""
+    execute = direct.executor(conn) if engines.direct else conn.execute
+    return lambda step: execute(*step)
 
 
 def op_of(change: Change) -> str:
