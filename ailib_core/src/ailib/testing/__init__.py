@@ -14,16 +14,16 @@ A store author runs the whole suite against their store with::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from ailib.testing.async_conformance import AsyncStoreConformance
-from ailib.testing.capabilities import Capability, Damage
-from ailib.testing.conformance import StoreConformance
-from ailib.testing.servers import require_server
+import importlib
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from ailib.testing.async_conformance import AsyncStoreConformance
+    from ailib.testing.capabilities import Capability, Damage
+    from ailib.testing.conformance import StoreConformance
     from ailib.testing.fake_client import FakeChatClient
     from ailib.testing.openai_server import FakeOpenAIServer
+    from ailib.testing.servers import require_server
 
 __all__ = (
     "AsyncStoreConformance",
@@ -35,14 +35,22 @@ __all__ = (
     "require_server",
 )
 
+#: Where each name lives. Imported on first use, so that the offline doubles
+#: (``FakeChatClient``, ``FakeOpenAIServer``) work where pytest is not installed.
+_LAZY: Final = {
+    "AsyncStoreConformance": "ailib.testing.async_conformance",
+    "Capability": "ailib.testing.capabilities",
+    "Damage": "ailib.testing.capabilities",
+    "FakeChatClient": "ailib.testing.fake_client",
+    "FakeOpenAIServer": "ailib.testing.openai_server",
+    "StoreConformance": "ailib.testing.conformance",
+    "require_server": "ailib.testing.servers",
+}
 
-def __getattr__(name: str) -> Any:
-    if name == "FakeChatClient":
-        from ailib.testing.fake_client import FakeChatClient
+if not TYPE_CHECKING:
 
-        return FakeChatClient
-    if name == "FakeOpenAIServer":
-        from ailib.testing.openai_server import FakeOpenAIServer
-
-        return FakeOpenAIServer
-    raise AttributeError(f"module 'ailib.testing' has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'ailib.testing' has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
