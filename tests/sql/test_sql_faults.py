@@ -228,7 +228,11 @@ def test_killed_connections_lose_and_duplicate_nothing_async(backend: str, capsy
 
 def _hold_lock(path: Path, books: Books, stop: threading.Event, hold: float) -> None:
     """Another connection takes the write lock and keeps it past the store's busy timeout."""
-    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    # The writers take the lock in a tight loop; under load they can keep it from this
+    # connection for longer than sqlite3's default 5 s busy timeout, so it waits longer.
+    engine = sa.create_engine(
+        f"sqlite:///{path}", poolclass=sa.pool.NullPool, connect_args={"timeout": 120}
+    )
     try:
         for _ in range(FAULT_ROUNDS):
             time.sleep(random.uniform(0.05, 0.15))
