@@ -68,7 +68,7 @@ def _put_manifest(ctx: Context, manifest: Manifest, etag: str | None) -> Program
         # A 412 after botocore retried (a 500, a timeout) may answer our own first try.
         return Outcome(None, ambiguous=retried(exc))
     except StoreUnavailable as exc:
-        landed = yield from _landed(ctx, manifest)
+        landed = yield from _landed(ctx, manifest, etag)
         if landed is None:
             raise StoreUnavailable(
                 f"{exc}; whether the write to session {manifest.session_id!r} was applied "
@@ -84,21 +84,43 @@ def _put_manifest(ctx: Context, manifest: Manifest, etag: str | None) -> Program
     return Outcome(new_etag)
 
 
-def _landed(ctx: Context, manifest: Manifest) -> Program[str | Literal[False] | None]:
-    """Whether ``manifest`` (its newest commit id) is what is stored: the stored ETag if so,
-    False if not, None if the store could not be read."""
+def _landed(
+    ctx: Context, manifest: Manifest, etag: str | None
+) -> Program[str | Literal[False] | None]:
+    """Whether ``manifest`` (its newest commit id), PUT on condition ``etag``, is what is
+    stored: the stored ETag if so, False if not, None if the store could not be read.
+
+    Not finding it is not enough: the PUT may still be on its way (held by a proxy, queued,
+    or one of botocore's retries). So while the stored manifest is still the one it was
+    conditioned on, it is first rewritten under a fresh commit token (a *fence*): from then
+    on that PUT fails its If-Match, and False is the truth."""
     commit_id = manifest.commits[-1][0]
     for attempt in range(_CHECKS):
         try:
             found = yield from read(ctx, manifest.session_id)
+            if found is not None and found[0].committed(commit_id) is not None:
+                return found[1]
+            if found is not None and etag is not None and found[1] == etag:
+                yield from _fence(ctx, found[0], etag)
         except StoreUnavailable:
             yield from lost(ctx, manifest.session_id, attempt + 4)
             continue
-        if found is None or found[0].committed(commit_id) is None:
-            ctx.cache.forget(manifest.session_id)
-            return False
-        return found[1]
+        except ClientError as exc:
+            if not is_precondition_failed(exc):
+                raise ctx.error(exc, "PutObject") from exc
+            # The manifest changed under the fence: perhaps our PUT landed; look again.
+            continue
+        ctx.cache.forget(manifest.session_id)
+        return False
     return None
+
+
+def _fence(ctx: Context, stored: Manifest, etag: str) -> Program[None]:
+    """Rewrite ``stored`` unchanged but for a fresh commit token, on condition ``etag``, so
+    that no PUT conditioned on ``etag`` can apply any more."""
+    ctx.cache.forget(stored.session_id)  # the cache holds ``stored``, about to change
+    stored.note(new_token())
+    yield from objects.put(ctx.layout.manifest(stored.session_id), stored.encode(), if_match=etag)
 
 
 def _settled(program: Program[Any]) -> Program[Any]:
