@@ -6,6 +6,7 @@ backing off after a lost race, and deleting what a won write left unused.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -13,7 +14,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from ailib.errors import ConflictError, StoreUnavailable
-from ailib.messages import Message
+from ailib.spi import Message
 from ailib_store_s3 import objects
 from ailib_store_s3.client import is_missing, is_precondition_failed, retried
 from ailib_store_s3.context import Context
@@ -40,6 +41,8 @@ ATTEMPTS = 400
 _BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.1
 #: Reads that try to find out whether a manifest PUT whose answer was lost was applied.
 _CHECKS = 4
+#: How long a write whose reply was lost keeps looking for its outcome before it gives up.
+_CHECK_FOR = 10.0
 
 
 @dataclass
@@ -95,7 +98,10 @@ def _landed(
     conditioned on, it is first rewritten under a fresh commit token (a *fence*): from then
     on that PUT fails its If-Match, and False is the truth."""
     commit_id = manifest.commits[-1][0]
-    for attempt in range(_CHECKS):
+    deadline = time.monotonic() + _CHECK_FOR
+    attempt = 0
+    while attempt < _CHECKS or time.monotonic() < deadline:
+        attempt += 1
         try:
             found = yield from read(ctx, manifest.session_id)
             if found is not None and found[0].committed(commit_id) is not None:
@@ -178,8 +184,21 @@ def already_committed(
     whose first try succeeded answers 412)."""
     if not outcome.ambiguous:
         return False
-    fresh = yield from read(ctx, session_id)
-    return fresh is not None and fresh[0].committed(commit_id) is not None
+    deadline = time.monotonic() + _CHECK_FOR
+    attempt = 0
+    while attempt < _CHECKS or time.monotonic() < deadline:
+        attempt += 1
+        try:
+            fresh = yield from read(ctx, session_id)
+        except StoreUnavailable:
+            yield from lost(ctx, session_id, attempt + 4)
+            continue
+        return fresh is not None and fresh[0].committed(commit_id) is not None
+    raise StoreUnavailable(
+        f"whether the write to session {session_id!r} in {ctx.url} was applied could not be "
+        "found out (the store did not answer): load the session to see, or retry with the "
+        "same idempotency key"
+    )
 
 
 def write_and_commit(
