@@ -17,11 +17,15 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, ParamSpec, TypeVar
 
-from ailib.async_base import AsyncBaseStore
-from ailib.messages import Message
-from ailib.records import Change, CheckpointRecord, SessionRecord
-from ailib.storecore import CheckpointState
-from ailib.url import StoreURL
+from ailib.spi import (
+    AsyncBaseStore,
+    Change,
+    CheckpointRecord,
+    CheckpointState,
+    Message,
+    SessionRecord,
+    StoreURL,
+)
 from ailib_store_redis import operations as ops
 from ailib_store_redis.connection import (
     AsyncClient,

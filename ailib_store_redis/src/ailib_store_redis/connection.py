@@ -22,9 +22,8 @@ import redis.cluster
 import redis.retry
 from redis.backoff import ExponentialBackoff
 
-from ailib.durations import parse_duration
 from ailib.errors import ConfigurationError, StoreUnavailable
-from ailib.url import StoreURL
+from ailib.spi import StoreURL, parse_duration
 
 __all__ = (
     "CLUSTER_CLIENTS",

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from ailib.storecore import StoreCore
-from ailib.url import StoreURL, make_url
+from ailib.spi import StoreCore, StoreURL, make_url, set_store_url
 from ailib_store_redis import scripts
 from ailib_store_redis.connection import (
     CLUSTER_CLIENTS,
@@ -41,7 +40,7 @@ class RedisStoreCore(StoreCore, Generic[ClientT]):
     ) -> None:
         super().__init__(namespace=namespace, ttl=ttl)
         self._resend_for = resend_for
-        self._url = self._where = make_url(url)
+        self._where = set_store_url(self, url)
         self._client: ClientT = client
         # redis-py loads each script on its first use (EVALSHA, then SCRIPT LOAD on NOSCRIPT).
         self._scripts: dict[str, Any] = {
@@ -51,7 +50,7 @@ class RedisStoreCore(StoreCore, Generic[ClientT]):
             self.namespace,
             self.url,
             isinstance(client, CLUSTER_CLIENTS),
-            page_script=self._url.scheme != "fakeredis",
+            page_script=self._where.scheme != "fakeredis",
         )
 
     @classmethod

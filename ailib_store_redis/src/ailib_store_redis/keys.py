@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from ailib.codec import dumps
+from ailib.spi import dumps
 
 __all__ = (
     "PREFIX",

@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Concatenate, Final, ParamSpec, TypeAlias, TypeVar
 
 from ailib.errors import CorruptSessionError
-from ailib.messages import Message
-from ailib.records import Change, CheckpointRecord, SessionRecord
-from ailib.storecore import CheckpointState
+from ailib.spi import Change, CheckpointRecord, CheckpointState, Message, SessionRecord
 from ailib_store_redis import protocol
 from ailib_store_redis.keys import (
     IndexKeys,

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ailib.codec import dumps, loads
 from ailib.errors import (
     AilibError,
     CheckpointNotFound,
@@ -20,8 +19,7 @@ from ailib.errors import (
     CorruptSessionError,
     SessionNotFound,
 )
-from ailib.messages import Message
-from ailib.records import Change, CheckpointRecord, SessionRecord
+from ailib.spi import Change, CheckpointRecord, Message, SessionRecord, dumps, loads
 
 __all__ = (
     "IndexUpdate",

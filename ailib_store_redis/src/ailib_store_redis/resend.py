@@ -17,7 +17,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 
 from ailib.errors import StoreUnavailable
-from ailib.url import StoreURL
+from ailib.spi import StoreURL
 from ailib_store_redis.connection import lost_reply, outcome_unknown, unavailable
 
 __all__ = ("REDIS_ERRORS", "Resending")

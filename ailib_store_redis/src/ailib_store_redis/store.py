@@ -13,10 +13,15 @@ import time
 from collections.abc import Sequence
 from typing import Any, ParamSpec, TypeVar
 
-from ailib.base import BaseStore, CheckpointState
-from ailib.messages import Message
-from ailib.records import Change, CheckpointRecord, SessionRecord
-from ailib.url import StoreURL
+from ailib.spi import (
+    BaseStore,
+    Change,
+    CheckpointRecord,
+    CheckpointState,
+    Message,
+    SessionRecord,
+    StoreURL,
+)
 from ailib_store_redis import operations as ops
 from ailib_store_redis.connection import Client, ConnectionSettings, connect, translate_errors
 from ailib_store_redis.core import RedisStoreCore

@@ -23,7 +23,7 @@ import aiohttp
 from aiobotocore.session import get_session  # type: ignore[import-untyped, unused-ignore]
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ailib.async_base import AsyncBaseStore
+from ailib.spi import AsyncBaseStore
 from ailib_store_s3.client import client_options
 from ailib_store_s3.context import Where
 from ailib_store_s3.core import ClientSettings, S3StoreCore

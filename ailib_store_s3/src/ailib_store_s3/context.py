@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from ailib.errors import AilibError
-from ailib.records import Change
+from ailib.spi import Change
 from ailib_store_s3.client import translate
 from ailib_store_s3.groupcommit import GroupCommit
 from ailib_store_s3.layout import Layout

@@ -15,11 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from ailib.durations import parse_duration
 from ailib.errors import ConfigurationError
-from ailib.records import Change, SessionRecord
-from ailib.storecore import StoreCore
-from ailib.url import StoreURL, make_url
+from ailib.spi import (
+    Change,
+    SessionRecord,
+    StoreCore,
+    StoreURL,
+    make_url,
+    parse_duration,
+    set_store_url,
+)
 from ailib_store_s3 import reads, writes
 from ailib_store_s3.context import Context
 from ailib_store_s3.groupcommit import GroupCommit
@@ -134,7 +139,7 @@ class S3StoreCore(StoreCore):
             secret_key=parsed.password,
             **options,
         )
-        store._url = parsed
+        set_store_url(store, parsed)
         return store
 
     def _drive(self, program: Program[Any]) -> Any:

@@ -18,10 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ailib.codec import dumps, loads
 from ailib.errors import CorruptSessionError, InvalidMessage
-from ailib.messages import Message
-from ailib.records import SessionRecord
+from ailib.spi import Message, SessionRecord, dumps, loads
 from ailib_store_s3.layout import Layout, new_token
 
 __all__ = (

@@ -28,9 +28,8 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from ailib.async_adapter import ThreadedAsyncStore
 from ailib.errors import ConfigurationError
-from ailib.url import StoreURL, make_url
+from ailib.spi import StoreURL, ThreadedAsyncStore, make_url, set_store_url
 from ailib_store_s3.bucket import Bucket
 from ailib_store_s3.moto import make_conditional_writes_atomic
 from ailib_store_s3.steps import Call
@@ -117,7 +116,7 @@ class MockS3Store(S3Store):
         if not parsed.host:
             raise ConfigurationError(f"no bucket in {parsed.render()}; use s3+mock://bucket")
         store = cls(bucket=parsed.host, prefix=parsed.path, **options)
-        store._url = parsed
+        set_store_url(store, parsed)
         return store
 
     def close(self) -> None:

@@ -17,11 +17,8 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from ailib.codec import dumps, loads
 from ailib.errors import CorruptSessionError, SessionNotFound
-from ailib.messages import Message
-from ailib.records import CheckpointRecord
-from ailib.storecore import CheckpointState
+from ailib.spi import CheckpointRecord, CheckpointState, Message, dumps, loads
 from ailib_store_s3 import objects
 from ailib_store_s3.client import error_code
 from ailib_store_s3.context import Context

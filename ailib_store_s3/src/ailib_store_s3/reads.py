@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from botocore.exceptions import ClientError
 
 from ailib.errors import CheckpointNotFound, CorruptSessionError, SessionNotFound
-from ailib.records import CheckpointRecord, SessionRecord
-from ailib.storecore import CheckpointState
+from ailib.spi import CheckpointRecord, CheckpointState, SessionRecord
 from ailib_store_s3 import objects
 from ailib_store_s3.commit import ATTEMPTS, conflict
 from ailib_store_s3.context import Context

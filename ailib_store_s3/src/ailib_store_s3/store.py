@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ailib.base import BaseStore
+from ailib.spi import BaseStore
 from ailib_store_s3.bucket import Bucket
 from ailib_store_s3.client import make_client
 from ailib_store_s3.core import S3StoreCore

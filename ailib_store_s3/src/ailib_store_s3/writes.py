@@ -12,10 +12,8 @@ import time
 from collections.abc import Sequence
 from functools import partial
 
-from ailib.checkpoints import common_prefix
 from ailib.errors import CheckpointNotFound, ConflictError, SessionNotFound
-from ailib.messages import Message
-from ailib.records import Change, CheckpointRecord, SessionRecord
+from ailib.spi import Change, CheckpointRecord, Message, SessionRecord, common_prefix
 from ailib_store_s3 import objects
 from ailib_store_s3.commit import (
     ATTEMPTS,
