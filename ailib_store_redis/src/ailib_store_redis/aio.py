@@ -25,6 +25,7 @@ from ailib.spi import (
     Message,
     SessionRecord,
     StoreURL,
+    drive_async,
 )
 from ailib_store_redis import operations as ops
 from ailib_store_redis.connection import (
@@ -55,7 +56,7 @@ class AsyncRedisStore(RedisStoreCore[AsyncClient], AsyncBaseStore):
             await self._client.aclose()
 
     async def _run(self, build: Build[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await ops.run_async(build(self._context, *args, **kwargs), self._send)
+        return await drive_async(build(self._context, *args, **kwargs), self._send)
 
     async def _send(self, step: ops.Step) -> Any:
         resending: Resending | None = None

@@ -3,8 +3,8 @@ these.
 
 An operation is a *program*: a generator that yields steps (a script call, one command, or a
 pipeline) and is sent back each step's reply, deciding from it what to send next and what to
-return. The sync store sends each step with redis-py (:func:`run`), the async twin with
-``redis.asyncio`` (:func:`run_async`); both clients take the same calls and give the same
+return. The sync store sends each step with redis-py (``ailib.spi.drive``), the async twin
+with ``redis.asyncio`` (``drive_async``); both clients take the same calls and give the same
 replies, so a step only names them (:meth:`Step.send`) and the two stores cannot drift apart
 on what an operation does.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, Final, ParamSpec, TypeAlias, TypeVar
 
@@ -38,8 +38,6 @@ __all__ = (
     "Program",
     "Step",
     "resendable",
-    "run",
-    "run_async",
 )
 
 T = TypeVar("T")
@@ -145,28 +143,6 @@ class Context:
 
 
 Build: TypeAlias = Callable[Concatenate[Context, P], Program[T]]
-
-
-def run(program: Program[T], send: Callable[[Step], Any]) -> T:
-    """Drive ``program``, sending each step with ``send``; its result."""
-    try:
-        step = next(program)
-        while True:
-            step = program.send(send(step))
-    except StopIteration as done:
-        result: T = done.value
-        return result
-
-
-async def run_async(program: Program[T], send: Callable[[Step], Awaitable[Any]]) -> T:
-    """:func:`run` for an asyncio client: the same program, each step awaited."""
-    try:
-        step = next(program)
-        while True:
-            step = program.send(await send(step))
-    except StopIteration as done:
-        result: T = done.value
-        return result
 
 
 # -- writes ---------------------------------------------------------------------------------

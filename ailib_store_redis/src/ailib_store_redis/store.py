@@ -21,6 +21,7 @@ from ailib.spi import (
     Message,
     SessionRecord,
     StoreURL,
+    drive,
 )
 from ailib_store_redis import operations as ops
 from ailib_store_redis.connection import Client, ConnectionSettings, connect, translate_errors
@@ -48,7 +49,7 @@ class RedisStore(RedisStoreCore[Client], BaseStore):
             self._client.close()
 
     def _run(self, build: Build[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return ops.run(build(self._context, *args, **kwargs), self._send)
+        return drive(build(self._context, *args, **kwargs), self._send)
 
     def _send(self, step: ops.Step) -> Any:
         resending: Resending | None = None
