@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -98,10 +98,7 @@ def _landed(
     conditioned on, it is first rewritten under a fresh commit token (a *fence*): from then
     on that PUT fails its If-Match, and False is the truth."""
     commit_id = manifest.commits[-1][0]
-    deadline = time.monotonic() + _CHECK_FOR
-    attempt = 0
-    while attempt < _CHECKS or time.monotonic() < deadline:
-        attempt += 1
+    for attempt in _patiently():
         try:
             found = yield from read(ctx, manifest.session_id)
             if found is not None and found[0].committed(commit_id) is not None:
@@ -119,6 +116,16 @@ def _landed(
         ctx.cache.forget(manifest.session_id)
         return False
     return None
+
+
+def _patiently() -> Iterator[int]:
+    """Attempt numbers (from 1) for finding out a lost write's outcome: at least
+    ``_CHECKS`` of them, and more until ``_CHECK_FOR`` seconds have passed."""
+    deadline = time.monotonic() + _CHECK_FOR
+    attempt = 0
+    while attempt < _CHECKS or time.monotonic() < deadline:
+        attempt += 1
+        yield attempt
 
 
 def _fence(ctx: Context, stored: Manifest, etag: str) -> Program[None]:
@@ -184,10 +191,7 @@ def already_committed(
     whose first try succeeded answers 412)."""
     if not outcome.ambiguous:
         return False
-    deadline = time.monotonic() + _CHECK_FOR
-    attempt = 0
-    while attempt < _CHECKS or time.monotonic() < deadline:
-        attempt += 1
+    for attempt in _patiently():
         try:
             fresh = yield from read(ctx, session_id)
         except StoreUnavailable:
