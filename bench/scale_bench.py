@@ -16,9 +16,21 @@ script starts on 127.0.0.1), through the public API only:
   (the same JSON strings in an RPUSH list / a (session, seq, body) table / one S3 object),
   and the client's peak memory (tracemalloc) loading it, beside the raw driver's read.
 
-Run: ``.venv/bin/python bench/scale_bench.py`` (sizes 1,000 / 10,000 / 100,000; S3 stops at
-10,000 unless ``--s3-sizes`` says otherwise). ``--sizes 1000,100000,1000000`` is the full
-run; ``--backends redis,sqlite`` picks backends.
+Every size is checked through ailib before it is timed: a sample of sessions loads, a user's
+sessions listed page by page number what was added, and the store's raw count of live
+sessions (the driver's ``COUNT(*)`` / ``ZCARD`` / object listing) is the size; after each
+purge the raw count is the live count again.
+
+Run: ``.venv/bin/python bench/scale_bench.py`` (sizes 1,000 / 10,000; S3 1,000 / 5,000;
+a history of 20,000 messages: what ``make bench`` runs). The full run is
+``--sizes 1000,100000,1000000 --s3-sizes 1000,100000 --history 100000 --bulk-seed``:
+adding a million sessions one by one through ailib takes ~20 min per SQL server here, so
+``--bulk-seed`` creates one template session through ailib and copies its rows in batched
+INSERTs (its own id, user and a distinct ``updated_at`` each). Redis always adds through
+ailib (~3,000 creates/s on 8 threads). S3 adds through ailib too (~50 creates/s on moto's
+server, so 100,000 sessions take ~35 min): a copied S3 session would need its index marker
+keys and manifest times rewritten, and copies that all share one marker interval would make
+listing read every one of them. ``--backends redis,sqlite`` picks backends.
 """
 
 from __future__ import annotations
@@ -54,6 +66,9 @@ REDIS_DB = 13
 USERS = 1_000
 PURGED = 1_000
 MESSAGE = {"role": "user", "content": "m" * 200}
+TEMPLATE_USER = "userTMPL"  # replaced by user<i % USERS> in every copy of a template
+BATCH = 10_000
+TIME_BUDGET = 5.0  # seconds of repeats per timed figure (at least 3 repeats)
 
 
 def reachable(port: int) -> bool:
@@ -65,17 +80,43 @@ def reachable(port: int) -> bool:
 
 
 def median_ms(action: Callable[[], object], times: int) -> float:
-    samples = []
-    for _ in range(times):
+    """Median of ``times`` runs, fewer (at least 3) when they outlast TIME_BUDGET."""
+    samples: list[float] = []
+    deadline = time.perf_counter() + TIME_BUDGET
+    while len(samples) < times and (len(samples) < 3 or time.perf_counter() < deadline):
         start = time.perf_counter()
         action()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples) * 1000
 
 
+def user_of(i: int) -> str:
+    return f"user{i % USERS}"
+
+
+# (store, tag, count, first index, ttl) -> the ids of ``count`` new sessions
+Seeder = Callable[[SessionStore, str, int, int, "str | None"], list[str]]
+
+
+def seed_through_ailib(
+    store: SessionStore, _tag: str, count: int, start: int, ttl: str | None
+) -> list[str]:
+    def one(i: int) -> str:
+        return store.create({"user_id": user_of(i)}, ttl=ttl).session_id
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(start, start + count)))
+
+
+def swap(value: Any, session_id: str, template: str, user: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(template, session_id).replace(TEMPLATE_USER, user)
+    return value
+
+
 @dataclass
 class Backend:
-    """How to open a backend's stores and weigh what they store."""
+    """How to open a backend's stores, seed and count them, and weigh what they store."""
 
     name: str
     url: Callable[[str], str]  # tag -> URL of a store of its own
@@ -83,7 +124,9 @@ class Backend:
     raw_bytes: Callable[[list[str]], int]  # JSON strings -> bytes in the raw layout
     raw_read: Callable[[], object]  # reads back what raw_bytes stored
     cleanup: Callable[[str], object]  # tag -> drop what the store of that tag wrote
+    raw_count: Callable[[str], int]  # tag -> live sessions, counted by the driver
     sizes: list[int] = field(default_factory=list)
+    seed: Seeder = seed_through_ailib
 
 
 # -- backends -------------------------------------------------------------------------------
@@ -105,18 +148,29 @@ def redis_backend(sizes: list[int]) -> Backend:
     def read() -> object:
         return [json.loads(b) for b in client.lrange(raw_key, 0, -1)]
 
+    def cleanup(tag: str) -> None:
+        """Only this run's keys: the database may be shared."""
+        doomed: list[bytes] = []
+        for key in client.scan_iter(match=f"ailib:{{{tag}*", count=5000):
+            doomed.append(key)
+            if len(doomed) >= BATCH:
+                client.unlink(*doomed)
+                doomed.clear()
+        client.unlink(raw_key, *doomed)
+
     return Backend(
         "redis",
         lambda tag: f"redis://127.0.0.1:6379/{REDIS_DB}?namespace={tag}",
         stored,
         raw,
         read,
-        lambda _tag: client.flushdb(),
+        cleanup,
+        lambda tag: int(client.zcard(f"ailib:{{{tag}}}:idx")),
         sizes,
     )
 
 
-def sql_backend(name: str, url: str, sizes: list[int]) -> Backend:
+def sql_backend(name: str, url: str, sizes: list[int], bulk: bool) -> Backend:
     engine = sa.create_engine(_driver_url(url))
     raw_table = f"scaleraw_{uuid.uuid4().hex[:6]}"
 
@@ -186,6 +240,9 @@ def sql_backend(name: str, url: str, sizes: list[int]) -> Backend:
                     quoted = f"`{t}`" if name == "mariadb" else f'"{t}"'
                     conn.execute(sa.text(f"DROP TABLE IF EXISTS {quoted}"))
 
+    def copies(store: SessionStore, tag: str, count: int, start: int, ttl: str | None) -> list[str]:
+        return sql_copies(engine, f"s{tag}_", store, count, start, ttl)
+
     return Backend(
         name,
         lambda tag: f"{url}?table_prefix=s{tag}_",
@@ -193,8 +250,52 @@ def sql_backend(name: str, url: str, sizes: list[int]) -> Backend:
         raw,
         read,
         cleanup,
+        lambda tag: sql_count(engine, f"s{tag}_"),
         sizes,
+        copies if bulk else seed_through_ailib,
     )
+
+
+def sql_count(engine: sa.Engine, prefix: str) -> int:
+    sessions = sa.Table(f"{prefix}sessions", sa.MetaData(), autoload_with=engine)
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(sessions)).scalar_one())
+
+
+def sql_copies(
+    engine: sa.Engine, prefix: str, store: SessionStore, count: int, start: int, ttl: str | None
+) -> list[str]:
+    """``count`` copies of a template session's rows (every table with a session_id column),
+    each with its own id, user and a distinct updated_at; the template is then deleted."""
+    template = store.create({"user_id": TEMPLATE_USER}, ttl=ttl).session_id
+    metadata = sa.MetaData()
+    metadata.reflect(engine, only=lambda t, _m: t.startswith(prefix))
+    tables = [t for t in metadata.tables.values() if "session_id" in t.c]
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    with engine.connect() as conn:
+        rows = {
+            t.name: [
+                dict(r._mapping)
+                for r in conn.execute(sa.select(t).where(t.c.session_id == template))
+            ]
+            for t in tables
+        }
+    for first in range(0, count, BATCH):
+        with engine.begin() as conn:
+            for t in tables:
+                copies = []
+                for n in range(first, min(count, first + BATCH)):
+                    for row in rows[t.name]:
+                        copy = {
+                            c: swap(v, ids[n], template, user_of(start + n)) for c, v in row.items()
+                        }
+                        if isinstance(copy.get("updated_at"), float):
+                            copy["updated_at"] += (start + n) * 1e-6
+                        copies.append(copy)
+                if copies:
+                    conn.execute(sa.insert(t), copies)
+    store.delete(template)
+    return ids
 
 
 def _driver_url(url: str) -> str:
@@ -205,7 +306,7 @@ def _driver_url(url: str) -> str:
     return url
 
 
-def sqlite_backend(folder: Path, sizes: list[int]) -> Backend:
+def sqlite_backend(folder: Path, sizes: list[int], bulk: bool) -> Backend:
     raw_path = folder / "raw.db"
     engine = sa.create_engine(f"sqlite:///{raw_path}")
 
@@ -232,14 +333,26 @@ def sqlite_backend(folder: Path, sizes: list[int]) -> Backend:
             rows = conn.exec_driver_sql("SELECT body FROM m ORDER BY seq").scalars()
             return [json.loads(b) for b in rows]
 
+    def of(tag: str) -> sa.Engine:
+        return sa.create_engine(f"sqlite:///{folder / tag}.db")
+
+    def copies(store: SessionStore, tag: str, count: int, start: int, ttl: str | None) -> list[str]:
+        return sql_copies(of(tag), "ailib_", store, count, start, ttl)
+
+    def cleanup(tag: str) -> None:
+        for path in folder.glob(f"{tag}.db*"):
+            path.unlink()
+
     return Backend(
         "sqlite",
         lambda tag: f"sqlite:///{folder / tag}.db",
         stored,
         raw,
         read,
-        lambda _tag: None,
+        cleanup,
+        lambda tag: sql_count(of(tag), "ailib_"),
         sizes,
+        copies if bulk else seed_through_ailib,
     )
 
 
@@ -267,6 +380,10 @@ def s3_backend(endpoint: str, sizes: list[int]) -> Backend:
         for start in range(0, len(keys), 1000):
             client.delete_objects(Bucket=bucket, Delete={"Objects": keys[start : start + 1000]})
 
+    def count(tag: str) -> int:
+        """Sessions with a live manifest (the store's index has one entry per session)."""
+        return sum(1 for o in objects(f"{tag}/") if o["Key"].endswith("/manifest"))
+
     return Backend(
         "s3",
         lambda tag: f"s3://{bucket}/{tag}?endpoint_url={endpoint}",
@@ -274,6 +391,7 @@ def s3_backend(endpoint: str, sizes: list[int]) -> Backend:
         raw,
         read,
         cleanup,
+        count,
         sizes,
     )
 
@@ -281,12 +399,25 @@ def s3_backend(endpoint: str, sizes: list[int]) -> Backend:
 # -- measurements ---------------------------------------------------------------------------
 
 
-def populate(store: SessionStore, count: int, start: int, ttl: str | None = None) -> list[str]:
-    def one(i: int) -> str:
-        return store.create({"user_id": f"user{i % USERS}"}, ttl=ttl).session_id
-
-    with ThreadPoolExecutor(8) as pool:
-        return list(pool.map(one, range(start, start + count)))
+def verify(backend: Backend, store: SessionStore, tag: str, live: list[str]) -> None:
+    """Through ailib: a sample loads; user7's sessions, listed page by page, are all there;
+    and the driver counts exactly the live sessions."""
+    for session_id in live[:: max(1, len(live) // 50)]:
+        store.load(session_id)
+    expected = sum(1 for i in range(len(live)) if i % USERS == 7)
+    listed, cursor = 0, None
+    while True:
+        page = store.list(user_id="user7", limit=50, cursor=cursor)
+        listed += len(page)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    counted = backend.raw_count(tag)
+    if listed != expected or counted != len(live):
+        raise SystemExit(
+            f"{backend.name}: {len(live):,} live sessions, but user7 lists {listed} "
+            f"(expected {expected}) and the store holds {counted:,}"
+        )
 
 
 def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
@@ -298,9 +429,11 @@ def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
         live: list[str] = []
         for size in backend.sizes:
             started = time.perf_counter()
-            live += populate(store, size - len(live), len(live))
+            for first in range(len(live), size, 100 * BATCH):
+                live += backend.seed(store, tag, min(100 * BATCH, size - first), first, None)
             fill = time.perf_counter() - started
-            print(f"# {backend.name}: {size:,} sessions ({fill:.0f}s to add)", flush=True)
+            verify(backend, store, tag, live)
+            print(f"# {backend.name}: {size:,} sessions ({fill:.0f}s to add), checked", flush=True)
             rows.append(("list(limit=50)", size, median_ms(lambda: store.list(limit=50), 30)))
             rows.append(
                 (
@@ -309,31 +442,32 @@ def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
                     median_ms(lambda: store.list(user_id="user7", limit=50), 30),
                 )
             )
-            rows.append((f"purge {PURGED:,} expired", size, purge(store, size, PURGED)))
+            rows.append(
+                (f"purge {PURGED:,} expired", size, purge(backend, store, tag, live, PURGED))
+            )
         largest = backend.sizes[-1]
         expired = max(PURGED, largest // 10)
-        per_expired = purge(store, largest, expired) / expired * 1000
+        per_expired = purge(backend, store, tag, live, expired) / expired * 1000
         rows.append((f"purge {expired:,} expired, µs each", largest, per_expired))
-        missing = [sid for sid in live[:: max(1, len(live) // 200)] if not store.exists(sid)]
-        if missing:
-            raise SystemExit(f"{backend.name}: purge removed live sessions: {missing[:5]}")
+        verify(backend, store, tag, live)
+        print(f"# {backend.name}: {len(live):,} live sessions untouched by the purges", flush=True)
     finally:
         store.close()
         backend.cleanup(tag)
     return rows
 
 
-def purge(store: SessionStore, live: int, expired: int) -> float:
-    """ms to purge ``expired`` sessions that expired among ``live`` live ones."""
-    ids = populate(store, expired, live, ttl="1s")
-    deadline = time.monotonic() + 1.5
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
+def purge(backend: Backend, store: SessionStore, tag: str, live: list[str], expired: int) -> float:
+    """ms to purge ``expired`` sessions that expired among the ``live`` ones."""
+    ids = backend.seed(store, tag, expired, len(live), "2s")
+    time.sleep(2.5)
     started = time.perf_counter()
     purged = store.purge_expired()
     elapsed = (time.perf_counter() - started) * 1000
     if purged < len(ids):
         raise SystemExit(f"purge_expired removed {purged} of {len(ids)} expired sessions")
+    if backend.raw_count(tag) != len(live):
+        raise SystemExit(f"{backend.name}: after the purge the store holds the wrong count")
     return elapsed
 
 
@@ -400,10 +534,15 @@ def report(backend: Backend, rows: list[tuple[str, int, float]], hist: dict[str,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--s3-sizes", default="1000,10000")
-    parser.add_argument("--history", type=int, default=100_000)
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--s3-sizes", default="1000,5000")
+    parser.add_argument("--history", type=int, default=20_000)
     parser.add_argument("--backends", default="sqlite,postgresql,mariadb,redis,s3")
+    parser.add_argument(
+        "--bulk-seed",
+        action="store_true",
+        help="copy a template session in the store's layout instead of creating each one",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     s3_sizes = [int(s) for s in args.s3_sizes.split(",")]
@@ -414,11 +553,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         backends: list[Backend] = []
         if "sqlite" in chosen:
-            backends.append(sqlite_backend(Path(folder), sizes))
+            backends.append(sqlite_backend(Path(folder), sizes, args.bulk_seed))
         for name, url, port in (("postgresql", PG_URL, 5432), ("mariadb", MYSQL_URL, 3306)):
             if name in chosen:
                 if reachable(port):
-                    backends.append(sql_backend(name, url, sizes))
+                    backends.append(sql_backend(name, url, sizes, args.bulk_seed))
                 else:
                     print(f"# {name}: nothing listens on 127.0.0.1:{port}, skipped")
         if "redis" in chosen:
@@ -432,6 +571,7 @@ def main() -> int:
             rows = listing_and_purge(backend)
             hist = long_history(backend, args.history)
             report(backend, rows, hist)
+            print(f"# {time.perf_counter() - started:.0f}s so far", flush=True)
     print(f"\ntotal {time.perf_counter() - started:.0f}s")
     return 0
 
