@@ -11,10 +11,10 @@ the store it opened comes from its tree. Only public API both revisions share is
 
 For each backend (memory, SQLite file, PostgreSQL, MariaDB, Redis 127.0.0.1:6379 db 14, S3
 on moto's server started here), rounds alternate before/after (ABBA), each worker times
-``--ops`` repeats (S3: a tenth, at least 10) of every operation in its own fresh store (its own tables / namespace /
-prefix, dropped afterwards). Printed: median of the rounds' medians, wall and CPU time
-(``time.process_time`` of the worker), and after/before ratios; a ratio above 1.05 is
-marked ``!``.
+``--ops`` repeats (S3: a tenth, at least 10) of every operation in its own fresh store (its
+own tables / namespace / prefix, dropped afterwards). Printed: median of the rounds'
+medians, wall and CPU time (``time.process_time`` of the worker), and after/before ratios;
+a row whose wall and CPU ratios are both above 1.05 is marked ``!``.
 
     .venv/bin/python bench/revisions_bench.py [--before REV] [--rounds 4] [--ops 200]
         [--backends memory,sqlite,postgresql,mariadb,redis,s3]
