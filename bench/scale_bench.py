@@ -36,6 +36,7 @@ listing read every one of them. ``--backends redis,sqlite`` picks backends.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import functools
 import json
@@ -50,7 +51,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import redis
@@ -66,7 +67,9 @@ REDIS_DB = 13
 USERS = 1_000
 PURGED = 1_000
 MESSAGE = {"role": "user", "content": "m" * 200}
-TEMPLATE_USER = "userTMPL"  # replaced by user<i % USERS> in every copy of a template
+TEMPLATE_USER = "userTMPL"  # replaced by user_of(i) in every copy of a template
+HEAVY = "heavy"  # every HEAVY_EVERY-th session's user: a full page at every size
+HEAVY_EVERY = 20
 BATCH = 10_000
 TIME_BUDGET = 5.0  # seconds of repeats per timed figure (at least 3 repeats)
 
@@ -90,8 +93,23 @@ def median_ms(action: Callable[[], object], times: int) -> float:
     return statistics.median(samples) * 1000
 
 
+def alternating_ms(
+    ours: Callable[[], object], raw: Callable[[], object], times: int
+) -> tuple[float, float]:
+    """Medians of ``ours`` and ``raw``, called in turn (see median_ms for the budget)."""
+    mine: list[float] = []
+    theirs: list[float] = []
+    deadline = time.perf_counter() + 2 * TIME_BUDGET
+    while len(mine) < times and (len(mine) < 3 or time.perf_counter() < deadline):
+        for action, samples in ((ours, mine), (raw, theirs)):
+            start = time.perf_counter()
+            action()
+            samples.append(time.perf_counter() - start)
+    return statistics.median(mine) * 1000, statistics.median(theirs) * 1000
+
+
 def user_of(i: int) -> str:
-    return f"user{i % USERS}"
+    return HEAVY if i % HEAVY_EVERY == 0 else f"user{i % USERS}"
 
 
 # (store, tag, count, first index, ttl) -> the ids of ``count`` new sessions
@@ -125,6 +143,7 @@ class Backend:
     raw_read: Callable[[], object]  # reads back what raw_bytes stored
     cleanup: Callable[[str], object]  # tag -> drop what the store of that tag wrote
     raw_count: Callable[[str], int]  # tag -> live sessions, counted by the driver
+    raw_list: Callable[[str, str | None], object]  # (tag, user or None) -> the page, raw
     sizes: list[int] = field(default_factory=list)
     seed: Seeder = seed_through_ailib
 
@@ -158,6 +177,15 @@ def redis_backend(sizes: list[int]) -> Backend:
                 doomed.clear()
         client.unlink(raw_key, *doomed)
 
+    def listed(tag: str, user: str | None) -> object:
+        """The index's newest 51 ids, then every header in one pipeline."""
+        index = f"ailib:{{{tag}}}:" + ("idx" if user is None else f"user:{json.dumps(user)}")
+        ids = cast("list[bytes]", client.zrevrange(index, 0, 50))
+        pipe = client.pipeline(transaction=False)
+        for session_id in ids:
+            pipe.hgetall(f"ailib:{{{tag}:{session_id.decode()}}}:meta")
+        return pipe.execute()
+
     return Backend(
         "redis",
         lambda tag: f"redis://127.0.0.1:6379/{REDIS_DB}?namespace={tag}",
@@ -166,6 +194,7 @@ def redis_backend(sizes: list[int]) -> Backend:
         read,
         cleanup,
         lambda tag: int(client.zcard(f"ailib:{{{tag}}}:idx")),
+        listed,
         sizes,
     )
 
@@ -251,6 +280,7 @@ def sql_backend(name: str, url: str, sizes: list[int], bulk: bool) -> Backend:
         read,
         cleanup,
         lambda tag: sql_count(engine, f"s{tag}_"),
+        lambda tag, user: sql_list(engine, f"s{tag}_", user),
         sizes,
         copies if bulk else seed_through_ailib,
     )
@@ -260,6 +290,26 @@ def sql_count(engine: sa.Engine, prefix: str) -> int:
     sessions = sa.Table(f"{prefix}sessions", sa.MetaData(), autoload_with=engine)
     with engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(sessions)).scalar_one())
+
+
+@functools.cache
+def sessions_table(engine: sa.Engine, prefix: str) -> sa.Table:
+    return sa.Table(f"{prefix}sessions", sa.MetaData(), autoload_with=engine)
+
+
+def sql_list(engine: sa.Engine, prefix: str, user: str | None) -> object:
+    """The store's listing query, written out: live rows of the namespace [of one user],
+    newest first, 51 of them."""
+    s = sessions_table(engine, prefix)
+    query = sa.select(s).where(
+        s.c.namespace == "default",
+        sa.or_(s.c.expires_at.is_(None), s.c.expires_at > time.time()),
+    )
+    if user is not None:
+        query = query.where(s.c.user_id == user)
+    query = query.order_by(s.c.updated_at.desc(), s.c.session_id.desc()).limit(51)
+    with engine.connect() as conn:
+        return conn.execute(query).all()
 
 
 def sql_copies(
@@ -295,6 +345,11 @@ def sql_copies(
                 if copies:
                     conn.execute(sa.insert(t), copies)
     store.delete(template)
+    if engine.dialect.name == "postgresql":
+        # What autovacuum does on its own after this many new rows, within a minute or so.
+        with engine.begin() as conn:
+            for t in tables:
+                conn.execute(sa.text(f'ANALYZE "{t.name}"'))
     return ids
 
 
@@ -333,11 +388,12 @@ def sqlite_backend(folder: Path, sizes: list[int], bulk: bool) -> Backend:
             rows = conn.exec_driver_sql("SELECT body FROM m ORDER BY seq").scalars()
             return [json.loads(b) for b in rows]
 
-    def of(tag: str) -> sa.Engine:
-        return sa.create_engine(f"sqlite:///{folder / tag}.db")
-
     def copies(store: SessionStore, tag: str, count: int, start: int, ttl: str | None) -> list[str]:
         return sql_copies(of(tag), "ailib_", store, count, start, ttl)
+
+    @functools.cache
+    def of(tag: str) -> sa.Engine:
+        return sa.create_engine(f"sqlite:///{folder / tag}.db")
 
     def cleanup(tag: str) -> None:
         for path in folder.glob(f"{tag}.db*"):
@@ -351,6 +407,7 @@ def sqlite_backend(folder: Path, sizes: list[int], bulk: bool) -> Backend:
         read,
         cleanup,
         lambda tag: sql_count(of(tag), "ailib_"),
+        lambda tag, user: sql_list(of(tag), "ailib_", user),
         sizes,
         copies if bulk else seed_through_ailib,
     )
@@ -384,6 +441,25 @@ def s3_backend(endpoint: str, sizes: list[int]) -> Backend:
         """Sessions with a live manifest (the store's index has one entry per session)."""
         return sum(1 for o in objects(f"{tag}/") if o["Key"].endswith("/manifest"))
 
+    def listed(tag: str, user: str | None) -> object:
+        """The index's first 51 markers, then their manifests, 8 GETs at a time."""
+        where = (
+            "idx/"
+            if user is None
+            else "u/" + base64.urlsafe_b64encode(user.encode()).decode().rstrip("=") + "/"
+        )
+        markers = client.list_objects_v2(Bucket=bucket, Prefix=f"{tag}/default/{where}", MaxKeys=51)
+        ids = [o["Key"].split("/")[-2] for o in markers.get("Contents", [])]
+        with ThreadPoolExecutor(8) as pool:
+            return list(
+                pool.map(
+                    lambda sid: client.get_object(
+                        Bucket=bucket, Key=f"{tag}/default/s/{sid}/manifest"
+                    )["Body"].read(),
+                    ids,
+                )
+            )
+
     return Backend(
         "s3",
         lambda tag: f"s3://{bucket}/{tag}?endpoint_url={endpoint}",
@@ -392,6 +468,7 @@ def s3_backend(endpoint: str, sizes: list[int]) -> Backend:
         read,
         cleanup,
         count,
+        listed,
         sizes,
     )
 
@@ -434,14 +511,15 @@ def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
             fill = time.perf_counter() - started
             verify(backend, store, tag, live)
             print(f"# {backend.name}: {size:,} sessions ({fill:.0f}s to add), checked", flush=True)
-            rows.append(("list(limit=50)", size, median_ms(lambda: store.list(limit=50), 30)))
-            rows.append(
-                (
-                    "list(user_id, limit=50)",
-                    size,
-                    median_ms(lambda: store.list(user_id="user7", limit=50), 30),
-                )
-            )
+            for user in (None, HEAVY):
+                what = "list(limit=50)" if user is None else "list(user_id, limit=50)"
+                ours = functools.partial(store.list, user_id=user, limit=50)
+                raw = functools.partial(backend.raw_list, tag, user)
+                if len(ours()) != 50:
+                    raise SystemExit(f"{backend.name}: {what} did not return 50 sessions")
+                ms, raw_ms = alternating_ms(ours, raw, 30)
+                rows.append((what, size, ms))
+                rows.append((what + " raw", size, raw_ms))
             rows.append(
                 (f"purge {PURGED:,} expired", size, purge(backend, store, tag, live, PURGED))
             )
@@ -510,16 +588,24 @@ def peak_mb(action: Callable[[], object]) -> float:
 
 def report(backend: Backend, rows: list[tuple[str, int, float]], hist: dict[str, float]) -> None:
     print(f"\n## {backend.name}")
-    print(f"{'work':<34}{'sessions':>11}{'ms':>10}{'vs smallest':>13}")
+    print(f"{'work':<34}{'sessions':>11}{'ms':>10}{'vs smallest':>13}{'raw ms':>10}{'vs raw':>9}")
     first: dict[str, float] = {}
+    raw_ms = {
+        (what.removesuffix(" raw"), size): ms for what, size, ms in rows if what.endswith(" raw")
+    }
     for what, _size, ms in rows:
         first.setdefault(what, ms)
     # The purge of N/10 is compared per expired session with the purge of 1,000 at the
     # smallest size: equal figures mean time proportional to the expired.
     per_expired = first[f"purge {PURGED:,} expired"] / PURGED * 1000
     for what, size, ms in rows:
+        if what.endswith(" raw"):
+            continue
         base = per_expired if "µs each" in what else first[what]
-        print(f"{what:<34}{size:>11,}{ms:>10.2f}{ms / base:>12.2f}x")
+        line = f"{what:<34}{size:>11,}{ms:>10.2f}{ms / base:>12.2f}x"
+        if (what, size) in raw_ms:
+            line += f"{raw_ms[what, size]:>10.2f}{ms / raw_ms[what, size]:>8.2f}x"
+        print(line)
     print(f"{'':<34}{'short':>11}{'long':>10}{'long/short':>13}")
     for op in ("load(last=20)", "append"):
         s, lg = hist[f"{op} short"], hist[f"{op} long"]
