@@ -11,6 +11,17 @@ Each round runs, one after the other on the same server:
 * **raw CAS**: each process appends to one JSON object with the conditional-write loop a
   one-object layout needs (GET, then PutObject If-Match, again after a 412), no ailib:
   the cost of "one conditional write wins per round trip" by itself;
+* **raw slots** (a layout prototype, no ailib): each append claims the next numbered slot
+  object ``slots/{n:012d}`` with a conditional ``PutObject If-None-Match: *``; a writer whose
+  PUT gets 412 knows slot n is taken and tries n + 1. One request per uncontended append, no
+  gaps (a writer moves to n + 1 only once n is taken), and the order is the slot order, fixed
+  when the append is acknowledged; the books below check it;
+* **raw fold** (a layout prototype, no ailib): each append PUTs its message to a key of its
+  own (unconditional, one request) and is acknowledged then; one folder process lists the
+  pending keys and folds the new ones into a manifest with one conditional PUT per batch.
+  Printed: acknowledged msg/s, folded msg/s, and the lag from acknowledgement to fold (what
+  a writer would wait, with extra GETs of the manifest, to learn its position before its
+  acknowledgement: the price of keeping acknowledged order across writers in this layout);
 * **ailib**: each process opens its own store (nothing shared, as separate machines would)
   and calls ``store.append`` on the one session.
 
@@ -29,6 +40,7 @@ import os
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from typing import Any
 
@@ -47,6 +59,7 @@ DUMMY_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 BUCKET = "writers-bench"
+LATE = 2.0  # seconds a raw-fold PUT may take to land and still be folded
 
 
 def _client(endpoint: str) -> Any:
@@ -92,6 +105,120 @@ def _raw_cas(endpoint: str, prefix: str, writer: int, start: float, seconds: flo
     return n, lost
 
 
+def _raw_slots(endpoint: str, prefix: str, writer: int, start: float, seconds: float) -> Any:
+    client = _client(endpoint)
+    _wait(start)
+    acked: list[tuple[int, int]] = []  # (n, slot)
+    n, slot, lost, deadline = 0, 0, 0, start + seconds
+    while time.time() < deadline:
+        body = json.dumps({"role": "user", "content": _content(writer, n)}).encode()
+        try:
+            client.put_object(
+                Bucket=BUCKET, Key=f"{prefix}/slots/{slot:012d}", Body=body, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            if exc.response["ResponseMetadata"]["HTTPStatusCode"] not in (409, 412):
+                raise
+            lost += 1
+        else:
+            acked.append((n, slot))
+            n += 1
+        slot += 1
+    return n, lost, acked
+
+
+def _slot_books(endpoint: str, prefix: str, results: list[Any]) -> dict[str, int]:
+    client = _client(endpoint)
+    keys = [
+        o["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=BUCKET, Prefix=f"{prefix}/slots/"
+        )
+        for o in page.get("Contents", [])
+    ]
+    slots = [int(k.rsplit("/", 1)[1]) for k in keys]
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(
+            pool.map(
+                lambda k: json.loads(client.get_object(Bucket=BUCKET, Key=k)["Body"].read()),
+                keys,
+            )
+        )
+    at = {slot: body["content"] for slot, body in zip(slots, bodies, strict=True)}
+    lost = misplaced = out_of_order = 0
+    for writer, (_, _, acked) in enumerate(results):
+        for n, slot in acked:
+            if slot not in at:
+                lost += 1
+            elif at[slot] != _content(writer, n):
+                misplaced += 1
+        out_of_order += sum(1 for (_, a), (_, b) in pairwise(acked) if a > b)
+    counts = Counter(at.values())
+    return {
+        "lost": lost,
+        "duplicated": sum(c - 1 for c in counts.values() if c > 1),
+        "misplaced": misplaced,
+        "out of order": out_of_order,
+        "gaps": (max(slots) + 1 - len(slots)) if slots else 0,
+        "stored": len(slots),
+    }
+
+
+def _raw_fold_writer(endpoint: str, prefix: str, writer: int, start: float, seconds: float) -> Any:
+    client = _client(endpoint)
+    _wait(start)
+    acked: list[tuple[int, float]] = []  # (n, acknowledged at)
+    n, deadline = 0, start + seconds
+    while time.time() < deadline:
+        body = json.dumps({"role": "user", "content": _content(writer, n)}).encode()
+        key = f"{prefix}/pending/{time.time_ns():020d}-{writer:02d}-{n:09d}"
+        client.put_object(Bucket=BUCKET, Key=key, Body=body)
+        acked.append((n, time.time()))
+        n += 1
+    return n, 0, acked
+
+
+def _raw_folder(endpoint: str, prefix: str, _writer: int, start: float, seconds: float) -> Any:
+    """Folds pending keys into ``manifest`` (a JSON list of keys) until every writer has
+    stopped and nothing new is pending; returns the fold count and {key: folded at}.
+
+    Pending keys start with the writer's clock, so each listing starts after a watermark
+    (the newest folded key less LATE seconds) instead of at the first key ever written; a
+    PUT that lands later than that would be missed (the books would count it lost)."""
+    client = _client(endpoint)
+    folded: dict[str, float] = {}
+    order: list[str] = []
+    etag = client.put_object(Bucket=BUCKET, Key=f"{prefix}/manifest", Body=b"[]")["ETag"]
+    _wait(start)
+    folds = 0
+    watermark = f"{prefix}/pending/"
+    while True:
+        listed = [
+            o["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=BUCKET, Prefix=f"{prefix}/pending/", StartAfter=watermark
+            )
+            for o in page.get("Contents", [])
+        ]
+        new = [k for k in listed if k not in folded]
+        if new:
+            late = int((time.time() - LATE) * 1e9)
+            watermark = max(watermark, f"{prefix}/pending/{late:020d}")
+        if not new:
+            if time.time() > start + seconds + 1.0:
+                break
+            continue
+        order += new  # key (clock) order: each writer's appends in its own order
+        etag = client.put_object(
+            Bucket=BUCKET, Key=f"{prefix}/manifest", Body=json.dumps(order).encode(), IfMatch=etag
+        )["ETag"]
+        now = time.time()
+        folds += 1
+        for key in new:
+            folded[key] = now
+    return folds, folded
+
+
 def _ailib(endpoint: str, prefix: str, writer: int, start: float, seconds: float) -> Any:
     run, session_id = prefix.rsplit("/", 1)
     url = f"s3://{BUCKET}/{run}?endpoint_url={endpoint}"
@@ -122,13 +249,54 @@ def _wait(start: float) -> None:
     time.sleep(max(0.0, start - time.time()))
 
 
-def _run(kind: Any, endpoint: str, prefix: str, writers: int, seconds: float) -> list[Any]:
+def _run(
+    kind: Any, endpoint: str, prefix: str, writers: int, seconds: float, extra: Any = None
+) -> list[Any]:
+    """Results of ``writers`` processes running ``kind`` (then of ``extra``, if given)."""
     start = time.time() + 2.0  # every process has imported and connected by then
-    with mp.get_context("spawn").Pool(writers) as pool:
+    jobs_of = [kind] * writers + ([extra] if extra else [])
+    with mp.get_context("spawn").Pool(len(jobs_of)) as pool:
         jobs = [
-            pool.apply_async(kind, (endpoint, prefix, w, start, seconds)) for w in range(writers)
+            pool.apply_async(job, (endpoint, prefix, w, start, seconds))
+            for w, job in enumerate(jobs_of)
         ]
         return [job.get() for job in jobs]
+
+
+def _fold_round(endpoint: str, run: str, writers: int, seconds: float) -> str:
+    """One raw fold phase: its line of the table."""
+    *results, (folds, folded) = _run(
+        _raw_fold_writer, endpoint, f"{run}/fold", writers, seconds, _raw_folder
+    )
+    sent = sum(n for n, _, _ in results)
+    lags = []
+    lost = out_of_order = 0
+    manifest = json.loads(
+        _client(endpoint).get_object(Bucket=BUCKET, Key=f"{run}/fold/manifest")["Body"].read()
+    )
+    place = {key: i for i, key in enumerate(manifest)}
+    by_writer = {key.rsplit("/", 1)[1].split("-", 1)[1]: key for key in folded}
+    for writer, (_, _, acked) in enumerate(results):
+        positions = []
+        for n, at in acked:
+            key = by_writer.get(f"{writer:02d}-{n:09d}", "")
+            if key not in place:
+                lost += 1
+                continue
+            lags.append(folded[key] - at)
+            positions.append(place[key])
+        out_of_order += sum(1 for a, b in pairwise(positions) if a > b)
+    lags.sort()
+    lag = (
+        f"fold lag p50 {lags[len(lags) // 2] * 1000:.0f} ms, max {lags[-1] * 1000:.0f} ms"
+        if lags
+        else ""
+    )
+    return (
+        f"{sent / seconds:>7.1f} | {'-':>6} | lost {lost}, duplicated "
+        f"{len(manifest) - len(set(manifest))}, writer order broken {out_of_order}, "
+        f"{folds} folds ({len(manifest) / seconds:.1f} msg/s folded), {lag}"
+    )
 
 
 def _books(endpoint: str, prefix: str, results: list[Any]) -> dict[str, int]:
@@ -184,6 +352,17 @@ def main() -> None:
             cas = _run(_raw_cas, endpoint, run, args.writers, args.seconds)
             sent, lost = sum(n for n, _ in cas), sum(n for _, n in cas)
             print(f"{round_:>5} | {'raw CAS':<10} | {sent / args.seconds:>7.1f} | {lost:>6} |")
+            slots = _run(_raw_slots, endpoint, run, args.writers, args.seconds)
+            sent, lost = sum(n for n, _, _ in slots), sum(n for _, n, _ in slots)
+            shown = ", ".join(f"{k} {v}" for k, v in _slot_books(endpoint, run, slots).items())
+            print(
+                f"{round_:>5} | {'raw slots':<10} | {sent / args.seconds:>7.1f} | {lost:>6} | "
+                f"{shown}"
+            )
+            print(
+                f"{round_:>5} | {'raw fold':<10} | "
+                + _fold_round(endpoint, run, args.writers, args.seconds)
+            )
             session_id = uuid.uuid4().hex
             with open_store(f"s3://{BUCKET}/{run}?endpoint_url={endpoint}") as store:
                 store.create(session_id=session_id)
