@@ -21,8 +21,8 @@ sessions listed page by page number what was added, and the store's raw count of
 sessions (the driver's ``COUNT(*)`` / ``ZCARD`` / object listing) is the size; after each
 purge the raw count is the live count again.
 
-Run: ``.venv/bin/python bench/scale_bench.py`` (sizes 1,000 / 10,000; S3 1,000 / 5,000;
-a history of 20,000 messages: what ``make bench`` runs). The full run is
+Run: ``.venv/bin/python bench/scale_bench.py`` (sizes 1,000 / 10,000; S3 200 / 1,000;
+a history of 20,000 messages: what ``make bench`` runs, ~6 min here). The full run is
 ``--sizes 1000,100000,1000000 --s3-sizes 1000,100000 --history 100000 --bulk-seed``:
 adding a million sessions one by one through ailib takes ~20 min per SQL server here, so
 ``--bulk-seed`` creates one template session through ailib and copies its rows in batched
@@ -65,11 +65,11 @@ PG_URL = os.environ.get("AILIB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0
 MYSQL_URL = os.environ.get("AILIB_BENCH_MYSQL_URL", "mariadb://root@127.0.0.1:3306/test")
 REDIS_DB = 13
 USERS = 1_000
-PURGED = 1_000
+PURGED = 1_000  # expired sessions purged at each size (fewer if the smallest size is smaller)
 MESSAGE = {"role": "user", "content": "m" * 200}
 TEMPLATE_USER = "userTMPL"  # replaced by user_of(i) in every copy of a template
 HEAVY = "heavy"  # every HEAVY_EVERY-th session's user: a full page at every size
-HEAVY_EVERY = 20
+HEAVY_EVERY = 20  # main() makes it the smallest size / 50
 BATCH = 10_000
 TIME_BUDGET = 5.0  # seconds of repeats per timed figure (at least 3 repeats)
 
@@ -481,7 +481,7 @@ def verify(backend: Backend, store: SessionStore, tag: str, live: list[str]) -> 
     and the driver counts exactly the live sessions."""
     for session_id in live[:: max(1, len(live) // 50)]:
         store.load(session_id)
-    expected = sum(1 for i in range(len(live)) if i % USERS == 7)
+    expected = sum(1 for i in range(len(live)) if user_of(i) == "user7")
     listed, cursor = 0, None
     while True:
         page = store.list(user_id="user7", limit=50, cursor=cursor)
@@ -504,6 +504,7 @@ def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
     store = ailib.open_store(backend.url(tag))
     try:
         live: list[str] = []
+        purged = min(PURGED, backend.sizes[0])
         for size in backend.sizes:
             started = time.perf_counter()
             for first in range(len(live), size, 100 * BATCH):
@@ -521,10 +522,10 @@ def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
                 rows.append((what, size, ms))
                 rows.append((what + " raw", size, raw_ms))
             rows.append(
-                (f"purge {PURGED:,} expired", size, purge(backend, store, tag, live, PURGED))
+                (f"purge {purged:,} expired", size, purge(backend, store, tag, live, purged))
             )
         largest = backend.sizes[-1]
-        expired = max(PURGED, largest // 10)
+        expired = max(purged, largest // 10)
         per_expired = purge(backend, store, tag, live, expired) / expired * 1000
         rows.append((f"purge {expired:,} expired, µs each", largest, per_expired))
         verify(backend, store, tag, live)
@@ -597,7 +598,10 @@ def report(backend: Backend, rows: list[tuple[str, int, float]], hist: dict[str,
         first.setdefault(what, ms)
     # The purge of N/10 is compared per expired session with the purge of 1,000 at the
     # smallest size: equal figures mean time proportional to the expired.
-    per_expired = first[f"purge {PURGED:,} expired"] / PURGED * 1000
+    purged = next(
+        int(what.split()[1].replace(",", "")) for what in first if what.startswith("purge")
+    )
+    per_expired = first[f"purge {purged:,} expired"] / purged * 1000
     for what, size, ms in rows:
         if what.endswith(" raw"):
             continue
@@ -621,7 +625,7 @@ def report(backend: Backend, rows: list[tuple[str, int, float]], hist: dict[str,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000")
-    parser.add_argument("--s3-sizes", default="1000,5000")
+    parser.add_argument("--s3-sizes", default="200,1000")
     parser.add_argument("--history", type=int, default=20_000)
     parser.add_argument("--backends", default="sqlite,postgresql,mariadb,redis,s3")
     parser.add_argument(
@@ -633,6 +637,8 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     s3_sizes = [int(s) for s in args.s3_sizes.split(",")]
     chosen = args.backends.split(",")
+    global HEAVY_EVERY
+    HEAVY_EVERY = max(1, min(sizes + s3_sizes) // 50)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     started = time.perf_counter()
