@@ -3,6 +3,9 @@
 # make demo: the main job on the embedded default store, offline.
 # make dist: sdist + wheel of each distribution into dist/, checked by twine.
 # make docs: the documentation site into site/ (mkdocs, strict: a broken link fails).
+# make bench: every bench/*_bench.py at its default size, each figure beside its baseline
+# (a raw driver, the smallest size, or the revision before), in one run (~15 min here).
+# make bench-full: the scale bench at a million sessions (S3 10,000), 100,000 messages.
 
 PYTHON ?= python3
 VENV := .venv
@@ -18,7 +21,7 @@ INSTALL := -e "./ailib_core[agents,crypto]" \
 	$(if $(wildcard docs/examples/ailib-store-jsonfile),-e ./docs/examples/ailib-store-jsonfile)
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo clean bench dist docs
+.PHONY: install test lint typecheck pytest demo clean bench bench-full dist docs
 
 $(STAMP): pyproject.toml $(foreach d,$(DISTS),$(d)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,7 +56,11 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
-	for b in bench/*_bench.py; do $(BIN)/python $$b || exit 1; done
+	for b in bench/*_bench.py; do echo "# $$b"; $(BIN)/python $$b || exit 1; done
+
+bench-full: $(STAMP)
+	$(BIN)/python bench/scale_bench.py --sizes 1000,100000,1000000 --s3-sizes 1000,10000 \
+		--history 100000 --bulk-seed
 
 clean:
 	rm -rf $(VENV) dist site
