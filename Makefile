@@ -4,7 +4,7 @@
 # make dist: sdist + wheel of each distribution into dist/, checked by twine.
 # make docs: the documentation site into site/ (mkdocs, strict: a broken link fails).
 # make bench: every bench/*_bench.py at its default size, each figure beside its baseline
-# (a raw driver, the smallest size, or the revision before), in one run (~15 min here).
+# (a raw driver, the smallest size, or the revision before), in one run.
 # make bench-full: the scale bench at a million sessions (S3 10,000), 100,000 messages.
 
 PYTHON ?= python3

@@ -16,7 +16,7 @@ own tables / namespace / prefix, dropped afterwards). Printed: median of the rou
 medians, wall and CPU time (``time.process_time`` of the worker), and after/before ratios;
 a row whose wall and CPU ratios are both above 1.05 is marked ``!``.
 
-    .venv/bin/python bench/revisions_bench.py [--before REV] [--rounds 4] [--ops 200]
+    .venv/bin/python bench/revisions_bench.py [--before REV] [--rounds 4] [--ops 100]
         [--backends memory,sqlite,postgresql,mariadb,redis,s3]
 """
 
@@ -247,7 +247,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", default="b0e16f9")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--ops", type=int, default=200)
+    parser.add_argument("--ops", type=int, default=100)
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--tree", help=argparse.SUPPRESS)

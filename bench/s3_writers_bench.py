@@ -1,7 +1,7 @@
 """Many writers, one session: 8 processes appending to one S3 session on moto's S3 server
 (started by this script on 127.0.0.1, in a process of its own).
 
-    .venv/bin/python bench/s3_writers_bench.py [--writers 8] [--seconds 15] [--rounds 2]
+    .venv/bin/python bench/s3_writers_bench.py [--writers 8] [--seconds 8] [--rounds 2]
 
 Each round runs, one after the other on the same server:
 
@@ -330,7 +330,7 @@ def _books(endpoint: str, prefix: str, results: list[Any]) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--writers", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     os.environ.update(DUMMY_ENV)

@@ -21,16 +21,17 @@ sessions listed page by page number what was added, and the store's raw count of
 sessions (the driver's ``COUNT(*)`` / ``ZCARD`` / object listing) is the size; after each
 purge the raw count is the live count again.
 
-Run: ``.venv/bin/python bench/scale_bench.py`` (sizes 1,000 / 10,000; S3 200 / 1,000;
-a history of 20,000 messages: what ``make bench`` runs, ~6 min here). The full run is
-``--sizes 1000,100000,1000000 --s3-sizes 1000,100000 --history 100000 --bulk-seed``:
+Run: ``.venv/bin/python bench/scale_bench.py`` (sizes 1,000 / 10,000; S3 200 / 600;
+a history of 20,000 messages: what ``make bench`` runs, ~4 min here). The full run
+(``make bench-full``, ~35 min here) is
+``--sizes 1000,100000,1000000 --s3-sizes 1000,10000 --history 100000 --bulk-seed``:
 adding a million sessions one by one through ailib takes ~20 min per SQL server here, so
 ``--bulk-seed`` creates one template session through ailib and copies its rows in batched
 INSERTs (its own id, user and a distinct ``updated_at`` each). Redis always adds through
 ailib (~3,000 creates/s on 8 threads). S3 adds through ailib too (~50 creates/s on moto's
-server, so 100,000 sessions take ~35 min): a copied S3 session would need its index marker
-keys and manifest times rewritten, and copies that all share one marker interval would make
-listing read every one of them. ``--backends redis,sqlite`` picks backends.
+server, so ``--s3-sizes 1000,100000`` takes ~35 min more): a copied S3 session would need
+its index marker keys and manifest times rewritten, and copies that all share one marker
+interval would make listing read every one of them. ``--backends redis,sqlite`` picks backends.
 """
 
 from __future__ import annotations
@@ -625,7 +626,7 @@ def report(backend: Backend, rows: list[tuple[str, int, float]], hist: dict[str,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000")
-    parser.add_argument("--s3-sizes", default="200,1000")
+    parser.add_argument("--s3-sizes", default="200,600")
     parser.add_argument("--history", type=int, default=20_000)
     parser.add_argument("--backends", default="sqlite,postgresql,mariadb,redis,s3")
     parser.add_argument(
