@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
@@ -43,11 +43,11 @@ from ailib.spi import (
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
 from ailib_store_sql.engine import Engines, in_threads, make_async_engines, make_engines
-from ailib_store_sql.errors import Attempts, translating
+from ailib_store_sql.errors import translating
 from ailib_store_sql.migrations import upgrade, upgrade_async
-from ailib_store_sql.operations import Build
 from ailib_store_sql.schema import Tables
 from ailib_store_sql.store import op_of, transact
+from ailib_store_sql.transaction import Build, Failed, Pause, Step, job, purge
 
 __all__ = ("AsyncSQLStore",)
 
@@ -134,52 +134,33 @@ class AsyncSQLStore(AsyncBaseStore):
             upgrade(engines.engine, self.tables, create=self._create_tables)
 
     async def _run(self, build: Build[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """The operation ``build(context, *args)`` in one transaction, retried (after a
-        pause) when the database picked it as a deadlock victim."""
-        operation = build(self._context or await self._ready(), *args, **kwargs)
-        guard = self._write_guard if operation.write else self._guard
+        """The operation ``build(context, *args)`` with its retries (``transaction``)."""
+        made = job(build(self._context or await self._ready(), *args, **kwargs))
         if self._threaded is not None:
-            # SQLite: the whole transaction in one worker thread (the sync store's driver).
-            async with guard:
+            # SQLite: the whole job in one worker thread (the sync store's driver).
+            async with self._write_guard if made.write else self._guard:
                 return await asyncio.to_thread(
-                    transact, self._threaded, operation, self._where, self._thread_guard
+                    transact, self._threaded, made, self._where, self._thread_guard
                 )
-        assert self._native is not None
         native = self._native
-        engine = native.writer if operation.write else native.reader
-        if operation.single and native.autocommit is not None:
-            engine = native.autocommit
-        attempts = Attempts(write=operation.write, recoverable=operation.recover is not None)
-        with translating(self._where, operation.what, operation.conflict):
-            while True:
-                try:
-                    if attempts.lost and operation.recover is not None:
-                        landed = await self._look_up(native, operation.recover, guard)
-                        if landed is not None:
-                            return landed
-                    async with guard, engine.begin() as conn:
-                        return await drive_async(
-                            operation.program(), lambda step: conn.execute(*step)
-                        )
-                except sa.exc.IntegrityError:
-                    # A repeated op id (the primary key of the op table refused it).
-                    landed = None
-                    if operation.recover is not None:
-                        landed = await self._look_up(native, operation.recover, guard)
-                    if landed is None:
-                        raise
-                    return landed
-                except sa.exc.DBAPIError as exc:
-                    await asyncio.sleep(attempts.delay(exc))
+        assert native is not None
 
-    @staticmethod
-    async def _look_up(
-        native: Engines[AsyncEngine],
-        recover: Callable[[], ops.Program[T | None]],
-        guard: AbstractAsyncContextManager[Any],
-    ) -> T | None:
-        async with guard, native.reader.begin() as conn:
-            return await drive_async(recover(), lambda step: conn.execute(*step))
+        async def perform(step: Step) -> object:
+            if isinstance(step, Pause):
+                await asyncio.sleep(step.seconds)
+                return None
+            engine = native.pick(write=step.write, single=step.single)
+            guard = self._write_guard if step.write else self._guard
+            try:
+                async with guard, engine.begin() as conn:
+                    return await drive_async(
+                        step.program(), lambda statement: conn.execute(*statement)
+                    )
+            except sa.exc.DBAPIError as exc:
+                return Failed(exc)
+
+        with translating(self._where, made.what, made.conflict):
+            return await drive_async(made.work, perform)
 
     # -- the operations: the sync store's programs, awaited ---------------------------------
 
@@ -204,11 +185,7 @@ class AsyncSQLStore(AsyncBaseStore):
         return await self._run(ops.list_page, user_id, limit, after, now)
 
     async def _purge(self, now: float) -> int:
-        total, more = 0, True
-        while more:
-            deleted, more = await self._run(ops.purge_batch, now)
-            total += deleted
-        return total
+        return await self._run(purge, now)
 
     async def _pop(self, session_id: str, count: int, now: float) -> list[Message]:
         return await self._run(ops.pop, session_id, count, now)

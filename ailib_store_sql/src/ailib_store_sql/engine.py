@@ -142,6 +142,13 @@ class Engines(Generic[E]):
     #: PostgreSQL: the writer in autocommit mode, for operations that are one statement.
     autocommit: E | None = None
 
+    def pick(self, *, write: bool, single: bool) -> E:
+        """The engine for a transaction: the writer or the reader, or the autocommit writer
+        for a write that is atomic as one statement (``single``)."""
+        if single and self.autocommit is not None:
+            return self.autocommit
+        return self.writer if write else self.reader
+
 
 class MakeEngines(Protocol[E]):
     """``make_engines`` or ``make_async_engines``."""

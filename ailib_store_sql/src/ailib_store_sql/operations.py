@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, Concatenate, Final, Generic, NoReturn, ParamSpec, TypeVar
+from typing import Any, Final, Generic, NoReturn, TypeVar
 
 import sqlalchemy as sa
 
@@ -37,10 +37,9 @@ from ailib_store_sql import statements as st
 from ailib_store_sql.direct import Rows
 from ailib_store_sql.schema import Tables
 
-__all__ = ("PURGE_BATCH", "Build", "Context", "Operation", "Program")
+__all__ = ("PURGE_BATCH", "Context", "Operation", "Program")
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 #: One statement to execute: a Core construct and its parameters (a list: executemany).
 Step = tuple[sa.Executable, Any]
@@ -105,10 +104,6 @@ class Operation(Generic[T]):
     #: Atomic without a transaction: its change is one statement (whatever else it runs
     #: only reads, or trims op ids), so it may run in autocommit mode.
     single: bool = False
-
-
-#: An operation of this module: ``build(context, *args)``.
-Build = Callable[Concatenate[Context, P], Operation[T]]
 
 
 # -- pieces shared by several operations ----------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
@@ -36,10 +36,10 @@ from ailib_store_sql import direct
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
 from ailib_store_sql.engine import Engines, make_engines
-from ailib_store_sql.errors import Attempts, translating
+from ailib_store_sql.errors import translating
 from ailib_store_sql.migrations import upgrade
-from ailib_store_sql.operations import Build
 from ailib_store_sql.schema import Tables, op_key
+from ailib_store_sql.transaction import Build, Failed, Job, Pause, Step, job, purge
 
 __all__ = ("SQLStore", "op_of", "transact")
 
@@ -48,58 +48,26 @@ P = ParamSpec("P")
 
 
 def transact(
-    engines: Engines[sa.Engine],
-    operation: ops.Operation[T],
-    where: StoreURL,
-    guard: AbstractContextManager[Any],
+    engines: Engines[sa.Engine], job: Job[T], where: StoreURL, guard: AbstractContextManager[Any]
 ) -> T:
-    """Run ``operation`` in one transaction of ``engines`` (its writer or reader), holding
-    ``guard``; retried when the database picked it as a deadlock victim, and after a lost
-    connection when that is safe (``errors.Attempts``): a write with an op id first looks up
-    whether the lost attempt landed. A repeated op id returns what its first application
-    produced. Database errors are raised as ailib errors naming ``where``. ``SQLStore``
-    calls it on the caller's thread, ``AsyncSQLStore`` on SQLite in a worker thread."""
-    engine = engines.writer if operation.write else engines.reader
-    if operation.single and engines.autocommit is not None:
-        engine = engines.autocommit
-    attempts = Attempts(write=operation.write, recoverable=operation.recover is not None)
-    with translating(where, operation.what, operation.conflict):
-        while True:
-            try:
-                if attempts.lost and operation.recover is not None:
-                    landed = _look_up(engines, operation.recover, guard)
-                    if landed is not None:
-                        return landed
-                with guard, engine.begin() as conn:
-                    return drive(operation.program(), _performer(engines, conn))
-            except sa.exc.IntegrityError:
-                # A repeated op id (the primary key of the op table refused it).
-                landed = None
-                if operation.recover is not None:
-                    landed = _look_up(engines, operation.recover, guard)
-                if landed is None:
-                    raise
-                return landed
-            except sa.exc.DBAPIError as exc:
-                time.sleep(attempts.delay(exc))
+    """Do ``job`` (its transactions and retries, ``transaction.attempts``) on ``engines``,
+    each transaction holding ``guard``; database errors are raised as ailib errors naming
+    ``where``. ``SQLStore`` calls it on the caller's thread, ``AsyncSQLStore`` on SQLite in
+    a worker thread."""
 
+    def perform(step: Step) -> object:
+        if isinstance(step, Pause):
+            time.sleep(step.seconds)
+            return None
+        try:
+            with guard, engines.pick(write=step.write, single=step.single).begin() as conn:
+                execute = direct.executor(conn) if engines.direct else conn.execute
+                return drive(step.program(), lambda statement: execute(*statement))
+        except sa.exc.DBAPIError as exc:
+            return Failed(exc)
 
-def _look_up(
-    engines: Engines[sa.Engine],
-    recover: Callable[[], ops.Program[T | None]],
-    guard: AbstractContextManager[Any],
-) -> T | None:
-    with guard, engines.reader.begin() as conn:
-        return drive(recover(), _performer(engines, conn))
-
-
-def _performer(
-    engines: Engines[sa.Engine], conn: sa.Connection
-) -> Callable[[ops.Step], sa.CursorResult[Any]]:
-    """What runs one step of a program on ``conn``: straight on the driver's cursor when
-    the engines allow it (``direct``), else through SQLAlchemy."""
-    execute = direct.executor(conn) if engines.direct else conn.execute
-    return lambda step: execute(*step)
+    with translating(where, job.what, job.conflict):
+        return drive(job.work, perform)
 
 
 def op_of(change: Change) -> str:
@@ -154,10 +122,9 @@ class SQLStore(BaseStore):
         self._engines.engine.dispose()
 
     def _run(self, build: Build[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """The operation ``build(context, *args)`` in one transaction (``transact``)."""
-        return transact(
-            self._engines, build(self._context, *args, **kwargs), self._where, self._guard
-        )
+        """The operation ``build(context, *args)`` with its retries (``transact``)."""
+        made = build(self._context, *args, **kwargs)
+        return transact(self._engines, job(made), self._where, self._guard)
 
     # -- the operations: programs of ``operations`` -----------------------------------------
 
@@ -182,11 +149,7 @@ class SQLStore(BaseStore):
         return self._run(ops.list_page, user_id, limit, after, now)
 
     def _purge(self, now: float) -> int:
-        total, more = 0, True
-        while more:
-            deleted, more = self._run(ops.purge_batch, now)
-            total += deleted
-        return total
+        return self._run(purge, now)
 
     def _pop(self, session_id: str, count: int, now: float) -> list[Message]:
         return self._run(ops.pop, session_id, count, now)

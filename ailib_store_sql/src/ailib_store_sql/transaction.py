@@ -1,0 +1,124 @@
+"""The transactions of an operation and their retries, once for both twins.
+
+What to do after a failed attempt (run it again, look up whether a lost write landed, pause,
+give up) is written here once as a *work*: a generator that yields the transactions it
+needs (``Run``) and the pauses between them (``Pause``) and is sent back each transaction's
+result, or ``Failed`` with the database error that ended it. ``SQLStore`` performs the steps
+on its engines with ``ailib.spi.drive``, ``AsyncSQLStore`` with ``drive_async``; each twin
+only opens the transaction, runs the program in it, and sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+
+from ailib_store_sql import operations as ops
+from ailib_store_sql.errors import Attempts
+
+__all__ = ("Build", "Failed", "Job", "Pause", "Run", "Step", "Work", "attempts", "job", "purge")
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True)
+class Run(Generic[T]):
+    """Run a fresh ``program()`` in one transaction; sent back its result, or ``Failed``."""
+
+    program: Callable[[], ops.Program[T]]
+    write: bool
+    #: Atomic as one statement: may run in autocommit mode (``Operation.single``).
+    single: bool = False
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Wait ``seconds`` before the next attempt."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A transaction the database ended with ``error`` (rolled back, or its connection lost)."""
+
+    error: sa.exc.DBAPIError
+
+
+Step = Run[Any] | Pause
+#: The transactions of one call to the store, with their retries.
+Work = Generator[Step, Any, T]
+
+
+@dataclass(frozen=True)
+class Job(Generic[T]):
+    """A work, and how to speak of it in errors."""
+
+    #: "load session 'x'": completes "the database failed to …".
+    what: str
+    #: Its transactions write (the async twin on SQLite queues writers).
+    write: bool
+    work: Work[T]
+    conflict: str | None = None
+
+
+#: What a store runs: ``build(context, *args)``, an operation of ``operations`` (one
+#: transaction) or a job of several (``purge``).
+Build = Callable[Concatenate[ops.Context, P], "ops.Operation[T] | Job[T]"]
+
+
+def job(made: ops.Operation[T] | Job[T]) -> Job[T]:
+    """An operation in one transaction, retried (``attempts``); a job as it is."""
+    if isinstance(made, Job):
+        return made
+    return Job(made.what, made.write, attempts(made), made.conflict)
+
+
+def attempts(operation: ops.Operation[T]) -> Work[T]:
+    """Run ``operation`` until it succeeds or there is no point in trying again: after a
+    deadlock or serialization failure it runs again (the database rolled it back); after a
+    lost connection, a read runs again, and a write with an op id first looks up whether the
+    lost attempt landed (``errors.Attempts`` keeps count and paces them). A repeated op id
+    (the op table's primary key refused it) returns what its first application produced."""
+    policy = Attempts(write=operation.write, recoverable=operation.recover is not None)
+    recover = operation.recover
+    while True:
+        outcome: Any = None
+        if policy.lost and recover is not None:
+            outcome = yield Run(recover, write=False)
+            if not isinstance(outcome, Failed) and outcome is not None:
+                result: T = outcome
+                return result
+        if not isinstance(outcome, Failed):
+            outcome = yield Run(operation.program, operation.write, operation.single)
+            if not isinstance(outcome, Failed):
+                done: T = outcome
+                return done
+        error = outcome.error
+        if isinstance(error, sa.exc.IntegrityError):
+            landed = None if recover is None else (yield Run(recover, write=False))
+            if isinstance(landed, Failed):
+                raise landed.error
+            if landed is None:
+                raise error
+            found: T = landed
+            return found
+        yield Pause(policy.delay(error))
+
+
+def purge(c: ops.Context, now: float) -> Job[int]:
+    """Delete every session expired at ``now``, a batch per transaction (so none holds locks
+    for long); returns how many."""
+
+    def work() -> Work[int]:
+        total, more = 0, True
+        while more:
+            deleted, more = yield from attempts(ops.purge_batch(c, now))
+            total += deleted
+        return total
+
+    return Job("purge expired sessions", True, work())
