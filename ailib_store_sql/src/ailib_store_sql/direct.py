@@ -1,9 +1,9 @@
-"""SQLite and MySQL/MariaDB (sync): the prepared statements run straight on the driver's
-cursor.
+"""The sync store (SQLite, PostgreSQL, MySQL/MariaDB): the prepared statements run straight
+on the driver's cursor.
 
-SQLite answers in microseconds, and a local MariaDB in a few tens, so SQLAlchemy's
-per-statement work (cache key, execution context, result set-up: about 50 µs a statement)
-is most of an append's cost beyond the commit. The statements of ``statements`` that are
+SQLite answers in microseconds, and a local PostgreSQL or MariaDB in a few tens, so
+SQLAlchemy's per-statement work (cache key, execution context, result set-up: about 50 µs a
+statement) is most of an append's cost beyond the commit. The statements of ``statements`` that are
 built once per table set (``prepared``) are compiled once here, to their SQL text and the
 order of their parameters, and executed on the connection's own driver cursor (through the
 dialect's ``do_execute``), inside the transaction SQLAlchemy began (so ``BEGIN IMMEDIATE``,

@@ -137,7 +137,7 @@ class Engines(Generic[E]):
     #: asyncio lock rather than in SQLite's busy handler, which sleeps in steps of up to 100 ms
     #: (and would hold a worker thread each).
     single_writer: bool = False
-    #: SQLite, sync MySQL/MariaDB: prepared statements straight on the driver (``direct``).
+    #: The sync engines: prepared statements straight on the driver (``direct``).
     direct: bool = False
     #: PostgreSQL: the writer in autocommit mode, for operations that are one statement.
     autocommit: E | None = None
@@ -235,8 +235,9 @@ def _configured(
         reader = engine.execution_options(isolation_level="REPEATABLE READ")
         # A one-statement append needs no BEGIN / COMMIT round trips.
         autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    # PyMySQL (the sync engine): prepared statements straight on its cursor (``direct``).
-    direct = backend in ("mysql", "mariadb") and not isinstance(engine, AsyncEngine)
+    # PyMySQL and psycopg (the sync engine): prepared statements straight on the driver's
+    # cursor (``direct``).
+    direct = not isinstance(engine, AsyncEngine)
     return Engines(
         engine, reader, engine, shared_connection=False, autocommit=autocommit, direct=direct
     )

@@ -65,7 +65,7 @@ _PREPARED: set[int] = set()
 
 def prepared(build: Callable[P, S]) -> Callable[P, S]:
     """Build the statement once per arguments, and mark it as prepared: ``direct`` runs
-    such statements straight on sqlite3's cursor."""
+    such statements straight on the driver's cursor (sync store)."""
     cached = functools.cache(build)
 
     @functools.wraps(build)
