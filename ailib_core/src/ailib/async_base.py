@@ -16,7 +16,7 @@ from typing import Any, Self
 
 from ailib.arguments import check_count, check_kind, check_label
 from ailib.async_session import AsyncSession
-from ailib.base import POP_ATTEMPTS
+from ailib.base import EVERY_MESSAGE, POP_ATTEMPTS
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.ids import check_session_id
 from ailib.messages import CHAT, Message
@@ -186,7 +186,7 @@ class AsyncBaseStore(StoreCore, ABC):
 
     async def clear(self, session_id: str) -> int:
         check_session_id(session_id)
-        return len(await self._pop(session_id, 2**62, time.time()))
+        return len(await self._pop(session_id, EVERY_MESSAGE, time.time()))
 
     async def delete(self, session_id: str) -> bool:
         check_session_id(session_id)

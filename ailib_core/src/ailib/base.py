@@ -36,6 +36,9 @@ __all__ = ("BaseStore", "CheckpointState")
 
 #: How often a default ``_pop`` re-reads and retries when another writer got in first.
 POP_ATTEMPTS = 50
+#: The count ``clear`` pops: more than any session holds, and still exact as a 64-bit
+#: integer and as a double (a Lua number in Redis scripts).
+EVERY_MESSAGE = 2**62
 
 
 class BaseStore(StoreCore, ABC):
@@ -96,9 +99,9 @@ class BaseStore(StoreCore, ABC):
         """Checkpoint the current state, then make checkpoint ``number`` current."""
 
     def _pop(self, session_id: str, count: int, now: float) -> list[Message]:
-        """Remove and return the last ``count`` messages (all of them for ``count`` None is
-        not allowed; pass a large number). The default reads the session and rewrites it
-        with ``_replace``; stores override it with something cheaper."""
+        """Remove and return the last ``count`` messages, oldest first (all of them when the
+        session holds fewer; ``clear`` passes :data:`EVERY_MESSAGE`). The default reads the
+        session and rewrites it with ``_replace``; stores override it with something cheaper."""
         for _ in range(POP_ATTEMPTS):
             record = self._live(self._fetch(session_id, None), None)
             if record is None:
@@ -207,7 +210,7 @@ class BaseStore(StoreCore, ABC):
     def clear(self, session_id: str) -> int:
         """Remove every message (metadata and checkpoints stay); returns how many."""
         check_session_id(session_id)
-        return len(self._pop(session_id, 2**62, time.time()))
+        return len(self._pop(session_id, EVERY_MESSAGE, time.time()))
 
     def delete(self, session_id: str) -> bool:
         check_session_id(session_id)
