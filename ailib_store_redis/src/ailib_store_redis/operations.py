@@ -247,7 +247,7 @@ def purge(ctx: Context, now: float) -> Program[int]:
 # -- reads ----------------------------------------------------------------------------------
 
 
-def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+def _hash_of(flat: Sequence[bytes]) -> dict[bytes, bytes]:
     """A hash as redis-py parses HGETALL, from a script's flat reply."""
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
@@ -258,7 +258,7 @@ def fetch(ctx: Context, session_id: str, last: int | None) -> Program[SessionRec
     if ctx.cluster:
         args = ["" if last is None else str(last)]
         replies = yield Eval("fetch", [keys.meta, keys.log], args)
-        replies[0] = _pairs(replies[0])
+        replies[0] = _hash_of(replies[0])
     else:
         reads = [Command("hgetall", (keys.meta,))]
         if last is None:
@@ -364,7 +364,7 @@ def checkpoints(
         fields, infos, pointers = yield Eval(
             "fetch_checkpoints", [keys.meta, keys.cp, keys.cpp], []
         )
-        infos, pointers = _pairs(infos), _pairs(pointers)
+        infos, pointers = _hash_of(infos), _hash_of(pointers)
     else:
         reads = [
             Command("hmget", (keys.meta, ["v", "e"])),

@@ -58,7 +58,8 @@ def _ttl(ttl: float | None) -> str:
     return "" if ttl is None else num(ttl)
 
 
-def _pairs(values: Mapping[str, Any]) -> list[str]:
+def _counted_fields(values: Mapping[str, Any]) -> list[str]:
+    """``values`` as script arguments: how many follow, then each key and its JSON."""
     out = [str(2 * len(values))]
     for key, value in values.items():
         out += (key, dumps(value))
@@ -91,7 +92,7 @@ def create_args(record: SessionRecord, prefix: str) -> list[str]:
         num(record.created_at),
         _ttl(record.ttl),
         str(max((cp.number for cp in record.checkpoints), default=0)),
-        *_pairs(record.metadata),
+        *_counted_fields(record.metadata),
         str(len(record.checkpoints)),
         *checkpoints,
         str(len(snapshot)),
@@ -137,7 +138,7 @@ def apply_args(session_id: str, change: Change, now: float, prefix: str) -> list
         "" if change.expected_version is None else str(change.expected_version),
         "1" if change.replace_metadata else "0",
         _ttl(change.ttl),
-        *_pairs(change.set_metadata),
+        *_counted_fields(change.set_metadata),
         str(len(change.unset_metadata)),
         *change.unset_metadata,
         *(dumps(m) for m in change.append),
@@ -154,7 +155,7 @@ def replace_args(
         record.session_id,
         str(expected_version),
         _ttl(record.ttl),
-        *_pairs(record.metadata),
+        *_counted_fields(record.metadata),
         *(dumps(m) for m in record.messages),
     ]
 
