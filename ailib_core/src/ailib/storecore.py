@@ -37,7 +37,7 @@ from ailib.errors import (
     SessionNotFound,
 )
 from ailib.hooks import StoreHooks
-from ailib.ids import check_session_id
+from ailib.ids import MEMORY_PREFIX, check_id_of_kind, check_session_id
 from ailib.messages import (
     CHAT,
     ITEMS,
@@ -123,10 +123,11 @@ class StoreCore:
 
     def _record_of(self, session: Session, ttl: float | None, now: float) -> SessionRecord:
         check_kind(session.kind)
+        check_id_of_kind(check_session_id(session.session_id), session.kind, MEMORY)
         for message in session.messages:
             check_message(message, session.kind)
         return SessionRecord(
-            session_id=check_session_id(session.session_id),
+            session_id=session.session_id,
             kind=session.kind,
             messages=self._copy(session.messages),
             metadata=encode_metadata(session.metadata),
@@ -174,6 +175,11 @@ class StoreCore:
         op_id = check_idempotency_key(idempotency_key) or new_op_id()
         if not messages:
             raise InvalidMessage("append needs at least one message")
+        if session_id.startswith(MEMORY_PREFIX):
+            raise InvalidMessage(
+                f"session {session_id!r} is a user's memory, which holds no messages; "
+                "use store.memory(user_id) to read and change it"
+            )
         items_only = []
         for message in messages:
             check_json_object(message)

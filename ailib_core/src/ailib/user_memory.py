@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ailib.arguments import check_mapping
 from ailib.errors import ConflictError, InvalidArgument, InvalidArgumentType, SessionNotFound
+from ailib.ids import MEMORY_PREFIX
 from ailib.messages import MEMORY
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ _ATTEMPTS: Final = 100
 
 def memory_session_id(user_id: str) -> str:
     """The id of ``user_id``'s memory session (a hash: user ids may hold any character)."""
-    return "mem." + hashlib.sha256(user_id.encode()).hexdigest()[:40]
+    return MEMORY_PREFIX + hashlib.sha256(user_id.encode()).hexdigest()[:40]
 
 
 class UserMemory:
