@@ -98,8 +98,14 @@ class StoreCore:
 
     @property
     def url(self) -> str:
-        """The store's URL with any password masked."""
-        return self._url.render() if self._url else f"{type(self).__name__}()"
+        """The store's URL with any password masked (rendered once per URL: errors and
+        checks on the hot path name it)."""
+        url = self._url
+        shown = self.__dict__.get("_shown_url")
+        if shown is None or shown[0] is not url:
+            shown = (url, url.render() if url else f"{type(self).__name__}()")
+            self.__dict__["_shown_url"] = shown
+        return shown[1]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url} namespace={self.namespace!r}>"
