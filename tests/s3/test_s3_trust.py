@@ -86,6 +86,29 @@ def test_append_behind_503s_raises_and_stores_nothing(
     assert store.append(session_id, {"role": "user", "content": "after"}) == 3
 
 
+def _index_put(request: Any) -> bool:
+    """PUTs of listing-index markers (never the manifest that commits a change)."""
+    path = request.path.split("?")[0]
+    return request.method == "PUT" and ("/idx/" in path or "/u/" in path)
+
+
+def test_a_failed_index_marker_does_not_fail_a_stored_write(
+    faulty: tuple[str, Faults], open_s3: OpenS3
+) -> None:
+    """The markers are written beside the manifest; once the manifest is stored the change
+    is acknowledged, and a marker that failed is written again off the caller's path."""
+    url, faults = faulty
+    store = open_s3(url + "&retries=0")
+    faults.set("503", applies=_index_put)
+    session = store.create({"user_id": "ann"})
+    assert faults.injected["503"] >= 1
+    faults.off()
+    loaded = store.load(session.session_id)
+    assert loaded.version == 1
+    assert loaded.metadata["user_id"] == "ann"
+    assert store.append(session.session_id, {"role": "user", "content": "next"}) == 2
+
+
 def test_append_to_a_hung_endpoint_raises(faulty: tuple[str, Faults], open_s3: OpenS3) -> None:
     url, faults = faulty
     store = open_s3(url + "&timeout=0.5s&retries=0")

@@ -136,12 +136,21 @@ def _fence(ctx: Context, stored: Manifest, etag: str) -> Program[None]:
     yield from objects.put(ctx.layout.manifest(stored.session_id), stored.encode(), if_match=etag)
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """What a settled program returns instead of raising. Not an exception itself: a
+    parallel step raises any exception it is handed, and a marker PUT that failed after the
+    manifest was stored must not fail the stored change."""
+
+    error: Exception
+
+
 def _settled(program: Program[Any]) -> Program[Any]:
-    """``program``'s result, or the exception it raised (so a parallel step waits for all)."""
+    """``program``'s result, or :class:`_Failed` with the exception it raised."""
     try:
         return (yield from program)
     except Exception as exc:
-        return exc
+        return _Failed(exc)
 
 
 def commit(
@@ -170,7 +179,7 @@ def commit(
     outcome, *marked = yield Parallel([_put_manifest(ctx, manifest, etag), *puts])
     if outcome.etag is not None:
         ctx.cache.remember(session_id, outcome.etag, manifest)
-        failed = [k for k, m in zip(new_markers, marked, strict=True) if isinstance(m, Exception)]
+        failed = [k for k, m in zip(new_markers, marked, strict=True) if isinstance(m, _Failed)]
         if failed:  # the change is stored: its index markers are written again, off the path
             yield from objects.later(objects.put_all([(k, b"") for k in failed]), "indexing")
         unused = (tried | set(old_markers)) - set(manifest.markers)
