@@ -1,8 +1,14 @@
-"""`AsyncBaseStore`: the async twin of :class:`ailib.base.BaseStore`.
+"""The store bases: the public store API over a small set of backend operations.
 
-Same public surface (awaited), same errors, same URLs and options; the backend implements
-the same underscore operations as coroutines. Every I/O-free step is shared with the sync
-store through :class:`ailib.storecore.StoreCore`.
+``AsyncBaseStore`` (``ailib.async_base``) is the source of both twins; ``BaseStore``
+(``ailib.base``) is generated from it by ``scripts/generate_sync.py``, which drops ``async``
+and ``await`` and renames the async names to the sync ones (see ``docs/architecture.md``).
+
+The public methods validate input, apply the TTL policy and the write hooks, and turn records
+into sessions (the I/O-free steps live in :class:`ailib.storecore.StoreCore`); a backend
+implements only the underscore operations below, each of which must be atomic.
+:class:`ailib.document.DocumentStore` derives every operation from four compare-and-set
+document primitives, for plugins that want to be small rather than fast.
 """
 
 from __future__ import annotations
@@ -15,8 +21,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ailib.arguments import check_count, check_kind, check_label
-from ailib.async_session import AsyncSession
-from ailib.base import EVERY_MESSAGE, POP_ATTEMPTS
+from ailib.async_session import AsyncSession, bound
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.ids import check_session_id
 from ailib.messages import CHAT, Message
@@ -30,55 +35,79 @@ from ailib.records import (
 )
 from ailib.session import Session
 from ailib.storecore import CheckpointState, StoreCore
+from ailib.user_memory import AsyncUserMemories
 
-__all__ = ("AsyncBaseStore",)
+__all__ = ("EVERY_MESSAGE", "POP_ATTEMPTS", "AsyncBaseStore", "CheckpointState")
+
+#: How often a default ``_pop`` re-reads and retries when another writer got in first.
+POP_ATTEMPTS = 50
+#: The count ``clear`` pops: more than any session holds, and still exact as a 64-bit
+#: integer and as a double (a Lua number in Redis scripts).
+EVERY_MESSAGE = 2**62
 
 
-class AsyncBaseStore(StoreCore, ABC):
-    """Implements the async store API on top of abstract async ``_`` operations, whose
-    contracts are those of :class:`ailib.base.BaseStore`."""
+class AsyncBaseStore(StoreCore, AsyncUserMemories, ABC):
+    """Implements :class:`ailib.SessionStore` (each method awaited, on the async twin) on top
+    of the abstract ``_`` operations."""
 
-    @abstractmethod
-    async def _create(self, record: SessionRecord) -> None: ...
-
-    @abstractmethod
-    async def _fetch(self, session_id: str, last: int | None) -> SessionRecord | None: ...
-
-    @abstractmethod
-    async def _apply(self, session_id: str, change: Change, now: float) -> int: ...
-
-    @abstractmethod
-    async def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int: ...
+    # -- backend operations: each one atomic ----------------------------------------------
 
     @abstractmethod
-    async def _delete(self, session_id: str) -> bool: ...
+    async def _create(self, record: SessionRecord) -> None:
+        """Insert a new session (an expired one with the id may be replaced); ConflictError if
+        a live one has the id. ``record.checkpoints`` (imports carry them, each with its
+        messages) are stored too, keeping their numbers, labels and times."""
+
+    @abstractmethod
+    async def _fetch(self, session_id: str, last: int | None) -> SessionRecord | None:
+        """The session with all its messages, or (``last``) at least its last ``last``;
+        ``message_count`` tells the total. None if absent; may return an expired record."""
+
+    @abstractmethod
+    async def _apply(self, session_id: str, change: Change, now: float) -> int:
+        """Append and/or change metadata; return the new version. SessionNotFound if absent
+        or expired, ConflictError if ``change.expected_version`` is stale."""
+
+    @abstractmethod
+    async def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
+        """Make the stored session equal ``record`` (messages, metadata, ttl) if its version is
+        ``expected_version``; copy the messages of checkpoints the rewrite breaks first."""
+
+    @abstractmethod
+    async def _delete(self, session_id: str) -> bool:
+        """Delete the session with its checkpoints; True if it existed."""
 
     @abstractmethod
     async def _list(
         self, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
-    ) -> Sequence[SessionRecord]: ...
+    ) -> Sequence[SessionRecord]:
+        """Up to ``limit`` live sessions (messages may be empty; ``message_count`` set), newest
+        ``updated_at`` first, ties by id descending, starting after the ``after`` key."""
 
     @abstractmethod
-    async def _purge(self, now: float) -> int: ...
+    async def _purge(self, now: float) -> int:
+        """Delete every session expired at ``now``; return how many."""
 
     @abstractmethod
-    async def _checkpoint(self, session_id: str, label: str | None, now: float) -> int: ...
+    async def _checkpoint(self, session_id: str, label: str | None, now: float) -> int:
+        """Record the current state as the next checkpoint; return its number."""
 
     @abstractmethod
-    async def _checkpoints(
-        self, session_id: str, now: float
-    ) -> Sequence[CheckpointRecord] | None: ...
+    async def _checkpoints(self, session_id: str, now: float) -> Sequence[CheckpointRecord] | None:
+        """The session's checkpoints (messages not needed), oldest first; None if absent."""
 
     @abstractmethod
-    async def _checkpoint_state(
-        self, session_id: str, number: int, now: float
-    ) -> CheckpointState: ...
+    async def _checkpoint_state(self, session_id: str, number: int, now: float) -> CheckpointState:
+        """Messages and encoded metadata of checkpoint ``number``; CheckpointNotFound if none."""
 
     @abstractmethod
-    async def _restore(self, session_id: str, number: int, now: float) -> int: ...
+    async def _restore(self, session_id: str, number: int, now: float) -> int:
+        """Checkpoint the current state, then make checkpoint ``number`` current."""
 
     async def _pop(self, session_id: str, count: int, now: float) -> list[Message]:
-        """See ``BaseStore._pop``."""
+        """Remove and return the last ``count`` messages, oldest first (all of them when the
+        session holds fewer; ``clear`` passes :data:`EVERY_MESSAGE`). The default reads the
+        session and rewrites it with ``_replace``; stores override it with something cheaper."""
         for _ in range(POP_ATTEMPTS):
             record = self._live(await self._fetch(session_id, None), None)
             if record is None:
@@ -97,7 +126,7 @@ class AsyncBaseStore(StoreCore, ABC):
     async def aclose(self) -> None:
         """Release connections. The store must not be used afterwards."""
 
-    # -- public API (see BaseStore for each method's contract) ----------------------------
+    # -- public API -----------------------------------------------------------------------
 
     async def create(
         self,
@@ -112,7 +141,7 @@ class AsyncBaseStore(StoreCore, ABC):
         record = self._new_record(session, ttl)
         await self._create(record)
         self._stamp(session, record)
-        return AsyncSession(session, self)
+        return bound(session, self)
 
     async def session(
         self, session_id: str, *, create: bool = False, kind: str = CHAT
@@ -123,7 +152,7 @@ class AsyncBaseStore(StoreCore, ABC):
             if not create:
                 raise SessionNotFound(session_id, self.url)
             return await self.create(session_id=session_id, kind=kind)
-        return AsyncSession(found, self)
+        return bound(found, self)
 
     async def load(self, session_id: str, last: int | None = None) -> Session:
         record = await self._fetch_live(session_id, last)
@@ -180,11 +209,14 @@ class AsyncBaseStore(StoreCore, ABC):
         return await self._apply(session_id, change, time.time())
 
     async def pop(self, session_id: str, count: int = 1) -> builtins.list[Message]:
+        """Remove and return the last ``count`` messages, oldest first (fewer if the session
+        is shorter). A rewrite: checkpoints that need the messages keep a copy."""
         check_session_id(session_id)
         check_count(count, "count", 1)
         return await self._pop(session_id, count, time.time())
 
     async def clear(self, session_id: str) -> int:
+        """Remove every message (metadata and checkpoints stay); returns how many."""
         check_session_id(session_id)
         return len(await self._pop(session_id, EVERY_MESSAGE, time.time()))
 
@@ -200,6 +232,7 @@ class AsyncBaseStore(StoreCore, ABC):
         *,
         kind: str | None = None,
     ) -> Page:
+        """Sessions newest first; ``kind`` picks one kind (memory sessions only when asked)."""
         after, now = self._list_args(user_id, limit, cursor, kind)
         user_key = self._user_key(user_id)
         listed: builtins.list[tuple[SessionRecord, SessionSummary]] = []
@@ -243,6 +276,8 @@ class AsyncBaseStore(StoreCore, ABC):
         )
 
     async def export_session(self, session_id: str) -> dict[str, Any]:
+        """The session and its checkpoints as one JSON-ready dict (``Session.to_dict`` plus
+        ``ttl`` and ``checkpoints``), the same for every backend; ``import_session`` reads it."""
         record = await self._fetch_live(session_id, None)
         found = await self._checkpoints(session_id, time.time())
         if record is None or found is None:
@@ -253,6 +288,8 @@ class AsyncBaseStore(StoreCore, ABC):
         return self._export(record, states)
 
     async def import_session(self, data: Mapping[str, Any]) -> Session:
+        """Store a session exported by ``export_session`` (from any store) under its own id,
+        with its checkpoints; ConflictError if a live session has that id."""
         record = self._imported_record(data)
         await self._create(record)
         return self._to_session(record)

@@ -13,7 +13,7 @@ from ailib.window import TokenCounter, approximate_tokens
 if TYPE_CHECKING:
     from ailib.async_base import AsyncBaseStore
 
-__all__ = ("AsyncSession",)
+__all__ = ("AsyncSession", "bound")
 
 
 class AsyncSession:
@@ -92,3 +92,9 @@ class AsyncSession:
 
     def __repr__(self) -> str:
         return f"<AsyncSession {self.session_id} messages={len(self)} store={self.store!r}>"
+
+
+def bound(session: Session, store: AsyncBaseStore) -> AsyncSession:
+    """``session`` bound to ``store``: its writes go through to it (the twin of
+    :func:`ailib.session.bound`)."""
+    return AsyncSession(session, store)

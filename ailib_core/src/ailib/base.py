@@ -1,10 +1,16 @@
-"""`BaseStore`: the public store API over a small set of backend operations.
+# Generated from async_base.py by scripts/generate_sync.py: do not edit.
+# Edit async_base.py and run `python scripts/generate_sync.py`.
+"""The store bases: the public store API over a small set of backend operations.
+
+``AsyncBaseStore`` (``ailib.async_base``) is the source of both twins; ``BaseStore``
+(``ailib.base``) is generated from it by ``scripts/generate_sync.py``, which drops ``async``
+and ``await`` and renames the async names to the sync ones (see ``docs/architecture.md``).
 
 The public methods validate input, apply the TTL policy and the write hooks, and turn records
-into sessions (the I/O-free steps live in :class:`ailib.storecore.StoreCore`, shared with the
-async twin); a backend implements only the underscore operations below, each of which must be
-atomic. :class:`ailib.document.DocumentStore` derives every operation from four
-compare-and-set document primitives, for plugins that want to be small rather than fast.
+into sessions (the I/O-free steps live in :class:`ailib.storecore.StoreCore`); a backend
+implements only the underscore operations below, each of which must be atomic.
+:class:`ailib.document.DocumentStore` derives every operation from four compare-and-set
+document primitives, for plugins that want to be small rather than fast.
 """
 
 from __future__ import annotations
@@ -28,11 +34,11 @@ from ailib.records import (
     SessionRecord,
     SessionSummary,
 )
-from ailib.session import Session
+from ailib.session import Session, bound
 from ailib.storecore import CheckpointState, StoreCore
-from ailib.user_memory import UserMemory, forget_user
+from ailib.user_memory import UserMemories
 
-__all__ = ("BaseStore", "CheckpointState")
+__all__ = ("EVERY_MESSAGE", "POP_ATTEMPTS", "BaseStore", "CheckpointState")
 
 #: How often a default ``_pop`` re-reads and retries when another writer got in first.
 POP_ATTEMPTS = 50
@@ -41,8 +47,9 @@ POP_ATTEMPTS = 50
 EVERY_MESSAGE = 2**62
 
 
-class BaseStore(StoreCore, ABC):
-    """Implements :class:`ailib.SessionStore` on top of the abstract ``_`` operations."""
+class BaseStore(StoreCore, UserMemories, ABC):
+    """Implements :class:`ailib.SessionStore` (each method awaited, on the async twin) on top
+    of the abstract ``_`` operations."""
 
     # -- backend operations: each one atomic ----------------------------------------------
 
@@ -135,7 +142,7 @@ class BaseStore(StoreCore, ABC):
         record = self._new_record(session, ttl)
         self._create(record)
         self._stamp(session, record)
-        return session.bind(self)
+        return bound(session, self)
 
     def session(self, session_id: str, *, create: bool = False, kind: str = CHAT) -> Session:
         check_kind(kind)
@@ -144,7 +151,7 @@ class BaseStore(StoreCore, ABC):
             if not create:
                 raise SessionNotFound(session_id, self.url)
             return self.create(session_id=session_id, kind=kind)
-        return found.bind(self)
+        return bound(found, self)
 
     def load(self, session_id: str, last: int | None = None) -> Session:
         record = self._fetch_live(session_id, last)
@@ -264,14 +271,6 @@ class BaseStore(StoreCore, ABC):
         state = self._checkpoint_state(session_id, version, time.time())
         messages, metadata = self._readable_state(session_id, state, source.kind)
         return self.create(self._decoded(session_id, metadata), kind=source.kind, messages=messages)
-
-    def memory(self, user_id: str, ttl: float | str | None = None) -> UserMemory:
-        """``user_id``'s long-term memory, shared by all of their sessions."""
-        return UserMemory(self, user_id, ttl)
-
-    def forget_user(self, user_id: str) -> int:
-        """Erase ``user_id``: their sessions, checkpoints and memory. Returns sessions deleted."""
-        return forget_user(self, user_id)
 
     def export_session(self, session_id: str) -> dict[str, Any]:
         """The session and its checkpoints as one JSON-ready dict (``Session.to_dict`` plus

@@ -22,7 +22,7 @@ from ailib.window import TokenCounter, approximate_tokens, window
 if TYPE_CHECKING:
     from ailib.store import SessionStore
 
-__all__ = ("FORMAT", "FORMAT_VERSION", "Session")
+__all__ = ("FORMAT", "FORMAT_VERSION", "Session", "bound")
 
 FORMAT: Final = "ailib.session"
 FORMAT_VERSION: Final = 1
@@ -208,6 +208,13 @@ class Session:
             f"<{type(self).__name__} {self.session_id} kind={self.kind} "
             f"messages={len(self.messages)} version={self.version}{where}>"
         )
+
+
+def bound(session: Session, store: SessionStore) -> Session:
+    """``session`` bound to ``store`` (:meth:`Session.bind`); a function so that the store
+    base generated from the async one can call it as that one calls
+    :func:`ailib.async_session.bound`."""
+    return session.bind(store)
 
 
 class NotBound(AilibError, RuntimeError):

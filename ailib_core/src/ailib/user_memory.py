@@ -20,7 +20,7 @@ from ailib.messages import MEMORY
 if TYPE_CHECKING:
     from ailib.store import SessionStore
 
-__all__ = ("UserMemory", "forget_user", "memory_session_id")
+__all__ = ("AsyncUserMemories", "UserMemories", "UserMemory", "forget_user", "memory_session_id")
 
 USER_ID: Final = "user_id"
 _ATTEMPTS: Final = 100
@@ -152,3 +152,21 @@ def forget_user(store: SessionStore, user_id: str) -> int:
     if store.delete(memory_session_id(user_id)):
         deleted += 1
     return deleted
+
+
+class UserMemories:
+    """``memory`` and ``forget_user``: what a sync store (``BaseStore``) gives for users'
+    long-term memory."""
+
+    def memory(self: SessionStore, user_id: str, ttl: float | str | None = None) -> UserMemory:
+        """``user_id``'s long-term memory, shared by all of their sessions."""
+        return UserMemory(self, user_id, ttl)
+
+    def forget_user(self: SessionStore, user_id: str) -> int:
+        """Erase ``user_id``: their sessions, checkpoints and memory. Returns sessions deleted."""
+        return forget_user(self, user_id)
+
+
+class AsyncUserMemories:
+    """The async twin of :class:`UserMemories`, which ``AsyncBaseStore`` inherits: an async
+    store does not serve users' memory yet (open the sync store for ``store.memory``)."""
