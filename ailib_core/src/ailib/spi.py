@@ -37,9 +37,23 @@ Errors: raise only :mod:`ailib.errors` classes. A backend that cannot be reached
 stored data that does not decode raises ``CorruptSessionError`` naming the session.
 
 A plugin small rather than fast subclasses :class:`DocumentStore` and implements four
-compare-and-set document primitives instead. A store that writes each operation once for
-its sync and async classes writes it as a :data:`Program` (a generator of I/O steps) and
-runs it with :func:`drive` or :func:`drive_async`.
+compare-and-set document primitives instead.
+
+A store that writes each operation once for its sync and async classes writes it as a
+:data:`Program`: a generator that yields the I/O steps it needs and is sent each step's
+result, never doing I/O itself. It then subclasses :class:`ProgramStore` and
+:class:`AsyncProgramStore` instead of the two bases, and gives each of them three things:
+
+* ``_programs``: its :class:`Programs`, one generator function per operation (``create``,
+  ``fetch``, ``apply``, ``replace``, ``delete``, ``list_page``, ``purge``, ``pop``,
+  ``checkpoint``, ``checkpoints``, ``checkpoint_state``, ``restore``), each taking the
+  context and the arguments of the underscore operation of the same name and returning
+  what it returns, under the contract above. A module of such functions will do;
+* ``_context``: what the programs take first (the namespace, key prefix, tables…);
+* ``_perform(step)``: do one step and return its result (``async def`` on the async twin).
+
+Every underscore operation is then implemented once per twin, by running the program with
+:func:`drive` or :func:`drive_async`, which a store may also call itself.
 
 A store built from a URL records it with :func:`set_store_url`, so that ``store.url``
 (password masked) names the store in every error.
@@ -49,19 +63,22 @@ from __future__ import annotations
 
 from ailib.async_adapter import InlineAsyncStore, ThreadedAsyncStore
 from ailib.async_base import AsyncBaseStore
+from ailib.async_program_store import AsyncProgramStore
 from ailib.base import BaseStore
 from ailib.checkpoints import common_prefix
 from ailib.codec import dumps, loads
 from ailib.document import DocumentStore
 from ailib.durations import parse_duration
 from ailib.messages import Message
-from ailib.programs import Program, drive, drive_async
+from ailib.program_store import ProgramStore
+from ailib.programs import Program, Programs, drive, drive_async
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.storecore import CheckpointState, StoreCore
 from ailib.url import StoreURL, make_url
 
 __all__ = (
     "AsyncBaseStore",
+    "AsyncProgramStore",
     "BaseStore",
     "Change",
     "CheckpointRecord",
@@ -70,6 +87,8 @@ __all__ = (
     "InlineAsyncStore",
     "Message",
     "Program",
+    "ProgramStore",
+    "Programs",
     "SessionRecord",
     "StoreCore",
     "StoreURL",
