@@ -125,7 +125,7 @@ class StoreCore:
 
     def _copy(self, messages: Sequence[Message]) -> list[Message]:
         """Messages as the store will keep them; deep copies when hooks may edit them."""
-        return [copy.deepcopy(m) if self.hooks else dict(m) for m in messages]
+        return [copy.deepcopy(m) for m in messages] if self.hooks else list(map(dict, messages))
 
     def _record_of(self, session: Session, ttl: float | None, now: float) -> SessionRecord:
         check_kind(session.kind)

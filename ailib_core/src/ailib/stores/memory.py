@@ -100,13 +100,16 @@ class MemoryStore(DocumentStore):
 
     def _apply(self, session_id: str, change: Change, now: float) -> int:
         with self._space.lock:
-            record = self._space.records.get(self._key(session_id))
+            record = self._space.records.get((self.namespace, session_id))
             if record is None or record.expired(now):
                 raise SessionNotFound(session_id, self.url)
             if change.op_id in record.ops:
                 return record.ops[change.op_id]
-            check_count(record, self.url)
-            check_expected(record, change.expected_version, self.url)
+            # Checked here first: the checks name the store, whose URL costs a call.
+            if record.message_count != len(record.messages):
+                check_count(record, self.url)
+            if change.expected_version is not None:
+                check_expected(record, change.expected_version, self.url)
             record.messages.extend(copy.deepcopy(list(change.append)))
             record.message_count = len(record.messages)
             record.metadata = change.apply_metadata(record.metadata)
