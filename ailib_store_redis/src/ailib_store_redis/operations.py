@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Concatenate, Final, ParamSpec, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
 from ailib.errors import CorruptSessionError
 from ailib.spi import Change, CheckpointRecord, CheckpointState, Message, SessionRecord
@@ -30,18 +30,28 @@ from ailib_store_redis.keys import (
 from ailib_store_redis.protocol import num
 
 __all__ = (
-    "Build",
     "Command",
     "Context",
     "Eval",
     "Pipeline",
     "Program",
     "Step",
+    "apply",
+    "checkpoint",
+    "checkpoint_state",
+    "checkpoints",
+    "create",
+    "delete",
+    "fetch",
+    "list_page",
+    "pop",
+    "purge",
+    "replace",
     "resendable",
+    "restore",
 )
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 logger = logging.getLogger("ailib")
 
@@ -140,9 +150,6 @@ class Context:
     def session_prefix(self) -> str:
         """What every session key of the namespace starts with: ``ailib:{ns:``."""
         return session_prefix(self.namespace)
-
-
-Build: TypeAlias = Callable[Concatenate[Context, P], Program[T]]
 
 
 # -- writes ---------------------------------------------------------------------------------
