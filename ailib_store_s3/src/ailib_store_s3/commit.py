@@ -20,23 +20,19 @@ from ailib_store_s3.client import is_missing, is_precondition_failed, retried
 from ailib_store_s3.context import Context
 from ailib_store_s3.layout import new_token
 from ailib_store_s3.manifest import Manifest, Write, encode_messages
-from ailib_store_s3.reading import read
+from ailib_store_s3.reads import read
 from ailib_store_s3.steps import Parallel, Program, Sleep
 
 __all__ = (
-    "ATTEMPTS",
     "Outcome",
     "already_committed",
     "commit",
-    "conflict",
     "lost",
     "materialize",
     "stale",
     "write_and_commit",
 )
 
-#: Conditional-write attempts before an operation gives up with ConflictError.
-ATTEMPTS = 400
 #: Full-jitter exponential backoff after a lost conditional write (seconds).
 _BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.1
 #: Reads that try to find out whether a manifest PUT whose answer was lost was applied.
@@ -250,12 +246,6 @@ def materialize(manifest: Manifest, log: Sequence[Message], keep: int) -> list[W
             ref.messages_key = f"{ref.key}-messages-{new_token()}"
             writes.append((ref.messages_key, encode_messages(log[: ref.message_count])))
     return writes
-
-
-def conflict(ctx: Context, session_id: str) -> ConflictError:
-    return ConflictError(
-        f"session {session_id!r} in {ctx.url} kept changing during {ATTEMPTS} attempts"
-    )
 
 
 def stale(ctx: Context, session_id: str, version: int, expected: int | None) -> ConflictError:

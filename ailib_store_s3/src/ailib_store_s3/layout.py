@@ -75,10 +75,6 @@ class Layout:
     def session_prefix(self, session_id: str) -> str:
         return f"{self.root}s/{session_id}/"
 
-    @property
-    def sessions_prefix(self) -> str:
-        return f"{self.root}s/"
-
     def manifest(self, session_id: str) -> str:
         return f"{self.session_prefix(session_id)}manifest"
 

@@ -30,7 +30,7 @@ __all__ = (
     "put_all",
 )
 
-log = logging.getLogger("ailib_store_s3.bucket")
+log = logging.getLogger(__name__)
 
 #: An object to PUT: (key, body).
 Write = tuple[str, bytes]

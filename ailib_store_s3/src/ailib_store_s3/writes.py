@@ -16,10 +16,8 @@ from ailib.errors import CheckpointNotFound, ConflictError, SessionNotFound
 from ailib.spi import Change, CheckpointRecord, Message, SessionRecord, common_prefix
 from ailib_store_s3 import objects
 from ailib_store_s3.commit import (
-    ATTEMPTS,
     already_committed,
     commit,
-    conflict,
     lost,
     materialize,
     stale,
@@ -29,12 +27,14 @@ from ailib_store_s3.context import Context, Op
 from ailib_store_s3.groupcommit import Pending, fail
 from ailib_store_s3.layout import new_token
 from ailib_store_s3.manifest import CheckpointRef, Manifest, Write, encode_messages, storable
-from ailib_store_s3.reading import (
+from ailib_store_s3.reads import (
+    ATTEMPTS,
     Missing,
     checkpoint_body,
     checkpoint_contents,
     chunks,
     chunks_each,
+    conflict,
     current,
     live_manifest,
     read,
