@@ -1,8 +1,9 @@
 """`AsyncS3Store`: the native asyncio twin of :class:`ailib_store_s3.store.S3Store`.
 
 Same URLs, options, object layout, requests, retries and errors: it runs the very programs
-of :mod:`ailib_store_s3.writes` and :mod:`ailib_store_s3.reads` that the sync store runs,
-carrying their steps out with aiobotocore instead of blocking: parallel GETs with
+of :mod:`ailib_store_s3.writes` and :mod:`ailib_store_s3.reads` that the sync store runs, on
+``ailib.spi.AsyncProgramStore``, carrying their steps out with aiobotocore instead of
+blocking: parallel GETs with
 ``asyncio.gather``, best-effort clean-up as tasks, backoff with ``asyncio.sleep``, and
 group-commit turns on ``asyncio.Event``. ``ailib.open_async_store`` returns it for ``s3://``.
 
@@ -17,32 +18,34 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiobotocore.session import get_session  # type: ignore[import-untyped, unused-ignore]
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ailib.spi import AsyncBaseStore
+from ailib.spi import AsyncProgramStore, drive_async
 from ailib_store_s3.client import client_options
-from ailib_store_s3.context import Where
+from ailib_store_s3.context import Context
 from ailib_store_s3.core import ClientSettings, S3StoreCore
-from ailib_store_s3.steps import Call, Later, Parallel, Program, Sleep, Wait, run_async
+from ailib_store_s3.steps import Call, Failed, Later, Parallel, Sleep, Step, Wait
 
 __all__ = ("AsyncBucket", "AsyncS3Store")
+
+T = TypeVar("T")
 
 #: What an aiobotocore call can fail with; aiohttp's own errors arise reading a body.
 _FAILURES = (ClientError, BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError)
 
 
-class AsyncS3Store(S3StoreCore, AsyncBaseStore):
+class AsyncS3Store(S3StoreCore, AsyncProgramStore[Context, Step]):
     """``S3Store``'s options and behaviour, awaited; see ``docs/stores/s3.md``."""
 
     event_class = asyncio.Event
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.objects = AsyncBucket(self.settings, self)
+        self.objects = AsyncBucket(self.settings, self.bucket, self.endpoint)
 
     async def aclose(self) -> None:
         await self.objects.close()
@@ -51,16 +54,18 @@ class AsyncS3Store(S3StoreCore, AsyncBaseStore):
         """Wait for background clean-up (deleting superseded index markers and garbage)."""
         await self.objects.flush()
 
-    def _drive(self, program: Program[Any]) -> Any:
-        return run_async(program, self.objects)
+    async def _perform(self, step: Step) -> object:
+        return await self.objects.perform(step)
 
 
 class AsyncBucket:
-    """The async store's driver: one bucket through one aiobotocore client."""
+    """The async store's bucket through one aiobotocore client: performs the steps of its
+    programs."""
 
-    def __init__(self, settings: ClientSettings, where: Where) -> None:
+    def __init__(self, settings: ClientSettings, name: str, endpoint: str) -> None:
         self.settings = settings
-        self.where = where
+        self.name = name
+        self.endpoint = endpoint
         self._client: Any = None
         self._stack = AsyncExitStack()
         self._opening = asyncio.Lock()
@@ -95,28 +100,38 @@ class AsyncBucket:
 
     # -- the steps ------------------------------------------------------------------------
 
-    async def call(self, call: Call) -> Any:
+    async def perform(self, step: Step) -> object:
+        """Carry ``step`` out; its answer, or :class:`Failed` (a step never raises: a
+        cancellation too is raised inside the program, whose clean-up then runs)."""
+        try:
+            match step:
+                case Call():
+                    return await self.call(step)
+                case Parallel():
+                    runs = [drive_async(p, self.perform) for p in step.programs]
+                    answers = await asyncio.gather(*runs, return_exceptions=True)
+                    return [Failed(a) if isinstance(a, BaseException) else a for a in answers]
+                case Later():
+                    task = asyncio.create_task(drive_async(step.program, self.perform))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+                    return None
+                case Sleep():
+                    await asyncio.sleep(step.seconds)
+                    return None
+                case Wait():
+                    await step.event.wait()  # type: ignore[attr-defined]  # an asyncio.Event
+                    return None
+        except BaseException as exc:
+            return Failed(exc)
+
+    async def call(self, call: Call[T]) -> T | Failed | None:
         client = await self.client()
         try:
-            response = await getattr(client, call.method)(Bucket=self.where.bucket, **call.kwargs)
+            response = await getattr(client, call.method)(Bucket=self.name, **call.kwargs)
             if call.streamed:
                 async with response["Body"] as body:
                     response["Body"] = await body.read()
         except _FAILURES as exc:
-            return call.failed(exc, self.where.bucket, self.where.endpoint)
+            return call.failed(exc, self.name, self.endpoint)
         return call.decode(response)
-
-    async def parallel(self, step: Parallel) -> list[Any]:
-        runs = [run_async(p, self) for p in step.programs]
-        return step.settle(await asyncio.gather(*runs, return_exceptions=True))
-
-    async def later(self, step: Later) -> None:
-        task = asyncio.create_task(run_async(step.program, self))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def sleep(self, step: Sleep) -> None:
-        await asyncio.sleep(step.seconds)
-
-    async def wait(self, step: Wait) -> None:
-        await step.event.wait()  # type: ignore[attr-defined]  # an asyncio.Event

@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from botocore.exceptions import ClientError
 
@@ -21,7 +21,7 @@ from ailib_store_s3.context import Context
 from ailib_store_s3.layout import new_token
 from ailib_store_s3.manifest import Manifest, Write, encode_messages
 from ailib_store_s3.reads import read
-from ailib_store_s3.steps import Parallel, Program, Sleep
+from ailib_store_s3.steps import Failed, Parallel, Program, Sleep, unwrap
 
 __all__ = (
     "Outcome",
@@ -132,23 +132,6 @@ def _fence(ctx: Context, stored: Manifest, etag: str) -> Program[None]:
     yield from objects.put(ctx.layout.manifest(stored.session_id), stored.encode(), if_match=etag)
 
 
-@dataclass(frozen=True)
-class _Failed:
-    """What a settled program returns instead of raising. Not an exception itself: a
-    parallel step raises any exception it is handed, and a marker PUT that failed after the
-    manifest was stored must not fail the stored change."""
-
-    error: Exception
-
-
-def _settled(program: Program[Any]) -> Program[Any]:
-    """``program``'s result, or :class:`_Failed` with the exception it raised."""
-    try:
-        return (yield from program)
-    except Exception as exc:
-        return _Failed(exc)
-
-
 def commit(
     ctx: Context,
     manifest: Manifest,
@@ -170,12 +153,12 @@ def commit(
     )
     new_markers = [k for k in manifest.markers if k not in old_markers]
     tried.update(new_markers)
-    puts = [_settled(objects.put(k, b"")) for k in new_markers]
-    outcome: Outcome
-    outcome, *marked = yield Parallel([_put_manifest(ctx, manifest, etag), *puts])
+    puts = [objects.put(k, b"") for k in new_markers]
+    written, *marked = unwrap((yield Parallel([_put_manifest(ctx, manifest, etag), *puts])))
+    outcome: Outcome = unwrap(written)  # a failed marker PUT must not fail a stored change
     if outcome.etag is not None:
         ctx.cache.remember(session_id, outcome.etag, manifest)
-        failed = [k for k, m in zip(new_markers, marked, strict=True) if isinstance(m, _Failed)]
+        failed = [k for k, m in zip(new_markers, marked, strict=True) if isinstance(m, Failed)]
         if failed:  # the change is stored: its index markers are written again, off the path
             yield from objects.later(objects.put_all([(k, b"") for k in failed]), "indexing")
         unused = (tried | set(old_markers)) - set(manifest.markers)
@@ -186,7 +169,9 @@ def commit(
 def lost(ctx: Context, session_id: str, attempt: int) -> Program[None]:
     """After a lost conditional write: forget the stale manifest and back off."""
     ctx.cache.forget(session_id)
-    yield Sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 10))))
+    unwrap(
+        (yield Sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 10)))))
+    )
 
 
 def already_committed(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from ailib.errors import AilibError
 from ailib.spi import Change
@@ -19,7 +19,7 @@ from ailib_store_s3.groupcommit import GroupCommit
 from ailib_store_s3.layout import Layout
 from ailib_store_s3.manifest import Manifest
 
-__all__ = ("Context", "ManifestCache", "Op", "Where")
+__all__ = ("Context", "ManifestCache", "Op")
 
 _CACHE_SIZE = 128
 
@@ -29,16 +29,6 @@ class Op(NamedTuple):
 
     op_id: str
     change: Change
-
-
-class Where(Protocol):
-    """The store, as messages name it."""
-
-    @property
-    def url(self) -> str: ...
-
-    bucket: str
-    endpoint: str
 
 
 class ManifestCache:
@@ -71,16 +61,15 @@ class ManifestCache:
 
 @dataclass
 class Context:
-    """The store's keys, cache and group commit, and where it is (for messages)."""
+    """What the programs know of their store: its keys, manifest cache and group commit,
+    and where it is, as messages name it (its masked URL, bucket and endpoint)."""
 
-    where: Where
     layout: Layout
     group: GroupCommit[Op]
+    url: str
+    bucket: str
+    endpoint: str
     cache: ManifestCache = field(default_factory=ManifestCache)
 
-    @property
-    def url(self) -> str:
-        return self.where.url
-
     def error(self, exc: BaseException, action: str) -> AilibError:
-        return translate(exc, bucket=self.where.bucket, endpoint=self.where.endpoint, action=action)
+        return translate(exc, bucket=self.bucket, endpoint=self.endpoint, action=action)

@@ -1,11 +1,11 @@
-"""`S3StoreCore`: everything the sync store and its asyncio twin share: options and URL
-parsing, the keys, the manifest cache, group commit, and every operation, each written once
-as a program of :mod:`ailib_store_s3.writes` / :mod:`ailib_store_s3.reads`.
+"""`S3StoreCore`: what the sync store and its asyncio twin share: options and URL parsing,
+the keys, and the context of their programs (manifest cache, group commit); and
+:class:`Operations`, every operation written once as a program of
+:mod:`ailib_store_s3.writes` / :mod:`ailib_store_s3.reads`.
 
-The two stores differ only in :meth:`S3StoreCore._drive`, which carries a program's steps
-out: ``S3Store`` with boto3 and threads (returning the result), ``AsyncS3Store`` with
-aiobotocore and asyncio tasks (returning an awaitable of it). So each operation below serves
-as ``BaseStore``'s method in the one and ``AsyncBaseStore``'s coroutine method in the other.
+The stores run those programs on ``ailib.spi.ProgramStore`` and ``AsyncProgramStore`` and
+differ only in ``_perform``, which carries one step out: ``S3Store`` with boto3 and threads,
+``AsyncS3Store`` with aiobotocore and asyncio tasks.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ailib.errors import ConfigurationError
 from ailib.spi import (
-    Change,
-    SessionRecord,
+    Programs,
     StoreCore,
     StoreURL,
     make_url,
@@ -26,12 +25,12 @@ from ailib.spi import (
     set_store_url,
 )
 from ailib_store_s3 import reads, writes
-from ailib_store_s3.context import Context
+from ailib_store_s3.context import Context, Op
 from ailib_store_s3.groupcommit import GroupCommit
 from ailib_store_s3.layout import Layout
-from ailib_store_s3.steps import Event, Program
+from ailib_store_s3.steps import Event, Step
 
-__all__ = ("ClientSettings", "S3StoreCore")
+__all__ = ("ClientSettings", "Operations", "S3StoreCore")
 
 
 #: Seconds to wait for a connection, and for each answer, unless the URL says otherwise.
@@ -64,6 +63,24 @@ class ClientSettings:
         )
 
     __str__ = __repr__
+
+
+class Operations:
+    """Every operation of the store as a program: the ``ailib.spi.Programs`` both stores
+    run, each with its own ``_perform``."""
+
+    create = staticmethod(writes.create)
+    fetch = staticmethod(reads.fetch)
+    apply = staticmethod(writes.apply)
+    replace = staticmethod(writes.replace)
+    delete = staticmethod(reads.delete)
+    list_page = staticmethod(reads.list_page)
+    purge = staticmethod(reads.purge)
+    pop = staticmethod(writes.pop)
+    checkpoint = staticmethod(writes.checkpoint)
+    checkpoints = staticmethod(reads.checkpoints)
+    checkpoint_state = staticmethod(reads.checkpoint_state)
+    restore = staticmethod(writes.restore)
 
 
 class S3StoreCore(StoreCore):
@@ -123,7 +140,9 @@ class S3StoreCore(StoreCore):
             _timeout(timeout),
         )
         self.layout = Layout(prefix.strip("/"), self.namespace, resolution)
-        self._context = Context(self, self.layout, GroupCommit(type(self).event_class))
+        group: GroupCommit[Op] = GroupCommit(type(self).event_class)
+        self._context = Context(self.layout, group, self.url, self.bucket, self.endpoint)
+        self._programs: Programs[Context, Step] = Operations()
 
     @classmethod
     def from_url(cls, url: str | StoreURL, **options: Any) -> Self:
@@ -140,51 +159,8 @@ class S3StoreCore(StoreCore):
             **options,
         )
         set_store_url(store, parsed)
+        store._context.url = store.url
         return store
-
-    def _drive(self, program: Program[Any]) -> Any:
-        """Carry ``program`` out: its result (sync store) or an awaitable of it (async)."""
-        raise NotImplementedError
-
-    # -- the operations: one program each, driven by the store's kind of I/O --------------
-
-    def _create(self, record: SessionRecord) -> Any:
-        return self._drive(writes.create(self._context, record))
-
-    def _fetch(self, session_id: str, last: int | None) -> Any:
-        return self._drive(reads.fetch(self._context, session_id, last))
-
-    def _apply(self, session_id: str, change: Change, now: float) -> Any:
-        return self._drive(writes.apply(self._context, session_id, change))
-
-    def _replace(self, record: SessionRecord, expected_version: int, now: float) -> Any:
-        return self._drive(writes.replace(self._context, record, expected_version, now))
-
-    def _pop(self, session_id: str, count: int, now: float) -> Any:
-        return self._drive(writes.pop(self._context, session_id, count, now))
-
-    def _delete(self, session_id: str) -> Any:
-        return self._drive(reads.delete(self._context, session_id))
-
-    def _list(
-        self, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
-    ) -> Any:
-        return self._drive(reads.list_page(self._context, user_id, limit, after, now))
-
-    def _purge(self, now: float) -> Any:
-        return self._drive(reads.purge(self._context, now))
-
-    def _checkpoint(self, session_id: str, label: str | None, now: float) -> Any:
-        return self._drive(writes.checkpoint(self._context, session_id, label, now))
-
-    def _checkpoints(self, session_id: str, now: float) -> Any:
-        return self._drive(reads.checkpoints(self._context, session_id, now))
-
-    def _checkpoint_state(self, session_id: str, number: int, now: float) -> Any:
-        return self._drive(reads.checkpoint_state(self._context, session_id, number, now))
-
-    def _restore(self, session_id: str, number: int, now: float) -> Any:
-        return self._drive(writes.restore(self._context, session_id, number, now))
 
 
 def _attempts(retries: int | str | None, max_attempts: int | str | None) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ailib.errors import AilibError, ConflictError, StoreUnavailable
-from ailib_store_s3.steps import Event, Program, Wait
+from ailib_store_s3.steps import Event, Program, Wait, unwrap
 
 __all__ = ("GroupCommit", "Pending", "fail")
 
@@ -67,7 +67,9 @@ class GroupCommit(Generic[C]):
             queue.leading = True
         if not mine.lead:
             try:
-                yield Wait(mine.wake)  # set when our batch is done, or when we are to lead
+                unwrap(
+                    (yield Wait(mine.wake))
+                )  # set when our batch is done, or when we are to lead
             except BaseException:  # a cancelled task: leave the queue, pass on any lead
                 self._leave(key, queue, mine)
                 raise

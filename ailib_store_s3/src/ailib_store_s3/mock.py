@@ -24,20 +24,21 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from botocore.exceptions import ClientError
 
 from ailib.errors import ConfigurationError
 from ailib.spi import StoreURL, ThreadedAsyncStore, make_url, set_store_url
-from ailib_store_s3.bucket import Bucket
 from ailib_store_s3.moto import make_conditional_writes_atomic
-from ailib_store_s3.steps import Call
-from ailib_store_s3.store import S3Store
+from ailib_store_s3.steps import Call, Failed
+from ailib_store_s3.store import Bucket, S3Store
 
 __all__ = ("AsyncMockS3Store", "MockS3Store")
 
 _MOTO_RACE_RETRIES = 20
+
+T = TypeVar("T")
 
 _DUMMY_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -55,19 +56,19 @@ class _MotoBucket(Bucket):
     before moto failed answers 412 to the retry, and the store must check its own commit
     rather than apply the change again."""
 
-    def call(self, call: Call) -> Any:
+    def call(self, call: Call[T]) -> T | Failed | None:
         for attempt in range(_MOTO_RACE_RETRIES):
             try:
-                return super().call(call)
-            except ClientError as exc:
-                if attempt:
-                    response: Any = exc.response
-                    response.setdefault("ResponseMetadata", {})["RetryAttempts"] = attempt
-                raise
+                answer = super().call(call)
             except ValueError as exc:
                 if "closed file" not in str(exc) or attempt == _MOTO_RACE_RETRIES - 1:
                     raise
                 time.sleep(0.001 * (attempt + 1))
+                continue
+            if attempt and isinstance(answer, Failed) and isinstance(answer.error, ClientError):
+                response: Any = answer.error.response
+                response.setdefault("ResponseMetadata", {})["RetryAttempts"] = attempt
+            return answer
         raise AssertionError("unreachable")
 
 
@@ -108,7 +109,9 @@ class MockS3Store(S3Store):
         except BaseException:
             self._mock.stop()
             raise
-        self.endpoint = self.objects.endpoint = "moto mock_aws (in process)"
+        self.endpoint = self.objects.endpoint = self._context.endpoint = (
+            "moto mock_aws (in process)"
+        )
 
     @classmethod
     def from_url(cls, url: str | StoreURL, **options: Any) -> MockS3Store:
@@ -117,6 +120,7 @@ class MockS3Store(S3Store):
             raise ConfigurationError(f"no bucket in {parsed.render()}; use s3+mock://bucket")
         store = cls(bucket=parsed.host, prefix=parsed.path, **options)
         set_store_url(store, parsed)
+        store._context.url = store.url
         return store
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ailib_store_s3.steps import Call, Later, Parallel, Program
+from ailib_store_s3.steps import Call, Failed, Later, Parallel, Program, unwrap, unwrap_all
 
 __all__ = (
     "Page",
@@ -64,14 +64,14 @@ def get(key: str, byte_range: str | None = None) -> Program[tuple[bytes, str] | 
     call = Call(
         "GetObject", "get_object", {"Key": key, **extra}, _object, True, missing_is_none=True
     )
-    found: tuple[bytes, str] | None = yield call
-    return found
+    found: tuple[bytes, str] | Failed | None = yield call
+    return unwrap(found)
 
 
 def get_all(keys: Sequence[str]) -> Program[list[tuple[bytes, str] | None]]:
     """:func:`get` of each key, in parallel."""
-    found: list[tuple[bytes, str] | None] = yield Parallel([get(k) for k in keys])
-    return found
+    found: list[tuple[bytes, str] | Failed | None] | Failed = yield Parallel([get(k) for k in keys])
+    return unwrap_all(found)
 
 
 def put(
@@ -84,18 +84,18 @@ def put(
     elif create:
         extra["IfNoneMatch"] = "*"
     kwargs = {"Key": key, "Body": body, "ContentType": "application/json", **extra}
-    etag: str = yield Call("PutObject", "put_object", kwargs, _etag)
-    return etag
+    etag: str | Failed = yield Call("PutObject", "put_object", kwargs, _etag)
+    return unwrap(etag)
 
 
 def put_all(writes: Sequence[Write]) -> Program[None]:
     if writes:
-        yield Parallel([put(key, body) for key, body in writes])
+        unwrap_all((yield Parallel([put(key, body) for key, body in writes])))
 
 
 def delete_object(key: str, if_match: str | None = None) -> Program[None]:
     extra = {"IfMatch": if_match} if if_match else {}
-    yield Call("DeleteObject", "delete_object", {"Key": key, **extra}, _nothing)
+    unwrap((yield Call("DeleteObject", "delete_object", {"Key": key, **extra}, _nothing)))
 
 
 def list_page(prefix: str, start_after: str | None, token: str | None) -> Program[Page]:
@@ -105,8 +105,8 @@ def list_page(prefix: str, start_after: str | None, token: str | None) -> Progra
         kwargs["ContinuationToken"] = token
     elif start_after:
         kwargs["StartAfter"] = start_after
-    page: Page = yield Call("ListObjectsV2", "list_objects_v2", kwargs, _page)
-    return page
+    page: Page | Failed = yield Call("ListObjectsV2", "list_objects_v2", kwargs, _page)
+    return unwrap(page)
 
 
 def all_keys(prefix: str) -> Program[list[str]]:
@@ -125,7 +125,7 @@ def delete_keys(keys: Iterable[str]) -> Program[None]:
     for start in range(0, len(unique), _DELETE_BATCH):
         batch = unique[start : start + _DELETE_BATCH]
         delete = {"Objects": [{"Key": k} for k in batch], "Quiet": True}
-        yield Call("DeleteObjects", "delete_objects", {"Delete": delete}, _nothing)
+        unwrap((yield Call("DeleteObjects", "delete_objects", {"Delete": delete}, _nothing)))
 
 
 def delete_prefix(prefix: str) -> Program[None]:
@@ -146,7 +146,7 @@ def _best_effort(program: Program[None], what: str) -> Program[None]:
 
 def later(program: Program[None], what: str) -> Program[None]:
     """Run ``program`` in the background (best effort)."""
-    yield Later(_best_effort(program, what))
+    unwrap((yield Later(_best_effort(program, what))))
 
 
 def discard(keys: Sequence[str], what: str = "deleting unused objects") -> Program[None]:

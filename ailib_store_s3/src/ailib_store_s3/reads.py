@@ -41,7 +41,7 @@ from ailib_store_s3.client import error_code
 from ailib_store_s3.context import Context
 from ailib_store_s3.layout import Layout, Marker, micros
 from ailib_store_s3.manifest import HEADER_PROBE, CheckpointRef, Chunk, Manifest, decode_messages
-from ailib_store_s3.steps import Parallel, Program
+from ailib_store_s3.steps import Parallel, Program, unwrap_all
 
 __all__ = (
     "ATTEMPTS",
@@ -301,7 +301,7 @@ def list_page(
         group, markers = taken
         if not group:
             break
-        heads = yield Parallel([_head_or_skip(ctx, m.session_id) for m in group])
+        heads = unwrap_all((yield Parallel([_head_or_skip(ctx, m.session_id) for m in group])))
         for marker, found_head in zip(group, heads, strict=True):
             if found_head == _DAMAGED:
                 continue
@@ -360,7 +360,7 @@ def purge(ctx: Context, now: float) -> Program[int]:
     if not due:
         return 0
     session_ids = list(due)
-    heads = yield Parallel([_head_or_skip(ctx, s) for s in session_ids])
+    heads = unwrap_all((yield Parallel([_head_or_skip(ctx, s) for s in session_ids])))
     garbage: list[str] = []
     purged: list[str] = []
     for session_id, found in zip(session_ids, heads, strict=True):
@@ -383,7 +383,7 @@ def purge(ctx: Context, now: float) -> Program[int]:
         purged.append(session_id)
         garbage += [m.key for m in markers] + manifest.markers
     prefixes = [ctx.layout.session_prefix(s) for s in purged]
-    for keys in (yield Parallel([objects.all_keys(p) for p in prefixes])):
+    for keys in unwrap_all((yield Parallel([objects.all_keys(p) for p in prefixes]))):
         garbage += keys
     yield from objects.delete_keys(garbage)
     return len(purged)

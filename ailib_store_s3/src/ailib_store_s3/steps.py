@@ -1,22 +1,24 @@
-"""Programs and steps: how every store operation is written once, free of I/O.
+"""Steps: what the store's programs yield, and what a step's answer is.
 
-An operation is a *program*: a generator that yields steps and is sent back each step's
-result (or has its error thrown in, so ``try``/``except``/``finally`` inside a program work
-as in plain code). A step is one S3 call (:class:`Call`), programs run concurrently
-(:class:`Parallel`), best-effort clean-up off the caller's path (:class:`Later`), a backoff
-(:class:`Sleep`) or waiting for a group-commit turn (:class:`Wait`).
+Every operation is a *program* (``ailib.spi.Program``): a generator that yields steps and is
+sent back each step's answer. A step is one S3 call (:class:`Call`), programs run
+concurrently (:class:`Parallel`), best-effort clean-up off the caller's path
+(:class:`Later`), a backoff (:class:`Sleep`) or waiting for a group-commit turn
+(:class:`Wait`). The core's ``drive`` / ``drive_async`` run the programs; each store's
+``_perform`` carries one step out, choosing by its type: ``S3Store`` with boto3 and a thread
+pool (:mod:`ailib_store_s3.store`), ``AsyncS3Store`` with aiobotocore and asyncio tasks
+(:mod:`ailib_store_s3.aio`).
 
-A *driver* carries the steps out: :class:`ailib_store_s3.bucket.Bucket` with boto3 and a
-thread pool (:func:`run`), :class:`ailib_store_s3.aio.AsyncBucket` with aiobotocore and
-asyncio tasks (:func:`run_async`). Each step names the driver method that performs it
-(:meth:`via`), so neither driver decides anything an operation does.
+A step never raises: a failed one answers :class:`Failed`, and the program raises its error
+where it stands with :func:`unwrap`, so ``try``/``except``/``finally`` in programs work as in
+plain code. A parallel step answers each program's result or :class:`Failed`, in order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast
 
 from botocore.exceptions import ClientError
 
@@ -24,66 +26,80 @@ from ailib_store_s3.client import error_code, is_missing, is_precondition_failed
 
 __all__ = (
     "Call",
+    "Failed",
     "Later",
     "Parallel",
     "Program",
     "Sleep",
     "Step",
     "Wait",
-    "run",
-    "run_async",
+    "unwrap",
+    "unwrap_all",
 )
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Call:
+class Failed:
+    """The answer of a step (or of one program of a parallel step) that failed."""
+
+    error: BaseException
+
+
+def unwrap(answer: T | Failed) -> T:
+    """A step's result; a failed step's error is raised (inside the program)."""
+    if isinstance(answer, Failed):
+        raise answer.error
+    return answer
+
+
+def unwrap_all(answers: Sequence[T | Failed] | Failed) -> list[T]:
+    """A parallel step's results in order; the first failure, if any, is raised (every
+    program has finished by then), as is the step's own (a cancelled wait for them)."""
+    if isinstance(answers, Failed):
+        raise answers.error
+    for answer in answers:
+        if isinstance(answer, Failed):
+            raise answer.error
+    return cast("list[T]", list(answers))
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
     """One S3 API call on the store's bucket: the client method ``method`` (``action`` in
     messages) with ``kwargs``; ``decode`` turns the response into the step's result."""
 
     action: str
     method: str
     kwargs: Mapping[str, Any]
-    decode: Callable[[Mapping[str, Any]], Any]
+    decode: Callable[[Mapping[str, Any]], T]
     #: The response has a body to read (GetObject): the driver reads it into ``Body``.
     streamed: bool = False
-    #: A missing key answers None (GetObject) rather than raising.
+    #: A missing key answers None (GetObject) rather than failing.
     missing_is_none: bool = False
 
-    def via(self, driver: Any) -> Any:
-        return driver.call(self)
-
-    def failed(self, exc: BaseException, bucket: str, endpoint: str) -> None:
-        """What a failed call gives: None for a missing key where that is an answer; 412,
-        missing-key and unsatisfiable-range (an empty object) answers re-raised as
-        ClientError for the program to decide on; anything else an ailib error naming the
-        bucket and endpoint."""
+    def failed(self, exc: BaseException, bucket: str, endpoint: str) -> Failed | None:
+        """What a failed call answers: None for a missing key where that is an answer; 412,
+        missing-key and unsatisfiable-range (an empty object) answers as the ClientError,
+        for the program to decide on; anything else an ailib error naming the bucket and
+        endpoint."""
         if isinstance(exc, ClientError):
             if self.missing_is_none and is_missing(exc):
                 return None
             if is_precondition_failed(exc) or is_missing(exc) or error_code(exc) == "InvalidRange":
-                raise exc
-        raise translate(exc, bucket=bucket, endpoint=endpoint, action=self.action) from exc
+                return Failed(exc)
+        error = translate(exc, bucket=bucket, endpoint=endpoint, action=self.action)
+        error.__cause__ = exc
+        return Failed(error)
 
 
 @dataclass(frozen=True)
 class Parallel:
-    """Run ``programs`` concurrently (one round trip for the caller); their results in
-    order. Every program finishes before the first error, if any, is raised."""
+    """Run ``programs`` concurrently (one round trip for the caller); answers each one's
+    result or :class:`Failed`, in order."""
 
     programs: Sequence[Program[Any]]
-
-    def via(self, driver: Any) -> Any:
-        return driver.parallel(self)
-
-    @staticmethod
-    def settle(outcomes: Sequence[object]) -> list[Any]:
-        """The results, given each program's result or exception."""
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return list(outcomes)
 
 
 @dataclass(frozen=True)
@@ -93,16 +109,10 @@ class Later:
 
     program: Program[None]
 
-    def via(self, driver: Any) -> Any:
-        return driver.later(self)
-
 
 @dataclass(frozen=True)
 class Sleep:
     seconds: float
-
-    def via(self, driver: Any) -> Any:
-        return driver.sleep(self)
 
 
 class Event(Protocol):
@@ -117,60 +127,7 @@ class Wait:
 
     event: Event = field(compare=False)
 
-    def via(self, driver: Any) -> Any:
-        return driver.wait(self)
 
-
-Step: TypeAlias = Call | Parallel | Later | Sleep | Wait
-#: An operation's logic: yields steps, receives their results, returns the outcome.
+Step: TypeAlias = Call[Any] | Parallel | Later | Sleep | Wait
+#: An operation's logic: yields steps, is sent their answers, returns the outcome.
 Program: TypeAlias = Generator[Step, Any, T]
-
-
-class _Cursor:
-    """Where a driven program stands: the answer to send it next, or the error to throw."""
-
-    def __init__(self, program: Program[Any]) -> None:
-        self.program = program
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.result: Any = None
-
-    def next(self) -> Step | None:
-        """The program's next step; None once it has returned (its value in ``result``)."""
-        try:
-            if self.error is None:
-                return self.program.send(self.value)
-            return self.program.throw(self.error)  # its except and finally blocks run
-        except StopIteration as done:
-            self.result = done.value
-            return None
-
-    def answer(self, value: Any) -> None:
-        self.value, self.error = value, None
-
-    def fail(self, error: BaseException) -> None:
-        self.value, self.error = None, error
-
-
-def run(program: Program[T], driver: Any) -> T:
-    """Drive ``program`` with a blocking driver; its result."""
-    cursor = _Cursor(program)
-    while (step := cursor.next()) is not None:
-        try:
-            cursor.answer(step.via(driver))
-        except BaseException as exc:
-            cursor.fail(exc)
-    result: T = cursor.result
-    return result
-
-
-async def run_async(program: Program[T], driver: Any) -> T:
-    """:func:`run` for an asyncio driver: the same program, each step awaited."""
-    cursor = _Cursor(program)
-    while (step := cursor.next()) is not None:
-        try:
-            cursor.answer(await step.via(driver))
-        except BaseException as exc:
-            cursor.fail(exc)
-    result: T = cursor.result
-    return result

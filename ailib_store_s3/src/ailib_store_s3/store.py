@@ -8,28 +8,132 @@ Listing uses index markers (:mod:`ailib_store_s3.layout`). ``docs/stores/s3.md``
 requests of every operation.
 
 What each operation does is written once, as a program (:mod:`ailib_store_s3.writes`,
-:mod:`ailib_store_s3.reads`); this store runs them with boto3 on the calling thread, and
-``AsyncS3Store`` (:mod:`ailib_store_s3.aio`) runs the very same programs with aiobotocore.
+:mod:`ailib_store_s3.reads`); this store runs them on ``ailib.spi.ProgramStore``, its
+:class:`Bucket` carrying each step out with boto3 on the calling thread (parallel programs
+and clean-up on a thread pool), and ``AsyncS3Store`` (:mod:`ailib_store_s3.aio`) runs the
+very same programs with aiobotocore.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from ailib.spi import BaseStore
-from ailib_store_s3.bucket import Bucket
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ailib.spi import ProgramStore, drive
+from ailib_store_s3 import objects
 from ailib_store_s3.client import make_client
+from ailib_store_s3.context import Context
 from ailib_store_s3.core import S3StoreCore
-from ailib_store_s3.steps import Program
+from ailib_store_s3.steps import Call, Failed, Later, Parallel, Program, Sleep, Step, Wait
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ("S3Store",)
+__all__ = ("Bucket", "S3Store")
+
+T = TypeVar("T")
 
 
-class S3Store(S3StoreCore, BaseStore):
+class Bucket:
+    """One bucket through one boto3 client (thread-safe), named ``endpoint`` in errors:
+    performs the steps of the sync store's programs."""
+
+    def __init__(self, client: S3Client, name: str, endpoint: str, workers: int) -> None:
+        self.client = client
+        self.name = name
+        self.endpoint = endpoint
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ailib-s3")
+        self._background: set[Future[None]] = set()
+        self._lock = threading.Lock()
+
+    def run(self, program: Program[T]) -> T:
+        return drive(program, self.perform)
+
+    def close(self) -> None:
+        self.flush()
+        self._pool.shutdown(wait=True)
+        self.client.close()
+
+    def flush(self) -> None:
+        """Wait for background clean-up."""
+        while True:
+            with self._lock:
+                pending = list(self._background)
+            if not pending:
+                return
+            wait(pending)
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def perform(self, step: Step) -> object:
+        """Carry ``step`` out; its answer, or :class:`Failed` (a step never raises)."""
+        try:
+            match step:
+                case Call():
+                    return self.call(step)
+                case Parallel():
+                    if len(step.programs) <= 1:
+                        return [self._settled(p) for p in step.programs]
+                    futures = [self._pool.submit(self._settled, p) for p in step.programs]
+                    return [f.result() for f in futures]
+                case Later():
+                    future = self._pool.submit(self.run, step.program)
+                    with self._lock:
+                        self._background.add(future)
+                    future.add_done_callback(self._done)
+                    return None
+                case Sleep():
+                    time.sleep(step.seconds)
+                    return None
+                case Wait():
+                    step.event.wait()  # type: ignore[attr-defined]  # a threading.Event
+                    return None
+        except BaseException as exc:
+            return Failed(exc)
+
+    def call(self, call: Call[T]) -> T | Failed | None:
+        try:
+            response: dict[str, Any] = getattr(self.client, call.method)(
+                Bucket=self.name, **call.kwargs
+            )
+            if call.streamed:
+                response["Body"] = response["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            return call.failed(exc, self.name, self.endpoint)
+        return call.decode(response)
+
+    def _settled(self, program: Program[T]) -> T | Failed:
+        try:
+            return self.run(program)
+        except BaseException as exc:
+            return Failed(exc)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._background.discard(future)
+
+    # -- for tests and tools --------------------------------------------------------------
+
+    def get(self, key: str, byte_range: str | None = None) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag; None if there is no such key."""
+        return self.run(objects.get(key, byte_range))
+
+    def keys(self, prefix: str) -> Iterator[list[str]]:
+        """The keys under ``prefix`` in ascending order, one page at a time."""
+        token: str | None = None
+        while True:
+            page, token = self.run(objects.list_page(prefix, None, token))
+            yield page
+            if token is None:
+                return
+
+
+class S3Store(S3StoreCore, ProgramStore[Context, Step]):
     """Sessions in an S3 bucket, under ``prefix/namespace/``.
 
     Thread-safe: one store may be shared by many threads, which then also share a cache of
@@ -56,5 +160,5 @@ class S3Store(S3StoreCore, BaseStore):
         """Wait for background clean-up (deleting superseded index markers and garbage)."""
         self.objects.flush()
 
-    def _drive(self, program: Program[Any]) -> Any:
-        return self.objects.run(program)
+    def _perform(self, step: Step) -> object:
+        return self.objects.perform(step)

@@ -83,9 +83,10 @@ def create(ctx: Context, record: SessionRecord) -> Program[None]:
     raise conflict(ctx, session_id)
 
 
-def apply(ctx: Context, session_id: str, change: Change) -> Program[int]:
+def apply(ctx: Context, session_id: str, change: Change, now: float) -> Program[int]:
     """Group commit: concurrent changes to one session from this store go out in one
-    manifest write (each still gets its own version and expected-version check).
+    manifest write (each still gets its own version and expected-version check). Each
+    attempt of the write takes its own time, not ``now``: a batch may wait for its turn.
 
     Each change carries an op id (the core's ``change.op_id``, else a fresh one): a change
     whose op id the manifest already records is not applied again, and answers the version
