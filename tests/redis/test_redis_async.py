@@ -320,3 +320,27 @@ def test_sync_and_async_stores_share_sessions(backend: str, request: pytest.Fixt
     for session_id in (made.session_id, created):
         sync.delete(session_id)
     sync.close()
+
+
+@pytest.mark.parametrize("backend", ["fakeredis", "private"])
+def test_async_scripts_are_loaded_again_after_the_server_forgets_them(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        "fakeredis://async-flushed"
+        if backend == "fakeredis"
+        else request.getfixturevalue("private_redis")[0]
+    )
+
+    async def scenario() -> None:
+        async with opened(url) as store:
+            session = await store.create({"user_id": "flushed"})
+            await store.client.script_flush()
+            assert await store.append(session.session_id, {"role": "user", "content": "a"}) == 2
+            await store.client.script_flush()
+            await store.update_metadata(session.session_id, {"step": 1})
+            loaded = await store.load(session.session_id)
+            assert [m["content"] for m in loaded.messages] == ["a"]
+            assert loaded.metadata["step"] == 1
+
+    run(scenario())

@@ -15,6 +15,7 @@ import redis
 import ailib
 from ailib_store_redis import RedisStore
 from ailib_store_redis.keys import index_keys, session_keys
+from ailib_store_redis.scripts import OPS_KEPT, TRIM_EVERY
 
 
 @pytest.fixture
@@ -92,11 +93,12 @@ def test_old_sessions_load_list_and_take_writes(store: RedisStore) -> None:
 
     assert store.pop(session_id) == [{"role": "user", "content": "new 3"}]
     assert store.checkpoints(session_id)[0].message_count == 3
-    for n in range(40):  # past a trim of the op ids: the old list goes, the hash stays bounded
+    # Past a trim of the op ids: the old list goes, the hash stays bounded.
+    for n in range(TRIM_EVERY + 8):
         store.append(session_id, {"role": "user", "content": f"more {n}"})
     assert not client.exists(keys.opq)
-    assert client.hlen(keys.ops) <= 256 + 32
-    assert len(store.load(session_id).messages) == 43
+    assert client.hlen(keys.ops) <= OPS_KEPT + TRIM_EVERY
+    assert len(store.load(session_id).messages) == 3 + TRIM_EVERY + 8
     assert 0 < client.pttl(keys.meta) <= 3_600_000
     assert 0 < client.pttl(keys.cp) <= 3_600_000
 

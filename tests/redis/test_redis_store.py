@@ -19,6 +19,7 @@ import ailib
 from ailib.errors import ConfigurationError, StoreUnavailable
 from ailib_store_redis import RedisStore
 from ailib_store_redis.keys import index_keys, session_keys
+from ailib_store_redis.scripts import OPS_KEPT, TRIM_EVERY
 
 
 @pytest.fixture
@@ -275,12 +276,12 @@ def test_op_ids_are_remembered_in_bounded_space(private: RedisStore) -> None:
     )
     for n in range(1, 400):
         private.append(session.session_id, {"role": "user", "content": str(n)})
-        if n == 255:  # the 256th op id back is still remembered
+        if n == OPS_KEPT - 1:  # the 256th op id back is still remembered
             again = {"role": "user", "content": "0"}
             assert private.append(session.session_id, again, idempotency_key="k0") == first
     keys = session_keys(private.namespace, session.session_id)
     client = private.client
-    assert 256 <= client.hlen(keys.ops) <= 256 + 32
+    assert OPS_KEPT <= client.hlen(keys.ops) <= OPS_KEPT + TRIM_EVERY
     assert len(private.load(session.session_id).messages) == 400
 
 
@@ -458,3 +459,26 @@ def test_an_append_gives_every_key_of_the_session_the_full_ttl_again(
     for key in kinds:
         assert 5_000 < client.pttl(key) <= 600_000, key
     store.delete(session.session_id)
+
+
+@pytest.mark.parametrize("backend", ["private", "fakeredis"])
+def test_scripts_are_loaded_again_after_the_server_forgets_them(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Scripts go as bare EVALSHA; a server without them (restarted, or SCRIPT FLUSH) gets
+    each one loaded and the call sent again, once."""
+    if backend == "private":
+        store: RedisStore = request.getfixturevalue("private")
+    else:
+        opened = ailib.open_store("fakeredis://flushed", namespace=uuid.uuid4().hex[:8])
+        assert isinstance(opened, RedisStore)
+        store = opened
+    session = store.create({"user_id": "flushed"})
+    store.client.script_flush()
+    assert store.append(session.session_id, {"role": "user", "content": "a"}) == 2
+    store.client.script_flush()
+    store.update_metadata(session.session_id, {"step": 1})
+    loaded = store.load(session.session_id)
+    assert [m["content"] for m in loaded.messages] == ["a"]
+    assert loaded.metadata["step"] == 1
+    assert [s.session_id for s in store.list(user_id="flushed")] == [session.session_id]

@@ -25,6 +25,7 @@ from ailib_store_redis.connection import (
     translate_errors,
 )
 from ailib_store_redis.core import RedisStoreCore
+from ailib_store_redis.evalsha import AsyncScripts
 from ailib_store_redis.resend import REDIS_ERRORS, Resending
 
 __all__ = ("AsyncRedisStore",)
@@ -34,6 +35,8 @@ class AsyncRedisStore(RedisStoreCore[AsyncClient], AsyncProgramStore[ops.Context
     """``RedisStore``'s behaviour, awaited; see ``docs/stores/redis.md``."""
 
     _programs = ops
+
+    _scripts_on = staticmethod(AsyncScripts)
 
     @classmethod
     def _connect(cls, url: StoreURL, settings: ConnectionSettings) -> AsyncClient:

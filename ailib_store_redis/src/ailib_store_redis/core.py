@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from ailib.spi import StoreCore, StoreURL, make_url, set_store_url
-from ailib_store_redis import scripts
 from ailib_store_redis.connection import (
     CLUSTER_CLIENTS,
     OPTIONS,
@@ -16,7 +15,7 @@ from ailib_store_redis.connection import (
     Client,
     ConnectionSettings,
 )
-from ailib_store_redis.operations import Context, Step, resendable
+from ailib_store_redis.operations import Context, RunScript, Step, resendable
 from ailib_store_redis.resend import Resending
 
 __all__ = ("RedisStoreCore",)
@@ -42,10 +41,8 @@ class RedisStoreCore(StoreCore, Generic[ClientT]):
         self._resend_for = resend_for
         self._where = set_store_url(self, url)
         self._client: ClientT = client
-        # redis-py loads each script on its first use (EVALSHA, then SCRIPT LOAD on NOSCRIPT).
-        self._scripts: dict[str, Any] = {
-            name: client.register_script(source) for name, source in scripts.BY_NAME.items()
-        }
+        # Each script is loaded on its first use (EVALSHA, then SCRIPT LOAD on NOSCRIPT).
+        self._scripts: RunScript = self._scripts_on(client)
         self._context = Context.of(
             self.namespace,
             self.url,
@@ -61,6 +58,11 @@ class RedisStoreCore(StoreCore, Generic[ClientT]):
         )
         common = {k: v for k, v in options.items() if k in cls.common_options}
         return cls(cls._connect(parsed, settings), parsed, resend_for=settings.resend_for, **common)
+
+    @staticmethod
+    def _scripts_on(client: Any) -> RunScript:
+        """What sends the scripts on ``client`` (``evalsha.Scripts`` or ``AsyncScripts``)."""
+        raise NotImplementedError
 
     @classmethod
     def _connect(cls, url: StoreURL, settings: ConnectionSettings) -> ClientT:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias, TypeVar
 
@@ -35,6 +35,7 @@ __all__ = (
     "Eval",
     "Pipeline",
     "Program",
+    "RunScript",
     "Step",
     "apply",
     "checkpoint",
@@ -61,6 +62,10 @@ PURGE_BATCH: Final = 500
 
 # -- steps ---------------------------------------------------------------------------------------
 
+#: Runs a script by name on the store's client: ``(name, keys, args)`` to its reply (or, on
+#: an asyncio client, an awaitable of it); see ``evalsha``.
+RunScript: TypeAlias = Callable[[str, Sequence[str], Sequence[str | bytes]], Any]
+
 
 @dataclass(frozen=True)
 class Eval:
@@ -73,9 +78,9 @@ class Eval:
     #: after a lost reply the store resends it to learn its outcome.
     resend: bool = False
 
-    def send(self, client: Any, scripts: Mapping[str, Any]) -> Any:
+    def send(self, client: Any, scripts: RunScript) -> Any:
         """The reply, or (asyncio client) an awaitable of it."""
-        return scripts[self.script](keys=self.keys, args=self.args)
+        return scripts(self.script, self.keys, self.args)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class Command:
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
-    def send(self, client: Any, scripts: Mapping[str, Any]) -> Any:
+    def send(self, client: Any, scripts: RunScript) -> Any:
         """The reply, or (asyncio client) an awaitable of it; on a pipeline, queues it."""
         return getattr(client, self.name)(*self.args, **self.kwargs)
 
@@ -98,7 +103,7 @@ class Pipeline:
     commands: Sequence[Command]
     atomic: bool
 
-    def send(self, client: Any, scripts: Mapping[str, Any]) -> Any:
+    def send(self, client: Any, scripts: RunScript) -> Any:
         pipe = client.pipeline(transaction=self.atomic)
         for command in self.commands:
             command.send(pipe, scripts)

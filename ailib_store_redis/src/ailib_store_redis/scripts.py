@@ -45,10 +45,14 @@ __all__ = (
     "PURGE_SESSION",
     "REPLACE",
     "RESTORE",
+    "TRIM_EVERY",
 )
 
 #: How many recent op ids a session remembers for retries.
 OPS_KEPT: Final = 256
+#: Old op ids are forgotten every this many versions: a trim reads the whole op-id hash (up
+#: to ``OPS_KEPT + TRIM_EVERY`` records), so a rarer trim costs each write less.
+TRIM_EVERY: Final = 128
 
 _INDEX = """
 -- `old` is the user the index holds for the session: nil to look it up (in `own`, which
@@ -83,7 +87,7 @@ end
 """
 
 _SESSION = (
-    f"local OPS_KEPT = {OPS_KEPT}\n"
+    f"local OPS_KEPT, TRIM_EVERY = {OPS_KEPT}, {TRIM_EVERY}\n"
     + """
 local META, LOG, CP, CPP = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local SNAP, OPS, OPQ = KEYS[5], KEYS[6], KEYS[7]
@@ -135,9 +139,10 @@ local function remember(version, result)
 end
 
 -- Each write makes one version and records at most one op id, so keeping the op ids of the
--- last OPS_KEPT versions keeps at least the last OPS_KEPT op ids. Trimmed every 32 versions.
+-- last OPS_KEPT versions keeps at least the last OPS_KEPT op ids. Trimmed every TRIM_EVERY
+-- versions.
 local function forget(version)
-  if version % 32 ~= 0 then return end
+  if version % TRIM_EVERY ~= 0 then return end
   local all = redis.call('HGETALL', OPS)
   local cutoff = version - OPS_KEPT
   local old = {}
@@ -362,7 +367,7 @@ return finish(f, ttl, changed, count or n, true)
 #: are read from its name, ``ailib:{ns:id}:meta``, and are in its slot. ARGV: prefix, opid,
 #: now, expected version|'', then the messages.
 APPEND: Final = (
-    f"local OPS_KEPT = {OPS_KEPT}\n"
+    f"local OPS_KEPT, TRIM_EVERY = {OPS_KEPT}, {TRIM_EVERY}\n"
     + """
 local META = KEYS[1]
 local base = string.sub(META, 1, -5)
@@ -389,7 +394,7 @@ for i = 5, #ARGV, 1000 do
   count = redis.call('RPUSH', LOG, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 if f[5] then count = tonumber(f[5]) + #ARGV - 4 end
-if version % 32 == 0 then
+if version % TRIM_EVERY == 0 then
   local all = redis.call('HGETALL', OPS)
   local old = {}
   for i = 1, #all, 2 do

@@ -16,6 +16,7 @@ from ailib.spi import ProgramStore, StoreURL
 from ailib_store_redis import operations as ops
 from ailib_store_redis.connection import Client, ConnectionSettings, connect, translate_errors
 from ailib_store_redis.core import RedisStoreCore
+from ailib_store_redis.evalsha import Scripts
 from ailib_store_redis.resend import REDIS_ERRORS, Resending
 
 __all__ = ("RedisStore",)
@@ -26,6 +27,8 @@ class RedisStore(RedisStoreCore[Client], ProgramStore[ops.Context, ops.Step]):
 
     async_twin = "ailib_store_redis.aio:AsyncRedisStore"
     _programs = ops
+
+    _scripts_on = staticmethod(Scripts)
 
     @classmethod
     def _connect(cls, url: StoreURL, settings: ConnectionSettings) -> Client:
