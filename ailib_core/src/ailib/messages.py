@@ -7,6 +7,7 @@ arbitrary JSON objects (Responses-API input items, for instance) stored byte for
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from typing import Any, Final, Literal, TypeAlias
@@ -23,6 +24,7 @@ __all__ = (
     "check_json_object",
     "check_message",
     "check_stored_message",
+    "json_copy",
     "make_message",
 )
 
@@ -72,6 +74,66 @@ def check_json_object(message: object) -> Message:
         raise InvalidMessage(f"a message must be a dict, got {type(message).__name__}")
     _check_json(message, "message")
     return message
+
+
+def json_copy(message: object) -> Message:
+    """A deep copy of ``message``, built while checking it as :func:`check_json_object` does
+    (same errors): one walk does both. The copy shares nothing with ``message``."""
+    if not isinstance(message, dict):
+        raise InvalidMessage(f"a message must be a dict, got {type(message).__name__}")
+    try:
+        return _copied_dict(message)
+    except _NotPlain:
+        # Something to refuse, or a subclass of a JSON type: the naming walk decides.
+        _check_json(message, "message")
+        return dict(copy.deepcopy(message))
+
+
+class _NotPlain(Exception):
+    """Raised by the fast walk at a value it does not copy itself."""
+
+
+_IMMUTABLE: Final = frozenset({str, int, bool, type(None)})
+_INF: Final = math.inf
+
+
+def _encodes(text: str) -> bool:
+    """True if ``text`` is UTF-8 encodable (no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _copied_dict(value: Mapping[Any, Any]) -> Message:
+    copied = {}
+    for key, item in value.items():
+        if type(key) is not str or not (key.isascii() or _encodes(key)):
+            raise _NotPlain
+        copied[key] = _copied(item)
+    return copied
+
+
+def _copied(value: Any) -> Any:
+    """``value`` copied, if it is made of exact JSON types only (str keys, finite floats,
+    UTF-8 encodable text); raise _NotPlain on anything else."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii() or _encodes(value):
+            return value
+        raise _NotPlain
+    if kind in _IMMUTABLE:
+        return value
+    if kind is float:
+        if -_INF < value < _INF:
+            return value
+        raise _NotPlain
+    if kind is dict:
+        return _copied_dict(value)
+    if kind is list:
+        return [_copied(item) for item in value]
+    raise _NotPlain
 
 
 def check_stored_message(message: object, kind: str) -> None:

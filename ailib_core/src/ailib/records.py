@@ -220,6 +220,7 @@ class Change:
 
     ``replace_metadata`` makes ``set_metadata`` the whole new metadata; otherwise its keys are
     merged in and ``unset_metadata`` keys removed. ``expected_version`` None means "any".
+    The messages of ``append`` are deep copies made for this write, shared with no caller.
     """
 
     append: tuple[Message, ...] = ()

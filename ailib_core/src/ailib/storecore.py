@@ -7,7 +7,6 @@ steps around their backend operations, so the two cannot drift apart.
 
 from __future__ import annotations
 
-import copy
 import logging
 import secrets
 import time
@@ -44,9 +43,9 @@ from ailib.messages import (
     KINDS,
     MEMORY,
     Message,
-    check_json_object,
     check_message,
     check_stored_message,
+    json_copy,
 )
 from ailib.records import (
     Change,
@@ -123,19 +122,17 @@ class StoreCore:
             )
         return session
 
-    def _copy(self, messages: Sequence[Message]) -> list[Message]:
-        """Messages as the store will keep them; deep copies when hooks may edit them."""
-        return [copy.deepcopy(m) for m in messages] if self.hooks else list(map(dict, messages))
-
     def _record_of(self, session: Session, ttl: float | None, now: float) -> SessionRecord:
         check_kind(session.kind)
         check_id_of_kind(check_session_id(session.session_id), session.kind, MEMORY)
+        messages = []
         for message in session.messages:
-            check_message(message, session.kind)
+            check_stored_message(message, session.kind)
+            messages.append(json_copy(message))
         return SessionRecord(
             session_id=session.session_id,
             kind=session.kind,
-            messages=self._copy(session.messages),
+            messages=messages,
             metadata=encode_metadata(session.metadata),
             version=session.version,
             created_at=session.created_at.timestamp(),
@@ -187,13 +184,13 @@ class StoreCore:
                 "use store.memory(user_id) to read and change it"
             )
         items_only = []
+        stored = []
         for message in messages:
-            check_json_object(message)
+            stored.append(json_copy(message))
             try:
                 check_stored_message(message, CHAT)
             except InvalidMessage:
                 items_only.append(message)
-        stored = self._copy(messages)
         metadata: dict[str, Any] = {}
         counts = self.hooks.before_write(self, session_id, stored, metadata)
         change = Change(

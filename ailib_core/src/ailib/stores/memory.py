@@ -110,7 +110,9 @@ class MemoryStore(DocumentStore):
                 check_count(record, self.url)
             if change.expected_version is not None:
                 check_expected(record, change.expected_version, self.url)
-            record.messages.extend(copy.deepcopy(list(change.append)))
+            # The change's messages are copies made for this write; hooks may have put
+            # shared objects in them.
+            record.messages.extend(copy.deepcopy(change.append) if self.hooks else change.append)
             record.message_count = len(record.messages)
             record.metadata = change.apply_metadata(record.metadata)
             touch(record, now, change.ttl)
