@@ -15,13 +15,22 @@ from typing import Any, Final
 
 from redis.exceptions import NoScriptError
 
-from ailib_store_redis.connection import AsyncClient, Client
+from ailib_store_redis.connection import CLUSTER_CLIENTS, AsyncClient, Client
 from ailib_store_redis.scripts import BY_NAME
 
 __all__ = ("SHAS", "AsyncScripts", "Scripts")
 
 #: The SHA1 of each script's source, by name, as the server names it.
-SHAS: Final = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in BY_NAME.items()}
+SHAS: Final = {
+    name: hashlib.sha1(source.encode()).hexdigest().encode() for name, source in BY_NAME.items()
+}
+
+
+def _command(client: Client | AsyncClient) -> str | bytes:
+    """The command's name as ``client`` packs it fastest: bytes are sent as they are (a
+    name given as text is encoded and split on spaces on every call), but a cluster client
+    routes EVALSHA to its key's slot only when it finds the name as text."""
+    return "EVALSHA" if isinstance(client, CLUSTER_CLIENTS) else b"EVALSHA"
 
 
 class Scripts:
@@ -29,9 +38,10 @@ class Scripts:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self._evalsha = _command(client)
 
     def __call__(self, name: str, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
-        command = ("EVALSHA", SHAS[name], len(keys), *keys, *args)
+        command = (self._evalsha, SHAS[name], b"%d" % len(keys), *keys, *args)
         try:
             return self._client.execute_command(*command)  # type: ignore[no-untyped-call]
         except NoScriptError:
@@ -44,9 +54,10 @@ class AsyncScripts:
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
+        self._evalsha = _command(client)
 
     async def __call__(self, name: str, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
-        command = ("EVALSHA", SHAS[name], len(keys), *keys, *args)
+        command = (self._evalsha, SHAS[name], b"%d" % len(keys), *keys, *args)
         try:
             return await self._client.execute_command(*command)
         except NoScriptError:

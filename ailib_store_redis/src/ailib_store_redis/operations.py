@@ -164,7 +164,7 @@ def _write(
     ctx: Context,
     script: str,
     session_id: str,
-    args: list[str],
+    args: Sequence[str | bytes],
     now: float,
     number: int = 0,
     keys: Sequence[str] | None = None,
@@ -192,8 +192,8 @@ def create(ctx: Context, record: SessionRecord) -> Program[None]:
 def apply(ctx: Context, session_id: str, change: Change, now: float) -> Program[int]:
     if protocol.appends_only(change):
         keys = (f"{ctx.session_prefix}{session_id}}}:meta",)
-        args = protocol.append_args(change, now, ctx.inline)
-        return (yield from _write(ctx, "append", session_id, args, now, keys=keys))
+        appended = protocol.append_args(change, now, ctx.inline)
+        return (yield from _write(ctx, "append", session_id, appended, now, keys=keys))
     args = protocol.apply_args(session_id, change, now, ctx.inline)
     return (yield from _write(ctx, "apply", session_id, args, now))
 

@@ -118,14 +118,16 @@ def appends_only(change: Change) -> bool:
     )
 
 
-def append_args(change: Change, now: float, prefix: str) -> list[str]:
+def append_args(change: Change, now: float, prefix: str) -> list[bytes]:
+    """``APPEND``'s ARGV, as bytes: the client sends bytes without encoding them again (the
+    hot path's packing costs about half as much)."""
     expected = change.expected_version
     return [
-        prefix,
-        change.op_id or op_id(),
-        repr(now),
-        "" if expected is None else str(expected),
-        *map(_encode_message, change.append),
+        prefix.encode(),
+        (change.op_id or op_id()).encode(),
+        repr(now).encode(),
+        b"" if expected is None else b"%d" % expected,
+        *(_encode_message(m).encode() for m in change.append),
     ]
 
 
