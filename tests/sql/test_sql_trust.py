@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -172,7 +173,7 @@ def test_a_garbage_message_is_reported(store: SQLStore) -> None:
 
 
 def apply_as(store: SQLStore, session_id: str, op: str, change: Change) -> int:
-    return store._run(operations.apply, session_id, change, time.time(), op)
+    return store._apply(session_id, dataclasses.replace(change, op_id=op), time.time())
 
 
 def test_a_repeated_op_id_is_not_applied_again(store: SQLStore) -> None:
@@ -195,9 +196,9 @@ def test_a_repeated_op_id_is_not_applied_again_by_the_twin(any_url: str) -> None
         async with ailib.open_async_store(any_url, namespace=f"t-{uuid.uuid4().hex}") as twin:
             assert isinstance(twin, AsyncSQLStore)
             await twin.create(session_id="s")
-            change = Change(append=tuple(chat(1)))
-            first = await twin._run(operations.apply, "s", change, time.time(), "op")
-            again = await twin._run(operations.apply, "s", change, time.time(), "op")
+            change = Change(append=tuple(chat(1)), op_id="op")
+            first = await twin._apply("s", change, time.time())
+            again = await twin._apply("s", change, time.time())
             return first, again, len((await twin.load("s")).messages)
 
     assert asyncio.run(scenario()) == (2, 2, 1)

@@ -1,7 +1,13 @@
 """Every store operation once, free of connections: the sync store and its async twin both
-run these.
+run these (this module is their ``ailib.spi.Programs``).
 
-An operation is a *program*: a generator that yields ``(statement, parameters)`` (the
+Each store operation (``create``, ``apply``, …, with the arguments of the ``BaseStore``
+operation of the same name) is a generator that yields the transactions it needs, each an
+``Operation``, and is sent back each one's result; the store performs an ``Operation``
+with its retries and error translation (``transaction``). Most operations are one
+transaction; ``purge`` is one per batch.
+
+An ``Operation``'s ``program`` is a generator that yields ``(statement, parameters)`` (the
 statements of ``statements``) and is sent back each one's result, deciding from the rows what
 to run next and what to return. ``SQLStore`` feeds it from a ``Connection`` (with
 ``ailib.spi.drive``), and so does ``AsyncSQLStore`` on SQLite, in a worker thread; on the
@@ -16,9 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Generic, NoReturn, TypeVar
+from typing import Any, Final, Generic, NoReturn, TypeAlias, TypeVar
 
 import sqlalchemy as sa
 
@@ -35,9 +42,28 @@ from ailib.spi import (
 )
 from ailib_store_sql import statements as st
 from ailib_store_sql.direct import Rows
-from ailib_store_sql.schema import Tables
+from ailib_store_sql.schema import Tables, op_key
 
-__all__ = ("PURGE_BATCH", "Context", "Operation", "Program")
+__all__ = (
+    "PURGE_BATCH",
+    "Context",
+    "Operation",
+    "Program",
+    "Transactions",
+    "apply",
+    "checkpoint",
+    "checkpoint_state",
+    "checkpoints",
+    "create",
+    "delete",
+    "fetch",
+    "list_page",
+    "op_of",
+    "pop",
+    "purge",
+    "replace",
+    "restore",
+)
 
 T = TypeVar("T")
 
@@ -104,6 +130,11 @@ class Operation(Generic[T]):
     #: Atomic without a transaction: its change is one statement (whatever else it runs
     #: only reads, or trims op ids), so it may run in autocommit mode.
     single: bool = False
+
+
+#: A store operation: yields the transactions it runs (each an ``Operation``), is sent back
+#: each one's result, returns the operation's outcome.
+Transactions: TypeAlias = Generator[Operation[Any], Any, T]
 
 
 # -- pieces shared by several operations ----------------------------------------------------
@@ -241,7 +272,7 @@ def _trim_ops(c: Context, session_id: str, version: int) -> Program[None]:
 # -- the operations (see ailib.base.BaseStore for each contract) --------------------------
 
 
-def create(c: Context, record: SessionRecord) -> Operation[None]:
+def create(c: Context, record: SessionRecord) -> Transactions[None]:
     t, ns, sid = c.tables, c.namespace, record.session_id
     exists = f"session {sid!r} already exists in {c.url}; load it, or create one with another id"
 
@@ -259,10 +290,10 @@ def create(c: Context, record: SessionRecord) -> Operation[None]:
             yield st.insert_checkpoints(t, ns, sid, record.checkpoints)
 
     # A concurrent create of the same id: the primary key refuses the insert.
-    return Operation(f"create session {sid!r}", True, program, conflict=exists)
+    yield Operation(f"create session {sid!r}", True, program, conflict=exists)
 
 
-def fetch(c: Context, session_id: str, last: int | None) -> Operation[SessionRecord | None]:
+def fetch(c: Context, session_id: str, last: int | None) -> Transactions[SessionRecord | None]:
     def program() -> Program[SessionRecord | None]:
         found = yield st.select_session(c.tables), st.key(c.namespace, session_id, time.time())
         row = found.first()
@@ -275,12 +306,21 @@ def fetch(c: Context, session_id: str, last: int | None) -> Operation[SessionRec
             record.message_count = count
         return record
 
-    return Operation(f"load session {session_id!r}", False, program)
+    done: SessionRecord | None = yield Operation(f"load session {session_id!r}", False, program)
+    return done
 
 
-def apply(c: Context, session_id: str, change: Change, now: float, op: str) -> Operation[int]:
-    """Append and/or edit metadata as op ``op`` (see ``schema.op_key``): recorded with the
-    version it produces in the same transaction; a repeated op is not applied again."""
+def op_of(change: Change) -> str:
+    """The stored op id of ``change``: the one the caller gave it (an idempotency key), or a
+    fresh one, so a write whose reply is lost can be looked up before it is retried."""
+    given = change.op_id
+    return op_key(given) if given else uuid.uuid4().hex
+
+
+def apply(c: Context, session_id: str, change: Change, now: float) -> Transactions[int]:
+    """Append and/or edit metadata as op ``op_of(change)``: recorded with the version it
+    produces in the same transaction; a repeated op is not applied again."""
+    op = op_of(change)
     appended = len(change.append)
     edits_metadata = bool(change.set_metadata or change.unset_metadata or change.replace_metadata)
     expected = change.expected_version
@@ -320,7 +360,8 @@ def apply(c: Context, session_id: str, change: Change, now: float, op: str) -> O
         return (yield from _landed(c, session_id, op))
 
     what = f"write to session {session_id!r}"
-    return Operation(what, True, program, recover=recover, single=in_one)
+    done: int = yield Operation(what, True, program, recover=recover, single=in_one)
+    return done
 
 
 def _append_in_one(
@@ -381,7 +422,9 @@ def _append_by_variables(
     return int(next(iter(inserted.scalars())))
 
 
-def replace(c: Context, record: SessionRecord, expected_version: int, now: float) -> Operation[int]:
+def replace(
+    c: Context, record: SessionRecord, expected_version: int, now: float
+) -> Transactions[int]:
     sid = record.session_id
 
     def program() -> Program[int]:
@@ -399,10 +442,11 @@ def replace(c: Context, record: SessionRecord, expected_version: int, now: float
         yield _update(c, sid, **values)
         return int(row.version) + 1
 
-    return Operation(f"save session {sid!r}", True, program)
+    done: int = yield Operation(f"save session {sid!r}", True, program)
+    return done
 
 
-def delete(c: Context, session_id: str) -> Operation[bool]:
+def delete(c: Context, session_id: str) -> Transactions[bool]:
     t, ns = c.tables, c.namespace
 
     def program() -> Program[bool]:
@@ -413,12 +457,13 @@ def delete(c: Context, session_id: str) -> Operation[bool]:
             yield statement, None
         return row.expires_at is None or row.expires_at > time.time()
 
-    return Operation(f"delete session {session_id!r}", True, program)
+    done: bool = yield Operation(f"delete session {session_id!r}", True, program)
+    return done
 
 
 def list_page(
     c: Context, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
-) -> Operation[list[SessionRecord]]:
+) -> Transactions[list[SessionRecord]]:
     """Up to ``limit`` sessions; a row whose metadata does not decode is left out (and
     logged, naming it), and the page is filled up from the rows after it."""
 
@@ -443,10 +488,21 @@ def list_page(
                 return records[:limit]
             cursor = (rows[-1].updated_at, rows[-1].session_id)
 
-    return Operation("list sessions", False, program)
+    done: list[SessionRecord] = yield Operation("list sessions", False, program)
+    return done
 
 
-def purge_batch(c: Context, now: float) -> Operation[tuple[int, bool]]:
+def purge(c: Context, now: float) -> Transactions[int]:
+    """Delete every session expired at ``now``, a batch per transaction (so none holds locks
+    for long); returns how many."""
+    total, more = 0, True
+    while more:
+        deleted, more = yield _purge_batch(c, now)
+        total += deleted
+    return total
+
+
+def _purge_batch(c: Context, now: float) -> Operation[tuple[int, bool]]:
     """Delete up to ``PURGE_BATCH`` expired sessions; returns how many, and whether there may
     be more (each batch is a transaction of its own, so none holds locks for long)."""
     t, ns, batch = c.tables, c.namespace, PURGE_BATCH
@@ -461,7 +517,7 @@ def purge_batch(c: Context, now: float) -> Operation[tuple[int, bool]]:
     return Operation("purge expired sessions", True, program)
 
 
-def pop(c: Context, session_id: str, count: int, now: float) -> Operation[list[Message]]:
+def pop(c: Context, session_id: str, count: int, now: float) -> Transactions[list[Message]]:
     t, ns = c.tables, c.namespace
 
     def program() -> Program[list[Message]]:
@@ -481,10 +537,13 @@ def pop(c: Context, session_id: str, count: int, now: float) -> Operation[list[M
         yield _update(c, session_id, **values)
         return current[keep:]
 
-    return Operation(f"remove messages of session {session_id!r}", True, program)
+    done: list[Message] = yield Operation(
+        f"remove messages of session {session_id!r}", True, program
+    )
+    return done
 
 
-def checkpoint(c: Context, session_id: str, label: str | None, now: float) -> Operation[int]:
+def checkpoint(c: Context, session_id: str, label: str | None, now: float) -> Transactions[int]:
     t, ns = c.tables, c.namespace
 
     def program() -> Program[int]:
@@ -495,12 +554,13 @@ def checkpoint(c: Context, session_id: str, label: str | None, now: float) -> Op
         yield _update(c, session_id, version=row.version + 1)
         return number
 
-    return Operation(f"checkpoint session {session_id!r}", True, program)
+    done: int = yield Operation(f"checkpoint session {session_id!r}", True, program)
+    return done
 
 
 def checkpoints(
     c: Context, session_id: str, now: float
-) -> Operation[list[CheckpointRecord] | None]:
+) -> Transactions[list[CheckpointRecord] | None]:
     def program() -> Program[list[CheckpointRecord] | None]:
         found = yield st.select_session(c.tables), st.key(c.namespace, session_id, now)
         if found.first() is None:
@@ -517,12 +577,15 @@ def checkpoints(
             for row in rows
         ]
 
-    return Operation(f"list checkpoints of {session_id!r}", False, program)
+    done: list[CheckpointRecord] | None = yield Operation(
+        f"list checkpoints of {session_id!r}", False, program
+    )
+    return done
 
 
 def checkpoint_state(
     c: Context, session_id: str, number: int, now: float
-) -> Operation[CheckpointState]:
+) -> Transactions[CheckpointState]:
     def program() -> Program[CheckpointState]:
         yield from _live(c, session_id, now, lock=False)
         found = yield st.select_checkpoint(c.tables, c.namespace, session_id, number), None
@@ -535,10 +598,13 @@ def checkpoint_state(
             messages = loads(target.messages, _of_checkpoint(c, session_id, number, "messages"))
         return messages, _metadata(target, c, _of_checkpoint(c, session_id, number))
 
-    return Operation(f"read checkpoint {number} of {session_id!r}", False, program)
+    done: CheckpointState = yield Operation(
+        f"read checkpoint {number} of {session_id!r}", False, program
+    )
+    return done
 
 
-def restore(c: Context, session_id: str, number: int, now: float) -> Operation[int]:
+def restore(c: Context, session_id: str, number: int, now: float) -> Transactions[int]:
     t, ns = c.tables, c.namespace
 
     def program() -> Program[int]:
@@ -568,7 +634,8 @@ def restore(c: Context, session_id: str, number: int, now: float) -> Operation[i
         yield _update(c, session_id, **values)
         return int(row.version) + 1
 
-    return Operation(f"restore session {session_id!r}", True, program)
+    done: int = yield Operation(f"restore session {session_id!r}", True, program)
+    return done
 
 
 # -- rows to records --------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """`SQLStore`: sessions in SQLite, PostgreSQL or MySQL/MariaDB through SQLAlchemy Core.
 
-Each operation is one short transaction running a program of ``operations`` (see
-``statements`` for the SQL); ``AsyncSQLStore`` (``aio``) runs the same programs. Writers of a
+Each operation is a program of ``operations`` (``ailib.spi.ProgramStore`` runs it), made of
+short transactions, one for most (see ``statements`` for the SQL); ``AsyncSQLStore`` (``aio``)
+runs the same programs. Writers of a
 session serialize on its row: PostgreSQL and SQLite lock and advance it with one
 ``UPDATE … RETURNING``; MySQL/MariaDB with a locking ``UPDATE`` or ``SELECT … FOR UPDATE``;
 SQLite write transactions also start with ``BEGIN IMMEDIATE``. An append then inserts its
@@ -14,46 +15,36 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, ClassVar, ParamSpec, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import sqlalchemy as sa
 
-from ailib.spi import (
-    BaseStore,
-    Change,
-    CheckpointRecord,
-    CheckpointState,
-    Message,
-    SessionRecord,
-    StoreURL,
-    drive,
-    set_store_url,
-)
+from ailib.spi import ProgramStore, StoreURL, drive, set_store_url
 from ailib_store_sql import direct
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
 from ailib_store_sql.engine import Engines, make_engines
 from ailib_store_sql.errors import translating
 from ailib_store_sql.migrations import upgrade
-from ailib_store_sql.schema import Tables, op_key
-from ailib_store_sql.transaction import Build, Failed, Job, Pause, Step, job, purge
+from ailib_store_sql.schema import Tables
+from ailib_store_sql.transaction import Failed, Pause, Step, attempts
 
-__all__ = ("SQLStore", "op_of", "transact")
+__all__ = ("SQLStore", "transact")
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 
 def transact(
-    engines: Engines[sa.Engine], job: Job[T], where: StoreURL, guard: AbstractContextManager[Any]
+    engines: Engines[sa.Engine],
+    operation: ops.Operation[T],
+    where: StoreURL,
+    guard: AbstractContextManager[Any],
 ) -> T:
-    """Do ``job`` (its transactions and retries, ``transaction.attempts``) on ``engines``,
-    each transaction holding ``guard``; database errors are raised as ailib errors naming
-    ``where``. ``SQLStore`` calls it on the caller's thread, ``AsyncSQLStore`` on SQLite in
-    a worker thread."""
+    """Do ``operation`` (its transaction and retries, ``transaction.attempts``) on
+    ``engines``, each transaction holding ``guard``; database errors are raised as ailib
+    errors naming ``where``. ``SQLStore`` calls it on the caller's thread, ``AsyncSQLStore``
+    on SQLite in a worker thread."""
 
     def perform(step: Step) -> object:
         if isinstance(step, Pause):
@@ -66,28 +57,24 @@ def transact(
         except sa.exc.DBAPIError as exc:
             return Failed(exc)
 
-    with translating(where, job.what, job.conflict):
-        return drive(job.work, perform)
+    with translating(where, operation.what, operation.conflict):
+        return drive(attempts(operation), perform)
 
 
-def op_of(change: Change) -> str:
-    """The stored op id of ``change``: the one the caller gave it (an idempotency key), or a
-    fresh one, so a write whose reply is lost can be looked up before it is retried."""
-    given: str | None = getattr(change, "op_id", None)
-    return op_key(given) if given else uuid.uuid4().hex
-
-
-class SQLStore(BaseStore):
+class SQLStore(ProgramStore[ops.Context, ops.Operation[Any]]):
     """A session store on any SQLAlchemy database URL.
 
     Options (URL query or keyword): ``table_prefix`` (default ``ailib_``), ``create``
     (default true: create or upgrade the tables on open; false refuses and raises),
     ``pool_size``, ``pool_pre_ping``, plus ``namespace`` and ``ttl``, and the driver options
     in ``ailib_store_sql.engine.DRIVER_OPTIONS`` (``sslmode``, ``charset``, ``timeout``, …).
+    Its operations are the programs of ``operations``; it performs each of their
+    transactions with its retries (``transact``).
     """
 
     options: ClassVar[frozenset[str]] = OPTIONS
     async_twin = "ailib_store_sql.aio:AsyncSQLStore"
+    _programs = ops
 
     def __init__(self, url: str | StoreURL = "sqlite://", **options: Any) -> None:
         settings = read_settings(url, options, self.options | self.common_options, "SQLStore")
@@ -121,47 +108,5 @@ class SQLStore(BaseStore):
     def close(self) -> None:
         self._engines.engine.dispose()
 
-    def _run(self, build: Build[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """The operation ``build(context, *args)`` with its retries (``transact``)."""
-        made = build(self._context, *args, **kwargs)
-        return transact(self._engines, job(made), self._where, self._guard)
-
-    # -- the operations: programs of ``operations`` -----------------------------------------
-
-    def _create(self, record: SessionRecord) -> None:
-        self._run(ops.create, record)
-
-    def _fetch(self, session_id: str, last: int | None) -> SessionRecord | None:
-        return self._run(ops.fetch, session_id, last)
-
-    def _apply(self, session_id: str, change: Change, now: float) -> int:
-        return self._run(ops.apply, session_id, change, now, op_of(change))
-
-    def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
-        return self._run(ops.replace, record, expected_version, now)
-
-    def _delete(self, session_id: str) -> bool:
-        return self._run(ops.delete, session_id)
-
-    def _list(
-        self, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
-    ) -> Sequence[SessionRecord]:
-        return self._run(ops.list_page, user_id, limit, after, now)
-
-    def _purge(self, now: float) -> int:
-        return self._run(purge, now)
-
-    def _pop(self, session_id: str, count: int, now: float) -> list[Message]:
-        return self._run(ops.pop, session_id, count, now)
-
-    def _checkpoint(self, session_id: str, label: str | None, now: float) -> int:
-        return self._run(ops.checkpoint, session_id, label, now)
-
-    def _checkpoints(self, session_id: str, now: float) -> Sequence[CheckpointRecord] | None:
-        return self._run(ops.checkpoints, session_id, now)
-
-    def _checkpoint_state(self, session_id: str, number: int, now: float) -> CheckpointState:
-        return self._run(ops.checkpoint_state, session_id, number, now)
-
-    def _restore(self, session_id: str, number: int, now: float) -> int:
-        return self._run(ops.restore, session_id, number, now)
+    def _perform(self, step: ops.Operation[Any]) -> object:
+        return transact(self._engines, step, self._where, self._guard)

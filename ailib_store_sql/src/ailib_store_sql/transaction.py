@@ -1,28 +1,28 @@
-"""The transactions of an operation and their retries, once for both twins.
+"""The attempts at one transaction of an operation, once for both twins.
 
 What to do after a failed attempt (run it again, look up whether a lost write landed, pause,
 give up) is written here once as a *work*: a generator that yields the transactions it
 needs (``Run``) and the pauses between them (``Pause``) and is sent back each transaction's
 result, or ``Failed`` with the database error that ended it. ``SQLStore`` performs the steps
 on its engines with ``ailib.spi.drive``, ``AsyncSQLStore`` with ``drive_async``; each twin
-only opens the transaction, runs the program in it, and sleeps.
+only opens the transaction, runs the program in it, and sleeps. Performing one
+``operations.Operation`` (a step of a store operation) is driving its ``attempts``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
 from ailib_store_sql import operations as ops
 from ailib_store_sql.errors import Attempts
 
-__all__ = ("Build", "Failed", "Job", "Pause", "Run", "Step", "Work", "attempts", "job", "purge")
+__all__ = ("Failed", "Pause", "Run", "Step", "Work", "attempts")
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -50,32 +50,8 @@ class Failed:
 
 
 Step = Run[Any] | Pause
-#: The transactions of one call to the store, with their retries.
+#: The attempts at one ``Operation``: its transactions and the pauses between them.
 Work = Generator[Step, Any, T]
-
-
-@dataclass(frozen=True)
-class Job(Generic[T]):
-    """A work, and how to speak of it in errors."""
-
-    #: "load session 'x'": completes "the database failed to …".
-    what: str
-    #: Its transactions write (the async twin on SQLite queues writers).
-    write: bool
-    work: Work[T]
-    conflict: str | None = None
-
-
-#: What a store runs: ``build(context, *args)``, an operation of ``operations`` (one
-#: transaction) or a job of several (``purge``).
-Build = Callable[Concatenate[ops.Context, P], "ops.Operation[T] | Job[T]"]
-
-
-def job(made: ops.Operation[T] | Job[T]) -> Job[T]:
-    """An operation in one transaction, retried (``attempts``); a job as it is."""
-    if isinstance(made, Job):
-        return made
-    return Job(made.what, made.write, attempts(made), made.conflict)
 
 
 def attempts(operation: ops.Operation[T]) -> Work[T]:
@@ -108,17 +84,3 @@ def attempts(operation: ops.Operation[T]) -> Work[T]:
             found: T = landed
             return found
         yield Pause(policy.delay(error))
-
-
-def purge(c: ops.Context, now: float) -> Job[int]:
-    """Delete every session expired at ``now``, a batch per transaction (so none holds locks
-    for long); returns how many."""
-
-    def work() -> Work[int]:
-        total, more = 0, True
-        while more:
-            deleted, more = yield from attempts(ops.purge_batch(c, now))
-            total += deleted
-        return total
-
-    return Job("purge expired sessions", True, work())
