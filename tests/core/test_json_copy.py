@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ailib.errors import InvalidMessage
-from ailib.messages import check_json_object, json_copy
+from ailib.messages import check_json_object, copy_json, json_copy
 
 
 class Colour(enum.IntEnum):
@@ -63,6 +63,14 @@ def test_refused_messages_raise_the_naming_checks_error(message: Any) -> None:
     with pytest.raises(InvalidMessage) as raised:
         json_copy(message)
     assert str(raised.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("value", [*ACCEPTED, [{"x": (1, [2])}, {"y": {3}}], {"k": [math.nan]}])
+def test_copy_json_copies_anything_deeply(value: Any) -> None:
+    copied = copy_json(value)
+    assert copied == value
+    assert type(copied) is type(value)
+    assert _containers(copied).isdisjoint(_containers(value))
 
 
 def _containers(value: Any) -> set[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 from ailib.errors import InvalidMessage
 
@@ -24,11 +24,13 @@ __all__ = (
     "check_json_object",
     "check_message",
     "check_stored_message",
+    "copy_json",
     "json_copy",
     "make_message",
 )
 
 Message: TypeAlias = dict[str, Any]
+_T = TypeVar("_T")
 SessionKind: TypeAlias = Literal["chat", "items", "memory"]
 CHAT: Final = "chat"
 ITEMS: Final = "items"
@@ -87,6 +89,16 @@ def json_copy(message: object) -> Message:
         # Something to refuse, or a subclass of a JSON type: the naming walk decides.
         _check_json(message, "message")
         return dict(copy.deepcopy(message))
+
+
+def copy_json(value: _T) -> _T:
+    """A deep copy of ``value`` (stored messages, say): one quick walk when it is made of
+    exact JSON types, :func:`copy.deepcopy` otherwise."""
+    try:
+        copied: _T = _copied(value)
+    except _NotPlain:
+        return copy.deepcopy(value)
+    return copied
 
 
 class _NotPlain(Exception):
@@ -156,8 +168,8 @@ def _check_shape(message: object, kind: str) -> None:
             f"unknown role {role!r}; a chat message's role is one of {', '.join(_ALLOWED_KEYS)} "
             "(use a session of kind 'items' for other shapes)"
         )
-    extra = set(message) - allowed
-    if extra:
+    if not message.keys() <= allowed:
+        extra = set(message) - allowed
         raise InvalidMessage(
             f"{role} message has unsupported field(s) {sorted(map(str, extra))}; "
             f"allowed: {sorted(allowed)}"
@@ -165,6 +177,8 @@ def _check_shape(message: object, kind: str) -> None:
     if "name" in message and not isinstance(message["name"], str):
         raise InvalidMessage(f"{role} message 'name' must be a string")
     content = message.get("content")
+    if role == "user" and type(content) is str:
+        return  # the common message: nothing more to check
     if role == "assistant":
         if content is None and not message.get("tool_calls") and not message.get("refusal"):
             raise InvalidMessage("assistant message needs content, tool_calls or a refusal")

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ailib.document import DocumentStore, check_count, check_expected, touch
 from ailib.errors import ConflictError, SessionNotFound
+from ailib.messages import copy_json
 from ailib.records import Change, SessionRecord
 from ailib.url import StoreURL, make_url
 
@@ -58,7 +59,7 @@ class MemoryStore(DocumentStore):
     def _read(self, session_id: str) -> SessionRecord | None:
         with self._space.lock:
             record = self._space.records.get(self._key(session_id))
-            return copy.deepcopy(record)
+            return None if record is None else _private(record)
 
     def _write(self, record: SessionRecord, expected_version: int | None) -> None:
         key = self._key(record.session_id)
@@ -68,9 +69,9 @@ class MemoryStore(DocumentStore):
                 raise ConflictError(
                     f"session {record.session_id!r} changed concurrently in {self.url}"
                 )
-            self._space.records[key] = replace(
-                copy.deepcopy(record), message_count=len(record.messages)
-            )
+            stored = _private(record)
+            stored.message_count = len(stored.messages)
+            self._space.records[key] = stored
 
     def _remove(self, session_id: str) -> bool:
         with self._space.lock:
@@ -95,7 +96,7 @@ class MemoryStore(DocumentStore):
             tail = copy.copy(record)
             tail.checkpoints = []
             tail.ops = {}
-            tail.messages = copy.deepcopy(record.messages[-last:] if last else [])
+            tail.messages = copy_json(record.messages[-last:] if last else [])
             return tail
 
     def _apply(self, session_id: str, change: Change, now: float) -> int:
@@ -119,6 +120,17 @@ class MemoryStore(DocumentStore):
             record.version += 1
             record.remember(change.op_id, record.version)
             return record.version
+
+
+def _private(record: SessionRecord) -> SessionRecord:
+    """A copy of ``record`` that shares nothing with the stored one."""
+    return replace(
+        record,
+        messages=copy_json(record.messages),
+        metadata=copy_json(record.metadata),
+        checkpoints=copy.deepcopy(record.checkpoints),
+        ops=dict(record.ops),
+    )
 
 
 def _header(record: SessionRecord) -> SessionRecord:
