@@ -1,5 +1,5 @@
 """`RedisStoreCore`: what the sync store and its asyncio twin share beyond the operations'
-programs: options, opening from a URL, the client, its registered scripts and the programs'
+programs: options, opening from a URL, the client, what sends its scripts and the programs'
 context. The two stores only add how they wait on the client (and on closing it).
 """
 

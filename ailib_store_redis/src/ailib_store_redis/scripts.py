@@ -8,8 +8,8 @@ index lives in another slot) and the script returns what the caller then passes 
 after a lost reply returns the first result instead of writing twice.
 
 Times travel as the decimal text Python wrote and are stored as is: Lua's own number
-formatting keeps only 14 digits. Only the sources live here; sync and async clients each
-register them (``register_script``).
+formatting keeps only 14 digits. Only the sources live here; ``evalsha`` sends them (a bare
+``EVALSHA``, loaded on ``NOSCRIPT``).
 
 A write that succeeds replies with its result (a version or checkpoint number) as an integer,
 or on a cluster ``{'ok', result, user_id json, expires_at}`` for the index update. Refusals
