@@ -11,11 +11,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Final, TypeAlias, TypeVar
 
 from ailib.checkpoints import materialize as copy_broken_checkpoints
-from ailib.document import check_count, check_expected, touch
-from ailib.errors import CheckpointNotFound, ConflictError, SessionNotFound
+from ailib.document import (
+    add_checkpoint,
+    apply_change,
+    check_count,
+    live_page,
+    replace_messages,
+    restore_checkpoint,
+    touch,
+)
+from ailib.document import (
+    checkpoint_state as state_of,
+)
+from ailib.errors import ConflictError, SessionNotFound
 from ailib.spi import (
     Change,
     CheckpointRecord,
@@ -23,7 +34,6 @@ from ailib.spi import (
     Message,
     Program,
     SessionRecord,
-    common_prefix,
 )
 
 T = TypeVar("T")
@@ -118,22 +128,14 @@ def fetch(c: Context, session_id: str, last: int | None) -> Op[SessionRecord | N
 
 def apply(c: Context, session_id: str, change: Change, now: float) -> Op[int]:
     def edit(record: SessionRecord) -> None:
-        check_expected(record, change.expected_version, c.where)
-        record.messages.extend(change.append)
-        record.metadata = change.apply_metadata(record.metadata)
-        touch(record, now, change.ttl)
+        apply_change(record, change, now, c.where)
 
     return (yield from _update(c, session_id, now, edit, change.op_id)).version
 
 
 def replace(c: Context, record: SessionRecord, expected_version: int, now: float) -> Op[int]:
     def edit(current: SessionRecord) -> None:
-        check_expected(current, expected_version, c.where)
-        keep = common_prefix(current.messages, record.messages)
-        copy_broken_checkpoints(current.checkpoints, current.messages, keep)
-        current.messages = list(record.messages)
-        current.metadata = dict(record.metadata)
-        touch(current, now, record.ttl)
+        replace_messages(current, record, expected_version, now, c.where)
 
     return (yield from _update(c, record.session_id, now, edit)).version
 
@@ -147,15 +149,7 @@ def list_page(
     c: Context, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
 ) -> Op[Sequence[SessionRecord]]:
     records: list[SessionRecord] = yield Scan()
-    live = [
-        r
-        for r in records
-        if not r.expired(now)
-        and (user_id is None or _user_of(r) == user_id)
-        and (after is None or (r.updated_at, r.session_id) < after)
-    ]
-    live.sort(key=lambda r: (r.updated_at, r.session_id), reverse=True)
-    return live[:limit]
+    return live_page(records, user_id, limit, after, now)
 
 
 def purge(c: Context, now: float) -> Op[int]:
@@ -184,7 +178,7 @@ def pop(c: Context, session_id: str, count: int, now: float) -> Op[list[Message]
 
 def checkpoint(c: Context, session_id: str, label: str | None, now: float) -> Op[int]:
     def edit(record: SessionRecord) -> None:
-        record.checkpoints.append(_pointer(record, label, now))
+        add_checkpoint(record, label, now)
 
     return (yield from _update(c, session_id, now, edit)).checkpoints[-1].number
 
@@ -198,42 +192,11 @@ def checkpoint_state(c: Context, session_id: str, number: int, now: float) -> Op
     record: SessionRecord | None = yield Read(session_id)
     if record is None or record.expired(now):
         raise SessionNotFound(session_id, c.where)
-    found = _find(record, number)
-    messages = found.messages
-    if messages is None:
-        messages = record.messages[: found.message_count]
-    return list(messages), dict(found.metadata)
+    return state_of(record, number)
 
 
 def restore(c: Context, session_id: str, number: int, now: float) -> Op[int]:
     def edit(record: SessionRecord) -> None:
-        target = _find(record, number)
-        record.checkpoints.append(_pointer(record, f"before restore to {number}", now))
-        if target.messages is None:
-            keep = target.message_count
-            messages = record.messages[:keep]
-        else:
-            messages = list(target.messages)
-            keep = common_prefix(record.messages, messages)
-        copy_broken_checkpoints(record.checkpoints, record.messages, keep)
-        record.messages = messages
-        record.metadata = dict(target.metadata)
-        touch(record, now, None)
+        restore_checkpoint(record, number, now)
 
     return (yield from _update(c, session_id, now, edit)).version
-
-
-def _user_of(record: SessionRecord) -> Any:
-    return record.metadata.get("user_id") if isinstance(record.metadata, dict) else None
-
-
-def _pointer(record: SessionRecord, label: str | None, now: float) -> CheckpointRecord:
-    number = max((c.number for c in record.checkpoints), default=0) + 1
-    return CheckpointRecord(number, now, len(record.messages), dict(record.metadata), label)
-
-
-def _find(record: SessionRecord, number: int) -> CheckpointRecord:
-    for found in record.checkpoints:
-        if found.number == number:
-            return found
-    raise CheckpointNotFound(record.session_id, number)

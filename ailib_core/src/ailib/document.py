@@ -24,7 +24,18 @@ from ailib.errors import (
 )
 from ailib.records import Change, CheckpointRecord, SessionRecord
 
-__all__ = ("DocumentStore", "check_count", "check_expected", "touch")
+__all__ = (
+    "DocumentStore",
+    "add_checkpoint",
+    "apply_change",
+    "check_count",
+    "check_expected",
+    "checkpoint_state",
+    "live_page",
+    "replace_messages",
+    "restore_checkpoint",
+    "touch",
+)
 
 _ATTEMPTS = 200
 
@@ -103,24 +114,13 @@ class DocumentStore(BaseStore):
 
     def _apply(self, session_id: str, change: Change, now: float) -> int:
         def edit(record: SessionRecord) -> None:
-            check_expected(record, change.expected_version, self.url)
-            record.messages.extend(change.append)
-            record.metadata = change.apply_metadata(record.metadata)
-            touch(record, now, change.ttl)
+            apply_change(record, change, now, self.url)
 
         return self._update(session_id, now, edit, change.op_id).version
 
     def _replace(self, record: SessionRecord, expected_version: int, now: float) -> int:
         def edit(current: SessionRecord) -> None:
-            check_expected(current, expected_version, self.url)
-            materialize(
-                current.checkpoints,
-                current.messages,
-                common_prefix(current.messages, record.messages),
-            )
-            current.messages = list(record.messages)
-            current.metadata = dict(record.metadata)
-            touch(current, now, record.ttl)
+            replace_messages(current, record, expected_version, now, self.url)
 
         return self._update(record.session_id, now, edit).version
 
@@ -130,22 +130,14 @@ class DocumentStore(BaseStore):
     def _list(
         self, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
     ) -> Sequence[SessionRecord]:
-        live = [
-            r
-            for r in self._scan()
-            if not r.expired(now)
-            and (user_id is None or _user_of(r) == user_id)
-            and (after is None or (r.updated_at, r.session_id) < after)
-        ]
-        live.sort(key=lambda r: (r.updated_at, r.session_id), reverse=True)
-        return live[:limit]
+        return live_page(self._scan(), user_id, limit, after, now)
 
     def _purge(self, now: float) -> int:
         return sum(1 for r in list(self._scan()) if r.expired(now) and self._remove(r.session_id))
 
     def _checkpoint(self, session_id: str, label: str | None, now: float) -> int:
         def edit(record: SessionRecord) -> None:
-            record.checkpoints.append(_pointer(record, label, now))
+            add_checkpoint(record, label, now)
 
         return self._update(session_id, now, edit).checkpoints[-1].number
 
@@ -157,28 +149,90 @@ class DocumentStore(BaseStore):
         record = self._read(session_id)
         if record is None or record.expired(now):
             raise SessionNotFound(session_id, self.url)
-        checkpoint = _find(record, number)
-        messages = checkpoint.messages
-        if messages is None:
-            messages = record.messages[: checkpoint.message_count]
-        return list(messages), dict(checkpoint.metadata)
+        return checkpoint_state(record, number)
 
     def _restore(self, session_id: str, number: int, now: float) -> int:
         def edit(record: SessionRecord) -> None:
-            target = _find(record, number)
-            record.checkpoints.append(_pointer(record, f"before restore to {number}", now))
-            if target.messages is None:
-                keep = target.message_count
-                messages = record.messages[:keep]
-            else:
-                messages = list(target.messages)
-                keep = common_prefix(record.messages, messages)
-            materialize(record.checkpoints, record.messages, keep)
-            record.messages = messages
-            record.metadata = dict(target.metadata)
-            touch(record, now, None)
+            restore_checkpoint(record, number, now)
 
         return self._update(session_id, now, edit).version
+
+
+# -- the edits, on a document read: shared by every store that keeps sessions as documents --
+
+
+def apply_change(record: SessionRecord, change: Change, now: float, where: str) -> None:
+    """Apply ``change`` to ``record`` (ConflictError if it expects another version)."""
+    check_expected(record, change.expected_version, where)
+    record.messages.extend(change.append)
+    record.metadata = change.apply_metadata(record.metadata)
+    touch(record, now, change.ttl)
+
+
+def replace_messages(
+    current: SessionRecord, record: SessionRecord, expected_version: int, now: float, where: str
+) -> None:
+    """Make ``current`` hold the messages and metadata of ``record``; checkpoints whose
+    messages the rewrite breaks keep a copy of them."""
+    check_expected(current, expected_version, where)
+    keep = common_prefix(current.messages, record.messages)
+    materialize(current.checkpoints, current.messages, keep)
+    current.messages = list(record.messages)
+    current.metadata = dict(record.metadata)
+    touch(current, now, record.ttl)
+
+
+def live_page(
+    records: Iterable[SessionRecord],
+    user_id: str | None,
+    limit: int,
+    after: tuple[float, str] | None,
+    now: float,
+) -> list[SessionRecord]:
+    """One page of the live ``records`` (of ``user_id`` if given), newest first, after the
+    (updated_at, session_id) cursor ``after``."""
+    live = [
+        r
+        for r in records
+        if not r.expired(now)
+        and (user_id is None or _user_of(r) == user_id)
+        and (after is None or (r.updated_at, r.session_id) < after)
+    ]
+    live.sort(key=lambda r: (r.updated_at, r.session_id), reverse=True)
+    return live[:limit]
+
+
+def add_checkpoint(record: SessionRecord, label: str | None, now: float) -> None:
+    """A checkpoint of ``record`` as it stands: a pointer to its messages, numbered next."""
+    number = max((c.number for c in record.checkpoints), default=0) + 1
+    record.checkpoints.append(
+        CheckpointRecord(number, now, len(record.messages), dict(record.metadata), label)
+    )
+
+
+def checkpoint_state(record: SessionRecord, number: int) -> CheckpointState:
+    """The messages and metadata checkpoint ``number`` of ``record`` holds."""
+    found = _find(record, number)
+    messages = found.messages
+    if messages is None:
+        messages = record.messages[: found.message_count]
+    return list(messages), dict(found.metadata)
+
+
+def restore_checkpoint(record: SessionRecord, number: int, now: float) -> None:
+    """Bring ``record`` back to checkpoint ``number``, after a checkpoint of where it was."""
+    target = _find(record, number)
+    add_checkpoint(record, f"before restore to {number}", now)
+    if target.messages is None:
+        keep = target.message_count
+        messages = record.messages[:keep]
+    else:
+        messages = list(target.messages)
+        keep = common_prefix(record.messages, messages)
+    materialize(record.checkpoints, record.messages, keep)
+    record.messages = messages
+    record.metadata = dict(target.metadata)
+    touch(record, now, None)
 
 
 def check_count(record: SessionRecord, where: str) -> None:
@@ -211,11 +265,6 @@ def touch(record: SessionRecord, now: float, ttl: float | None) -> None:
         record.ttl = ttl
     record.updated_at = now
     record.expires_at = None if record.ttl is None else now + record.ttl
-
-
-def _pointer(record: SessionRecord, label: str | None, now: float) -> CheckpointRecord:
-    number = max((c.number for c in record.checkpoints), default=0) + 1
-    return CheckpointRecord(number, now, len(record.messages), dict(record.metadata), label)
 
 
 def _find(record: SessionRecord, number: int) -> CheckpointRecord:
