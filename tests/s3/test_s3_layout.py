@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 from ailib.records import SessionRecord
-from ailib_store_s3.layout import Layout
-from ailib_store_s3.manifest import TAIL_BYTES, Manifest
+from ailib_store_s3.manifest import TAIL_BYTES, Layout, Manifest
 
 
 def _manifest(layout: Layout) -> Manifest:

@@ -28,7 +28,7 @@ from ailib.spi import AsyncProgramStore, drive_async
 from ailib_store_s3.client import client_options
 from ailib_store_s3.context import Context
 from ailib_store_s3.core import ClientSettings, S3StoreCore
-from ailib_store_s3.steps import Call, Failed, Later, Parallel, Sleep, Step, Wait
+from ailib_store_s3.objects import Call, Failed, Later, Parallel, Sleep, Step, Wait
 
 __all__ = ("AsyncBucket", "AsyncS3Store")
 
@@ -120,7 +120,8 @@ class AsyncBucket:
                     await asyncio.sleep(step.seconds)
                     return None
                 case Wait():
-                    await step.event.wait()  # type: ignore[attr-defined]  # an asyncio.Event
+                    assert isinstance(step.event, asyncio.Event)
+                    await step.event.wait()
                     return None
         except BaseException as exc:
             return Failed(exc)

@@ -25,10 +25,9 @@ from ailib.spi import (
     set_store_url,
 )
 from ailib_store_s3 import reads, writes
-from ailib_store_s3.context import Context, Op
-from ailib_store_s3.groupcommit import GroupCommit
-from ailib_store_s3.layout import Layout
-from ailib_store_s3.steps import Event, Step
+from ailib_store_s3.context import Context, GroupCommit, Op
+from ailib_store_s3.manifest import Layout
+from ailib_store_s3.objects import Event, Step
 
 __all__ = ("ClientSettings", "Operations", "S3StoreCore")
 

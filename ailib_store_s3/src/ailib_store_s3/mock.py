@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from ailib.errors import ConfigurationError
 from ailib.spi import StoreURL, ThreadedAsyncStore, make_url, set_store_url
 from ailib_store_s3.moto import make_conditional_writes_atomic
-from ailib_store_s3.steps import Call, Failed
+from ailib_store_s3.objects import Call, Failed
 from ailib_store_s3.store import Bucket, S3Store
 
 __all__ = ("AsyncMockS3Store", "MockS3Store")

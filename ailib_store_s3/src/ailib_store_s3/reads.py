@@ -1,7 +1,7 @@
 """The reading operations, delete and purge, as programs, and the reads every operation
 builds on (manifests, chunks, checkpoints).
 
-Listing walks the index markers (:mod:`ailib_store_s3.layout`) newest interval first,
+Listing walks the index markers (:mod:`ailib_store_s3.manifest`) newest interval first,
 checking each against its session's manifest header; purge picks candidates from the expiry
 bound in marker keys alone.
 
@@ -39,9 +39,17 @@ from ailib.spi import (
 from ailib_store_s3 import objects
 from ailib_store_s3.client import error_code
 from ailib_store_s3.context import Context
-from ailib_store_s3.layout import Layout, Marker, micros
-from ailib_store_s3.manifest import HEADER_PROBE, CheckpointRef, Chunk, Manifest, decode_messages
-from ailib_store_s3.steps import Parallel, Program, unwrap_all
+from ailib_store_s3.manifest import (
+    HEADER_PROBE,
+    CheckpointRef,
+    Chunk,
+    Layout,
+    Manifest,
+    Marker,
+    decode_messages,
+    micros,
+)
+from ailib_store_s3.objects import Parallel, Program, unwrap_all
 
 __all__ = (
     "ATTEMPTS",

@@ -4,7 +4,7 @@ Each session is a small *manifest* object (header + the newest messages inline) 
 *chunk* objects for older history (see :mod:`ailib_store_s3.manifest`). Every change is a
 conditional PUT of the manifest (``If-Match`` its ETag, ``If-None-Match: *`` to create), so
 concurrent writers never lose an update: the loser of a race re-reads and tries again.
-Listing uses index markers (:mod:`ailib_store_s3.layout`). ``docs/stores/s3.md`` counts the
+Listing uses index markers (:mod:`ailib_store_s3.manifest`). ``docs/stores/s3.md`` counts the
 requests of every operation.
 
 What each operation does is written once, as a program (:mod:`ailib_store_s3.writes`,
@@ -29,7 +29,7 @@ from ailib_store_s3 import objects
 from ailib_store_s3.client import make_client
 from ailib_store_s3.context import Context
 from ailib_store_s3.core import S3StoreCore
-from ailib_store_s3.steps import Call, Failed, Later, Parallel, Program, Sleep, Step, Wait
+from ailib_store_s3.objects import Call, Failed, Later, Parallel, Program, Sleep, Step, Wait
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -91,7 +91,8 @@ class Bucket:
                     time.sleep(step.seconds)
                     return None
                 case Wait():
-                    step.event.wait()  # type: ignore[attr-defined]  # a threading.Event
+                    assert isinstance(step.event, threading.Event)
+                    step.event.wait()
                     return None
         except BaseException as exc:
             return Failed(exc)
