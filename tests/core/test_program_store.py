@@ -14,6 +14,7 @@ from ailib.testing import Damage, StoreConformance
 from ailib.testing.async_conformance import AsyncStoreConformance
 from ailib.testing.blocking import BlockingStore
 from tests.core import memory_programs
+from tests.core.memory_damage import damage_record
 from tests.core.program_memory_store import AsyncProgramMemoryStore, ProgramMemoryStore
 
 
@@ -29,15 +30,7 @@ def damage_document(store: Any, session_id: str, damage: Damage) -> None:
         store = store.store
     assert isinstance(store, ProgramMemoryStore | AsyncProgramMemoryStore)
     with store._space.lock:
-        record = store._space.records[(store.namespace, session_id)]
-        if damage is Damage.METADATA:
-            record.metadata = "\x00\xff garbage"  # type: ignore[assignment]
-        elif damage is Damage.MESSAGE:
-            record.messages[1] = b"\x00\xfe\xff"  # type: ignore[call-overload]
-        elif damage is Damage.MISSING_MESSAGE:
-            del record.messages[1]
-        else:
-            record.message_count = (record.message_count or 0) + 3
+        damage_record(store._space.records[(store.namespace, session_id)], damage)
 
 
 class TestProgramStore(StoreConformance):
