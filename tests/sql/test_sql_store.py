@@ -216,3 +216,40 @@ def test_purge_deletes_rows_of_every_table_in_batches(
             ).scalars()
             assert set(left) <= {keeper}, table.name
     assert store.load(keeper).messages == [{"role": "user", "content": "stay"}]
+
+
+def _sent_by_pooled_connection(store: SQLStore) -> list[str]:
+    """The SQL the store's one pooled PyMySQL connection sends from now on."""
+    fairy = store.engine.raw_connection()
+    driver = fairy.driver_connection
+    assert driver is not None
+    fairy.close()
+    sent: list[str] = []
+    execute = driver._execute_command
+
+    def recording(command: int, sql: str | bytes) -> Any:
+        sent.append(sql if isinstance(sql, str) else sql.decode(errors="replace"))
+        return execute(command, sql)
+
+    driver._execute_command = recording
+    return sent
+
+
+def test_mysql_connections_are_rolled_back_on_return_only_when_a_transaction_is_open() -> None:
+    store = SQLStore(mysql_url(), namespace=f"t-{uuid.uuid4().hex}", pool_size=1)
+    try:
+        store.create(session_id="s")
+        sent = _sent_by_pooled_connection(store)
+        store.append("s", {"role": "user", "content": "hi"})
+        assert sent[-1] == "COMMIT"
+        assert "ROLLBACK" not in sent
+        # A connection given back inside a transaction that wrote is rolled back on its return.
+        fairy = store.engine.raw_connection()
+        cursor = fairy.cursor()
+        cursor.execute(f"UPDATE {store.tables.sessions.name} SET version = version WHERE 1 = 0")
+        cursor.close()
+        fairy.close()
+        assert sent[-1] == "ROLLBACK"
+    finally:
+        store.delete("s")
+        store.close()

@@ -226,7 +226,15 @@ def _configured(
         kwargs["pool_size"] = pool_size
     if backend in ("mysql", "mariadb"):
         kwargs["pool_recycle"] = 3600  # below MySQL's default wait_timeout of 8 hours
+    # PyMySQL sends ROLLBACK on every rollback() call, so the pool's reset on return costs a
+    # round trip after every transaction, though ``engine.begin()`` has always ended it;
+    # ``_rollback_if_open`` rolls back only a connection the server reports in a transaction.
+    resets = factory is sa.create_engine and target.get_driver_name() == "pymysql"
+    if resets:
+        kwargs["pool_reset_on_return"] = None
     engine = _create(factory, target, masked, kwargs)
+    if resets:
+        event.listen(engine, "checkin", _rollback_if_open)
     reader = engine
     autocommit = None
     if backend == "postgresql":
@@ -241,6 +249,28 @@ def _configured(
     return Engines(
         engine, reader, engine, shared_connection=False, autocommit=autocommit, direct=direct
     )
+
+
+#: PyMySQL's ``SERVER_STATUS_IN_TRANS`` flag of the server status each reply carries.
+_IN_TRANSACTION: Final = 1
+
+
+def _rollback_if_open(dbapi_connection: Any, record: Any) -> None:
+    """The pool's reset on return, for PyMySQL. SQLAlchemy's ``Connection`` ends every
+    transaction itself (``begin()`` commits or rolls back; ``close()`` rolls back), so what
+    comes back through it needs nothing; a connection taken with ``raw_connection()`` is
+    rolled back when the last OK reply of the server said a transaction is open (PyMySQL
+    reads the status from OK replies: a transaction that only read is not seen). One that
+    cannot tell is rolled back; one whose rollback fails is discarded (as the pool's own
+    reset does)."""
+    if dbapi_connection is None:
+        return
+    status = getattr(dbapi_connection, "server_status", None)
+    if status is None or status & _IN_TRANSACTION:
+        try:
+            dbapi_connection.rollback()
+        except Exception as exc:  # any failure: the connection is unusable
+            record.invalidate(exc)
 
 
 def _create(factory: Callable[..., E], target: sa.URL, masked: str, kwargs: dict[str, Any]) -> E:
