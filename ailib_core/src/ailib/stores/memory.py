@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from ailib.document import DocumentStore, check_count, check_expected, touch
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.messages import copy_json
-from ailib.records import Change, SessionRecord
+from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.url import StoreURL, make_url
 
 __all__ = ("MemoryStore",)
@@ -128,7 +128,17 @@ def _private(record: SessionRecord) -> SessionRecord:
         record,
         messages=copy_json(record.messages),
         metadata=copy_json(record.metadata),
-        checkpoints=copy.deepcopy(record.checkpoints),
+        checkpoints=[
+            CheckpointRecord(
+                c.number,
+                c.created_at,
+                c.message_count,
+                copy_json(c.metadata),
+                c.label,
+                None if c.messages is None else copy_json(c.messages),
+            )
+            for c in record.checkpoints
+        ],
         ops=dict(record.ops),
     )
 
@@ -139,7 +149,7 @@ def _header(record: SessionRecord) -> SessionRecord:
         record,
         messages=[],
         message_count=len(record.messages),
-        metadata=copy.deepcopy(record.metadata),
+        metadata=copy_json(record.metadata),
         checkpoints=[],
         ops={},
     )
