@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -159,15 +160,24 @@ def test_memory_scheme_is_an_entry_point_of_ailib_core() -> None:
     assert info.target == "ailib.stores.memory:MemoryStore"
 
 
-def test_opening_memory_imports_no_backend_driver() -> None:
-    code = (
-        "import sys, ailib; ailib.open_store('memory://').create().add_message('user', 'x');"
-        "print(sorted(m for m in ('redis', 'sqlalchemy', 'boto3', 'openai') if m in sys.modules))"
-    )
-    out = subprocess.run(
+def _printed(code: str) -> str:
+    """What ``code`` prints, run by a new interpreter."""
+    return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == "[]"
+    ).stdout.strip()
+
+
+def _imported_after(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a new interpreter has imported once it ran ``code``."""
+    found = _printed(
+        f"{code}\nimport sys\nprint(sorted(m for m in {modules!r} if m in sys.modules))"
+    )
+    return list(ast.literal_eval(found))
+
+
+def test_opening_memory_imports_no_backend_driver() -> None:
+    code = "import ailib; ailib.open_store('memory://').create().add_message('user', 'x')"
+    assert _imported_after(code, ("redis", "sqlalchemy", "boto3", "openai")) == []
 
 
 def test_named_memory_is_shared_and_unnamed_is_private() -> None:
@@ -180,14 +190,7 @@ def test_named_memory_is_shared_and_unnamed_is_private() -> None:
 
 
 def test_import_ailib_loads_neither_asyncio_nor_rich_nor_typer() -> None:
-    code = (
-        "import ailib, sys; "
-        "print(sorted(m for m in ('asyncio','rich','typer') if m in sys.modules))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == "[]"
+    assert _imported_after("import ailib", ("asyncio", "rich", "typer")) == []
 
 
 def test_every_public_name_resolves_lazily() -> None:
@@ -198,10 +201,7 @@ def test_every_public_name_resolves_lazily() -> None:
         "from ailib import Session, open_store, AsyncBaseStore, OpenAIClient\n"
         "print(missing, sorted(set(ailib.__all__) - set(dir(ailib))))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == "[] []"
+    assert _printed(code) == "[] []"
 
 
 def test_version_comes_from_the_installed_distribution() -> None:
