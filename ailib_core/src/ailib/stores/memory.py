@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from ailib.document import DocumentStore, check_count, check_expected, touch
+from ailib.document import DocumentStore, check_count, check_expected, live_page, touch
 from ailib.errors import ConflictError, SessionNotFound
 from ailib.messages import copy_json
 from ailib.records import Change, CheckpointRecord, SessionRecord
@@ -99,6 +99,13 @@ class MemoryStore(DocumentStore):
             tail.messages = copy_json(record.messages[-last:] if last else [])
             return tail
 
+    def _list(
+        self, user_id: str | None, limit: int, after: tuple[float, str] | None, now: float
+    ) -> Sequence[SessionRecord]:
+        with self._space.lock:
+            mine = [r for (ns, _), r in self._space.records.items() if ns == self.namespace]
+            return [_header(r) for r in live_page(mine, user_id, limit, after, now)]
+
     def _apply(self, session_id: str, change: Change, now: float) -> int:
         with self._space.lock:
             record = self._space.records.get((self.namespace, session_id))
@@ -145,11 +152,10 @@ def _private(record: SessionRecord) -> SessionRecord:
 
 def _header(record: SessionRecord) -> SessionRecord:
     """A copy of ``record`` for listing: no messages, nothing shared with the stored one."""
-    return replace(
-        record,
-        messages=[],
-        message_count=len(record.messages),
-        metadata=copy_json(record.metadata),
-        checkpoints=[],
-        ops={},
-    )
+    header = copy.copy(record)
+    header.messages = []
+    header.message_count = len(record.messages)
+    header.metadata = copy_json(record.metadata)
+    header.checkpoints = []
+    header.ops = {}
+    return header
