@@ -8,10 +8,13 @@ import json
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+import sqlalchemy as sa
 from opentelemetry.trace import SpanKind, StatusCode
 
 import ailib
@@ -379,6 +382,80 @@ def run_child(code: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def _append_span_retries(telemetry: Telemetry) -> int:
+    (append,) = [s for s in telemetry.spans() if s.name.startswith("append")]
+    return int(dict(append.attributes or {}).get("ailib.retries", 0))
+
+
+def test_redis_counts_a_resent_write(
+    request: pytest.FixtureRequest, tmp_path: Path, telemetry: Telemetry
+) -> None:
+    """The server holds writes back longer than the store waits for a reply (``CLIENT
+    PAUSE``, redis-py's own retries off): the store resends the append with its op id."""
+    url = backend_url(request, "redis", tmp_path) + "&retries=0&socket_timeout=0.2"
+    with ailib.open_store(url, tracer_provider=telemetry.tracer_provider) as store:
+        chat = store.create()
+        admin = redis.Redis.from_url(url.split("?")[0])
+        admin.client_pause(500, all=False)
+        try:
+            store.append(chat.session_id, {"role": "user", "content": "once"})
+        finally:
+            admin.client_unpause()
+            admin.close()
+        assert store.load(chat.session_id).messages == [{"role": "user", "content": "once"}]
+    assert _append_span_retries(telemetry) >= 1
+
+
+def test_postgresql_counts_a_write_retried_on_a_new_connection(
+    request: pytest.FixtureRequest, tmp_path: Path, telemetry: Telemetry
+) -> None:
+    """The server ends the store's connections; the append looks up its op id and runs again."""
+    name = f"ailib-retry-{uuid.uuid4().hex[:8]}"
+    url = backend_url(request, "postgresql", tmp_path) + f"&application_name={name}"
+    url += "&pool_pre_ping=false"
+    with ailib.open_store(url, tracer_provider=telemetry.tracer_provider) as store:
+        chat = store.create()
+        admin = sa.create_engine(
+            sa.make_url(url.split("?")[0]).set(drivername="postgresql+psycopg")
+        )
+        with admin.connect() as conn:
+            ended = conn.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = :name"
+                ),
+                {"name": name},
+            ).scalar()
+        admin.dispose()
+        assert ended
+        store.append(chat.session_id, {"role": "user", "content": "once"})
+        assert store.load(chat.session_id).messages == [{"role": "user", "content": "once"}]
+    assert _append_span_retries(telemetry) >= 1
+
+
+def test_s3_counts_a_write_that_lost_a_race(
+    request: pytest.FixtureRequest, tmp_path: Path, telemetry: Telemetry
+) -> None:
+    """Another store changed the manifest this store holds: its conditional write is refused
+    (412) and tried again on the new one."""
+    url = backend_url(request, "s3", tmp_path)
+    with (
+        ailib.open_store(url, tracer_provider=telemetry.tracer_provider) as store,
+        ailib.open_store(url) as other,
+    ):
+        chat = store.create()
+        store.append(chat.session_id, {"role": "user", "content": "first"})
+        telemetry.exporter.clear()
+        other.append(chat.session_id, {"role": "user", "content": "other"})
+        store.append(chat.session_id, {"role": "user", "content": "last"})
+        assert [m["content"] for m in store.load(chat.session_id).messages] == [
+            "first",
+            "other",
+            "last",
+        ]
+    assert _append_span_retries(telemetry) == 1
 
 
 def test_off_imports_no_opentelemetry() -> None:

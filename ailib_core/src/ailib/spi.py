@@ -55,6 +55,9 @@ result, never doing I/O itself. It then subclasses :class:`ProgramStore` and
 Every underscore operation is then implemented once per twin, by running the program with
 :func:`drive` or :func:`drive_async`, which a store may also call itself.
 
+A store that retries (a lost reply resent, a conflict re-read, a deadlock run again) calls
+:func:`note_retry` once per retry, so a traced call reports ``ailib.retries``.
+
 A store built from a URL records it with :func:`set_store_url`, so that ``store.url``
 (password masked) names the store in every error.
 """
@@ -74,6 +77,7 @@ from ailib.program_store import ProgramStore
 from ailib.programs import Program, Programs, drive, drive_async
 from ailib.records import Change, CheckpointRecord, SessionRecord
 from ailib.storecore import CheckpointState, StoreCore
+from ailib.tracing import note_retry
 from ailib.url import StoreURL, make_url
 
 __all__ = (
@@ -99,6 +103,7 @@ __all__ = (
     "dumps",
     "loads",
     "make_url",
+    "note_retry",
     "parse_duration",
     "set_store_url",
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from ailib.spi import StoreCore, StoreURL, make_url, set_store_url
+from ailib.spi import StoreCore, StoreURL, make_url, note_retry, set_store_url
 from ailib_store_redis.connection import (
     CLUSTER_CLIENTS,
     OPTIONS,
@@ -72,7 +72,9 @@ class RedisStoreCore(StoreCore, Generic[ClientT]):
     def _resending(self, current: Resending | None, step: Step, exc: BaseException) -> Resending:
         """How to go on after ``step`` failed with ``exc``: resend it (a write whose reply
         may have been lost), or raise the ailib error."""
-        return Resending.after(current, exc, resendable(step), self._resend_for, self._where)
+        resending = Resending.after(current, exc, resendable(step), self._resend_for, self._where)
+        note_retry()
+        return resending
 
     @property
     def client(self) -> ClientT:

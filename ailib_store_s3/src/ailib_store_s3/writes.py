@@ -22,7 +22,7 @@ from typing import Literal
 from botocore.exceptions import ClientError
 
 from ailib.errors import CheckpointNotFound, ConflictError, SessionNotFound, StoreUnavailable
-from ailib.spi import Change, CheckpointRecord, Message, SessionRecord, common_prefix
+from ailib.spi import Change, CheckpointRecord, Message, SessionRecord, common_prefix, note_retry
 from ailib_store_s3 import objects
 from ailib_store_s3.client import is_missing, is_precondition_failed, retried
 from ailib_store_s3.context import Context, Op, Pending, fail
@@ -202,6 +202,7 @@ def commit(
 def lost(ctx: Context, session_id: str, attempt: int) -> Program[None]:
     """After a lost conditional write: forget the stale manifest and back off."""
     ctx.cache.forget(session_id)
+    note_retry()
     unwrap(
         (yield Sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 10)))))
     )

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
+from ailib.spi import note_retry
 from ailib_store_sql import operations as ops
 from ailib_store_sql.errors import Attempts
 
@@ -83,4 +84,6 @@ def attempts(operation: ops.Operation[T]) -> Work[T]:
                 raise error
             found: T = landed
             return found
-        yield Pause(policy.delay(error))
+        pause = Pause(policy.delay(error))
+        note_retry()
+        yield pause
