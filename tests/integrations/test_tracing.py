@@ -386,7 +386,9 @@ def run_child(code: str) -> str:
 
 def _append_span_retries(telemetry: Telemetry) -> int:
     (append,) = [s for s in telemetry.spans() if s.name.startswith("append")]
-    return int(dict(append.attributes or {}).get("ailib.retries", 0))
+    retries = dict(append.attributes or {}).get("ailib.retries", 0)
+    assert isinstance(retries, int)
+    return retries
 
 
 def test_redis_counts_a_resent_write(
