@@ -269,7 +269,7 @@ def _trim_ops(c: Context, session_id: str, version: int) -> Program[None]:
             yield st.trim_ops(c.tables), params | {"p_cutoff": cutoff}
 
 
-# -- the operations (see ailib.base.BaseStore for each contract) --------------------------
+# -- the operations (see ailib.spi.BaseStore for each contract) --------------------------
 
 
 def create(c: Context, record: SessionRecord) -> Transactions[None]:

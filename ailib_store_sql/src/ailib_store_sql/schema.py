@@ -3,7 +3,7 @@
 One row per session, one row per message (keyed by its position ``seq``, so the log has a
 single total order), one row per checkpoint. Everything is namespaced so several apps, and
 the tests, can share one database. Timestamps are POSIX seconds in DOUBLE columns: they
-compare exactly like the floats in :class:`ailib.records.SessionRecord`, on every database.
+compare exactly like the floats in :class:`ailib.spi.SessionRecord`, on every database.
 
 ``define(prefix, version)`` builds the shape of any version; the migrations create version 1
 from it and then alter it step by step, so a database upgraded from 1 and a new one end up
