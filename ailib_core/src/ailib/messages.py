@@ -25,6 +25,7 @@ __all__ = (
     "check_message",
     "check_stored_message",
     "copy_json",
+    "is_plain_text",
     "json_copy",
     "make_message",
 )
@@ -146,6 +147,22 @@ def _copied(value: Any) -> Any:
     if kind is list:
         return [_copied(item) for item in value]
     raise _NotPlain
+
+
+#: Roles whose message may be just a role and a text content.
+PLAIN_TEXT_ROLES: Final = frozenset({"system", "developer", "user", "assistant"})
+
+
+def is_plain_text(message: Message) -> bool:
+    """Whether ``message`` is ``{"role": <a PLAIN_TEXT_ROLES role>, "content": <str>}`` and
+    nothing else: a valid chat message, with nothing more to check."""
+    role = message.get("role")
+    return (
+        len(message) == 2
+        and type(role) is str
+        and role in PLAIN_TEXT_ROLES
+        and type(message.get("content")) is str
+    )
 
 
 def check_stored_message(message: object, kind: str) -> None:

@@ -45,6 +45,7 @@ from ailib.messages import (
     Message,
     check_message,
     check_stored_message,
+    is_plain_text,
     json_copy,
 )
 from ailib.records import (
@@ -353,7 +354,10 @@ class StoreCore:
         if record.kind not in KINDS:
             raise CorruptSessionError(f"{name} has unknown kind {record.kind!r}")
         self._readable(record.session_id, record.messages, record.metadata)
+        chat = record.kind == CHAT
         for index, message in enumerate(record.messages):
+            if chat and is_plain_text(message):
+                continue
             try:
                 check_stored_message(message, record.kind)
             except InvalidMessage as exc:
