@@ -3,20 +3,29 @@ not make any operation more than 5% slower.
 
 "before" is a git revision (``--before``, default ``b0e16f9``: the v0.1 design), unpacked
 with ``git archive`` into a temporary folder (the repository's worktree list is left
-alone); "after" is this working tree. Each revision runs in processes of its own, with
-``PYTHONPATH`` set to that tree's ``src`` folders: they come before the venv's editable
-installs (``.pth`` path entries), so ``ailib.open_store`` resolves the ``ailib.stores`` entry
-points (the same module paths in both trees) to that tree's modules; each worker checks that
-the store it opened comes from its tree. Only public API both revisions share is used.
+alone); "after" is this working tree. Each revision runs in a long-lived worker process of
+its own, with ``PYTHONPATH`` set to that tree's ``src`` folders: they come before the venv's
+editable installs (``.pth`` path entries), so ``ailib.open_store`` resolves the
+``ailib.stores`` entry points (the same module paths in both trees) to that tree's modules;
+each worker checks that the store it opened comes from its tree. Only public API both
+revisions share is used.
+
+Why paired batches: this machine has slow phases (every operation about 1.7x slower, for
+minutes), longer than a whole worker's run, which land unevenly on the two sides of a
+before/after alternation of whole processes. So both workers stay up for the whole backend,
+and the parent asks them in turn for small batches (``--batch`` calls of one operation,
+default 10), the two batches of a pair back to back (order ABBA across rounds), ``--batches``
+pairs per operation. A slow phase then falls on both sides of a pair alike, and the ratio of
+each pair's two medians cancels it. Printed per operation: median wall and CPU µs
+(``time.process_time`` of the worker) of all calls on each side, and the **median of the
+pairs' ratios** with its interquartile range; a row whose wall and CPU paired ratios are both
+above 1.05 is marked ``!``.
 
 For each backend (memory, SQLite file, PostgreSQL, MariaDB, Redis 127.0.0.1:6379 db 14, S3
-on moto's server started here), rounds alternate before/after (ABBA), each worker times
-``--ops`` repeats (S3: a tenth, at least 10) of every operation in its own fresh store (its
-own tables / namespace / prefix, dropped afterwards). Printed: median of the rounds'
-medians, wall and CPU time (``time.process_time`` of the worker), and after/before ratios;
-a row whose wall and CPU ratios are both above 1.05 is marked ``!``.
+on moto's server started here) each worker uses its own fresh store (its own tables /
+namespace / prefix, dropped afterwards); S3 pairs run a fifth of ``--batches``.
 
-    .venv/bin/python bench/revisions_bench.py [--before REV] [--rounds 4] [--ops 100]
+    .venv/bin/python bench/revisions_bench.py [--before REV] [--batches 60] [--batch 10]
         [--backends memory,sqlite,postgresql,mariadb,redis,s3]
 """
 
@@ -76,35 +85,36 @@ def store_url(backend: str, tag: str, folder: str, endpoint: str) -> str:
     return f"s3://{S3_BUCKET}/{tag}?endpoint_url={endpoint}"
 
 
-def timed(action: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median wall and CPU µs of ``repeats`` calls."""
-    walls, cpus = [], []
+def timed(action: Callable[[], object], repeats: int) -> list[tuple[float, float]]:
+    """Wall and CPU µs of each of ``repeats`` calls."""
+    figures = []
     for _ in range(repeats):
         wall, cpu = time.perf_counter(), time.process_time()
         action()
-        cpus.append(time.process_time() - cpu)
-        walls.append(time.perf_counter() - wall)
-    return statistics.median(walls) * 1e6, statistics.median(cpus) * 1e6
-
-
-def work(store: Any, repeats: int) -> dict[str, tuple[float, float]]:
-    figures: dict[str, tuple[float, float]] = {}
-    figures["create"] = timed(lambda: store.create({"user_id": "u1"}), repeats)
-    target = store.create({"user_id": "u2"}).session_id
-    figures["append"] = timed(lambda: store.append(target, MESSAGE), repeats)
-    hundred = store.create({"user_id": "u3"}).session_id
-    store.append(hundred, *[MESSAGE] * 100)
-    figures["load 100"] = timed(lambda: store.load(hundred), repeats)
-    figures["load(last=20)"] = timed(lambda: store.load(hundred, last=20), repeats)
-    figures["list(limit=50)"] = timed(lambda: store.list(limit=50), repeats)
-    popped = store.create({"user_id": "u4"}).session_id
-    store.append(popped, *[MESSAGE] * (repeats + 1))
-    figures["pop"] = timed(lambda: store.pop(popped), repeats)
-    figures["checkpoint"] = timed(lambda: store.checkpoint(hundred), repeats)
+        figures.append(((time.perf_counter() - wall) * 1e6, (time.process_time() - cpu) * 1e6))
     return figures
 
 
+def actions(store: Any, pops: int) -> dict[str, Callable[[], object]]:
+    """One call of each operation, on sessions set up once for the worker's whole run."""
+    target = store.create({"user_id": "u2"}).session_id
+    hundred = store.create({"user_id": "u3"}).session_id
+    store.append(hundred, *[MESSAGE] * 100)
+    popped = store.create({"user_id": "u4"}).session_id
+    store.append(popped, *[MESSAGE] * pops)
+    return {
+        "create": lambda: store.create({"user_id": "u1"}),
+        "append": lambda: store.append(target, MESSAGE),
+        "load 100": lambda: store.load(hundred),
+        "load(last=20)": lambda: store.load(hundred, last=20),
+        "list(limit=50)": lambda: store.list(limit=50),
+        "pop": lambda: store.pop(popped),
+        "checkpoint": lambda: store.checkpoint(hundred),
+    }
+
+
 def worker(args: argparse.Namespace) -> int:
+    """Answer each ``<operation>\t<calls>`` line of stdin with one JSON line of timings."""
     import ailib
 
     tree = Path(args.tree).resolve()
@@ -115,11 +125,14 @@ def worker(args: argparse.Namespace) -> int:
             if not Path(module.__file__ or "").resolve().is_relative_to(tree):
                 raise SystemExit(f"{module.__name__} came from {module.__file__}, not {tree}")
         try:
-            figures = work(store, args.ops)
+            calls = actions(store, args.pops)
+            print("ready", flush=True)
+            for line in sys.stdin:
+                operation, repeats = line.rstrip("\n").split("\t")
+                print(json.dumps(timed(calls[operation], int(repeats))), flush=True)
         finally:
             store.close()
             drop(args.worker, tag, args.endpoint)
-    print(json.dumps(figures))
     return 0
 
 
@@ -178,30 +191,41 @@ def python_path(tree: Path) -> str:
     )
 
 
-def run_worker(tree: Path, backend: str, ops: int, endpoint: str) -> dict[str, tuple[float, float]]:
-    env = dict(os.environ, PYTHONPATH=python_path(tree))
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--worker",
-            backend,
-            "--tree",
-            str(tree),
-            "--ops",
-            str(ops),
-            "--endpoint",
-            endpoint,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise SystemExit(f"{backend} worker in {tree} failed:\n{done.stderr[-3000:]}")
-    figures: dict[str, list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
-    return {op: (wall, cpu) for op, (wall, cpu) in figures.items()}
+class Worker:
+    """One revision's long-lived worker process, asked for one batch at a time."""
+
+    def __init__(self, tree: Path, backend: str, pops: int, endpoint: str) -> None:
+        self.label = f"{backend} worker in {tree}"
+        argv = [sys.executable, str(Path(__file__).resolve()), "--worker", backend]
+        argv += ["--tree", str(tree), "--pops", str(pops), "--endpoint", endpoint]
+        self.process = subprocess.Popen(
+            argv,
+            env=dict(os.environ, PYTHONPATH=python_path(tree)),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._expect("ready")
+
+    def _expect(self, what: str) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line or (what and line.strip() != what):
+            self.process.kill()
+            raise SystemExit(f"{self.label} failed (its errors are above)")
+        return line
+
+    def batch(self, operation: str, calls: int) -> list[tuple[float, float]]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{operation}\t{calls}\n")
+        self.process.stdin.flush()
+        return [(wall, cpu) for wall, cpu in json.loads(self._expect(""))]
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        if self.process.wait(timeout=120):
+            raise SystemExit(f"{self.label} exited with {self.process.returncode}")
 
 
 def reachable(port: int) -> bool:
@@ -223,34 +247,66 @@ def describe(revision: str) -> str:
     return f"before {before}, after {after}{dirty}"
 
 
-def report(backend: str, rounds: dict[str, list[dict[str, tuple[float, float]]]]) -> None:
-    print(f"\n## {backend}")
+Timings = list[tuple[float, float]]
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    low, middle, high = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+    return low, middle, high
+
+
+def report(backend: str, pairs: dict[str, list[tuple[Timings, Timings]]]) -> None:
+    print(f"\n## {backend} ({len(next(iter(pairs.values())))} pairs of batches per operation)")
     print(
-        f"{'operation':<16}{'before µs':>11}{'after µs':>10}{'ratio':>8}"
-        f"{'before CPU':>12}{'after CPU':>11}{'ratio':>8}"
+        f"{'operation':<16}{'before µs':>11}{'after µs':>10}{'ratio [IQR]':>20}"
+        f"{'before CPU':>12}{'after CPU':>11}{'ratio [IQR]':>20}"
     )
-    for op in OPERATIONS:
-        cells = []
-        for index in (0, 1):
-            for side in ("before", "after"):
-                cells.append(statistics.median(r[op][index] for r in rounds[side]))
-        wall_b, wall_a, cpu_b, cpu_a = cells
-        wall_ratio, cpu_ratio = wall_a / wall_b, cpu_a / cpu_b if cpu_b else float("nan")
-        mark = " !" if min(wall_ratio, cpu_ratio) > 1.05 else ""
-        print(
-            f"{op:<16}{wall_b:>11.1f}{wall_a:>10.1f}{wall_ratio:>7.2f}x"
-            f"{cpu_b:>12.1f}{cpu_a:>11.1f}{cpu_ratio:>7.2f}x{mark}"
-        )
+    for operation, batches in pairs.items():
+        cells, marks = [], []
+        for index in (0, 1):  # wall, CPU
+            before = statistics.median(t[index] for b, _ in batches for t in b)
+            after = statistics.median(t[index] for _, a in batches for t in a)
+            ratios = [
+                statistics.median(t[index] for t in a) / statistics.median(t[index] for t in b)
+                for b, a in batches
+                if statistics.median(t[index] for t in b) > 0
+            ]
+            low, middle, high = quartiles(ratios) if ratios else (float("nan"),) * 3
+            ratio = f"{middle:.2f}x [{low:.2f}-{high:.2f}]"
+            cells.append(f"{before:>11.1f}{after:>10.1f}{ratio:>20}")
+            marks.append(middle > 1.05)
+        print(f"{operation:<16}{cells[0]}{cells[1]}" + (" !" if all(marks) else ""))
+
+
+def compare(trees: dict[str, Path], backend: str, batches: int, size: int, endpoint: str) -> None:
+    operations = OPERATIONS
+    pops = (batches + 1) * size + 1
+    workers = {side: Worker(tree, backend, pops, endpoint) for side, tree in trees.items()}
+    try:
+        for worker_ in workers.values():  # warm-up, not counted
+            for operation in operations:
+                worker_.batch(operation, 1 if operation == "pop" else size)
+        pairs: dict[str, list[tuple[Timings, Timings]]] = {op: [] for op in operations}
+        for number in range(batches):
+            order = ("before", "after") if number % 2 == 0 else ("after", "before")
+            for operation in operations:
+                got = {side: workers[side].batch(operation, size) for side in order}
+                pairs[operation].append((got["before"], got["after"]))
+    finally:
+        for worker_ in workers.values():
+            worker_.close()
+    report(backend, pairs)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", default="b0e16f9")
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--ops", type=int, default=100)
+    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--tree", help=argparse.SUPPRESS)
+    parser.add_argument("--pops", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -263,7 +319,10 @@ def main() -> int:
         if backend in PORTS and not reachable(PORTS[backend]):
             print(f"# {backend}: nothing listens on 127.0.0.1:{PORTS[backend]}, skipped")
             chosen.remove(backend)
-    print(f"# {describe(args.before)}; {args.rounds} rounds of {args.ops} calls per operation")
+    print(
+        f"# {describe(args.before)}; {args.batches} pairs of batches of {args.batch} calls"
+        " per operation (S3: a fifth as many pairs)"
+    )
     started = time.perf_counter()
     with unpacked(args.before) as before, contextlib.ExitStack() as stack:
         endpoint = ""
@@ -278,13 +337,9 @@ def main() -> int:
             )
         trees = {"before": before, "after": ROOT}
         for backend in chosen:
-            rounds: dict[str, list[dict[str, tuple[float, float]]]] = {"before": [], "after": []}
-            for number in range(args.rounds):
-                order = ("before", "after") if number % 2 == 0 else ("after", "before")
-                for side in order:
-                    repeats = max(10, args.ops // 10) if backend == "s3" else args.ops
-                    rounds[side].append(run_worker(trees[side], backend, repeats, endpoint))
-            report(backend, rounds)
+            batches = max(4, args.batches // 5) if backend == "s3" else args.batches
+            compare(trees, backend, batches, args.batch, endpoint)
+            sys.stdout.flush()
     print(f"\ntotal {time.perf_counter() - started:.0f}s")
     return 0
 
