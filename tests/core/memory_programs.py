@@ -21,6 +21,7 @@ from ailib.document import (
     live_page,
     replace_messages,
     restore_checkpoint,
+    stage_edit,
     touch,
 )
 from ailib.document import (
@@ -93,16 +94,9 @@ def _update(
         current: SessionRecord | None = yield Read(session_id)
         if current is None or current.expired(now):
             raise SessionNotFound(session_id, c.where)
-        check_count(current, c.where)
-        seen = current.version
-        if op_id is not None and op_id in current.ops:
-            current.version = current.ops[op_id]
+        seen = stage_edit(current, edit, op_id, c.where)
+        if seen is None:
             return current
-        if edit(current) is False:
-            return current
-        current.version = seen + 1
-        current.message_count = len(current.messages)
-        current.remember(op_id, current.version)
         if (yield Write(current, seen)):
             return current
         now = time.time()

@@ -34,6 +34,7 @@ __all__ = (
     "live_page",
     "replace_messages",
     "restore_checkpoint",
+    "stage_edit",
     "touch",
 )
 
@@ -64,26 +65,21 @@ class DocumentStore(BaseStore):
         self,
         session_id: str,
         now: float,
-        edit: Callable[[SessionRecord], None],
+        edit: Callable[[SessionRecord], bool | None],
         op_id: str | None = None,
     ) -> SessionRecord:
-        """Read-edit-write with retries when another writer got in first. ``edit`` raises to
-        refuse (a stale expected version, say); it is then not retried. A write whose
-        ``op_id`` the document already applied is not applied again: the stored record comes
-        back with the version that write produced."""
+        """Read-edit-write with retries when another writer got in first; each attempt is
+        staged by :func:`stage_edit`. ``edit`` raises to refuse (a stale expected version,
+        say); it is then not retried. A write whose ``op_id`` the document already applied is
+        not applied again: the stored record comes back with the version that write
+        produced."""
         for attempt in range(_ATTEMPTS):
             current = self._read(session_id)
             if current is None or current.expired(now):
                 raise SessionNotFound(session_id, self.url)
-            check_count(current, self.url)
-            seen = current.version
-            if op_id is not None and op_id in current.ops:
-                current.version = current.ops[op_id]
+            seen = stage_edit(current, edit, op_id, self.url)
+            if seen is None:
                 return current
-            edit(current)
-            current.version = seen + 1
-            current.message_count = len(current.messages)
-            current.remember(op_id, current.version)
             try:
                 self._write(current, seen)
                 return current
@@ -233,6 +229,32 @@ def restore_checkpoint(record: SessionRecord, number: int, now: float) -> None:
     record.messages = messages
     record.metadata = dict(target.metadata)
     touch(record, now, None)
+
+
+def stage_edit(
+    record: SessionRecord,
+    edit: Callable[[SessionRecord], bool | None],
+    op_id: str | None,
+    where: str,
+) -> int | None:
+    """One attempt of a read-edit-write, on ``record`` as just read: the version a write of
+    it must expect, or None when there is nothing to write.
+
+    CorruptSessionError if its stored message count disagrees with its messages. If it
+    already applied ``op_id``, it takes the version that write produced and there is nothing
+    to write. Otherwise ``edit`` changes it (raising to refuse; returning False to write
+    nothing) and it takes the next version, its message count and ``op_id``."""
+    check_count(record, where)
+    seen = record.version
+    if op_id is not None and op_id in record.ops:
+        record.version = record.ops[op_id]
+        return None
+    if edit(record) is False:
+        return None
+    record.version = seen + 1
+    record.message_count = len(record.messages)
+    record.remember(op_id, record.version)
+    return seen
 
 
 def check_count(record: SessionRecord, where: str) -> None:
