@@ -108,3 +108,15 @@ def test_checkpoints_fork_and_export_are_readable(keys: tuple[str, str]) -> None
         exported = store.export_session(session.session_id)
         assert exported["checkpoints"][0]["messages"] == [{"role": "user", "content": "a"}]
         assert exported["messages"][-1]["content"] == "b"
+
+
+def test_a_sealed_message_after_plain_ones_is_still_refused_without_the_key(
+    keys: tuple[str, str],
+) -> None:
+    with open_store("memory://enc-mixed") as plain:
+        session = plain.create({"user_id": "u1"})
+        plain.append(session.session_id, {"role": "user", "content": "written in the clear"})
+        with open_store("memory://enc-mixed?encrypt=env:AILIB_TEST_KEY") as sealing:
+            sealing.append(session.session_id, {"role": "user", "content": SECRET_TEXT})
+        with pytest.raises(ConfigurationError, match="is encrypted; open the store with"):
+            plain.load(session.session_id)

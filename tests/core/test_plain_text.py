@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ailib.errors import InvalidMessage
-from ailib.messages import CHAT, check_stored_message, is_plain_text
+from ailib.messages import (
+    CHAT,
+    all_objects,
+    check_stored_message,
+    is_plain_text,
+    plain_text_prefix,
+)
 
 _VALUES = st.one_of(
     st.none(),
@@ -45,3 +51,21 @@ def test_what_is_plain_text() -> None:
 def test_the_full_check_still_refuses_what_is_not_plain() -> None:
     with pytest.raises(InvalidMessage, match="tool_call_id"):
         check_stored_message({"role": "tool", "content": "x"}, CHAT)
+
+
+_MESSAGES = st.lists(st.one_of(st.dictionaries(_KEYS, _VALUES, max_size=3), _VALUES), max_size=6)
+
+
+@given(_MESSAGES)
+def test_the_prefix_is_where_the_first_message_that_is_not_plain_text_stands(
+    messages: list[Any],
+) -> None:
+    not_plain = [
+        n for n, m in enumerate(messages) if not (isinstance(m, dict) and is_plain_text(m))
+    ]
+    assert plain_text_prefix(messages) == (not_plain[0] if not_plain else len(messages))
+
+
+@given(_MESSAGES)
+def test_all_objects_is_every_value_a_dict(messages: list[Any]) -> None:
+    assert all_objects(messages) == all(isinstance(m, dict) for m in messages)

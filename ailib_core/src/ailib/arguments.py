@@ -47,10 +47,14 @@ def check_int(value: object, name: str, minimum: int, rule: str) -> int:
 
 
 def check_count(value: object, name: str, minimum: int = 0) -> int:
+    if type(value) is int and value >= minimum:
+        return value
     return check_int(value, name, minimum, f">= {minimum}")
 
 
 def check_limit(limit: object) -> int:
+    if type(limit) is int and 1 <= limit <= MAX_LIST_LIMIT:
+        return limit
     rule = f"between 1 and {MAX_LIST_LIMIT}; page with the cursor for more"
     check_int(limit, "limit", 1, rule)
     assert isinstance(limit, int)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 from ailib.errors import InvalidMessage
@@ -21,6 +22,7 @@ __all__ = (
     "MEMORY",
     "Message",
     "SessionKind",
+    "all_objects",
     "check_json_object",
     "check_message",
     "check_stored_message",
@@ -28,6 +30,7 @@ __all__ = (
     "is_plain_text",
     "json_copy",
     "make_message",
+    "plain_text_prefix",
 )
 
 Message: TypeAlias = dict[str, Any]
@@ -163,6 +166,27 @@ def is_plain_text(message: Message) -> bool:
         and role in PLAIN_TEXT_ROLES
         and type(message.get("content")) is str
     )
+
+
+def plain_text_prefix(messages: Sequence[object]) -> int:
+    """How many of ``messages``, from the first, each pass :func:`is_plain_text` (the same
+    test, in one loop: a load checks every message it returns)."""
+    roles = PLAIN_TEXT_ROLES
+    for index, message in enumerate(messages):
+        if not (
+            type(message) is dict
+            and len(message) == 2
+            and type(role := message.get("role")) is str
+            and role in roles
+            and type(message.get("content")) is str
+        ):
+            return index
+    return len(messages)
+
+
+def all_objects(values: Iterable[object]) -> bool:
+    """Whether every one of ``values`` is a dict (one C-level pass)."""
+    return all(map(isinstance, values, repeat(dict)))
 
 
 def check_stored_message(message: object, kind: str) -> None:

@@ -46,7 +46,9 @@ class Session:
             new_session_id() if session_id is None else check_session_id(session_id)
         )
         self.kind: str = check_kind(kind)
-        if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+        if type(messages) not in (list, tuple) and (
+            isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable)
+        ):
             raise InvalidArgumentType(
                 f"messages must be a list of message dicts, got {type(messages).__name__}"
             )

@@ -43,10 +43,12 @@ from ailib.messages import (
     KINDS,
     MEMORY,
     Message,
+    all_objects,
     check_message,
     check_stored_message,
     is_plain_text,
     json_copy,
+    plain_text_prefix,
 )
 from ailib.records import (
     Change,
@@ -310,59 +312,75 @@ class StoreCore:
         whole load returned exactly that many messages, a tail no more and not fewer than
         asked for."""
         count, got = record.message_count, len(record.messages)
-        name = f"session {record.session_id!r} in {self.url}"
         if not isinstance(record.messages, list):
-            raise CorruptSessionError(f"{name}: its messages are not a list")
-        for index, message in enumerate(record.messages):
-            if not isinstance(message, dict):
-                raise CorruptSessionError(
-                    f"{name}: a stored message (number {index} of those read) is a "
-                    f"{type(message).__name__}, not an object"
-                )
+            raise CorruptSessionError(
+                f"{self._named(record.session_id)}: its messages are not a list"
+            )
+        if not all_objects(record.messages):
+            index, message = next(
+                (n, m) for n, m in enumerate(record.messages) if not isinstance(m, dict)
+            )
+            raise CorruptSessionError(
+                f"{self._named(record.session_id)}: a stored message (number {index} of those "
+                f"read) is a {type(message).__name__}, not an object"
+            )
         if count is None:
             return
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise CorruptSessionError(f"{name}: its stored message count {count!r} is invalid")
+            raise CorruptSessionError(
+                f"{self._named(record.session_id)}: its stored message count {count!r} is invalid"
+            )
         if last is None and got != count:
             raise CorruptSessionError(
-                f"{name}: its stored message count is {count} but {got} messages are stored; "
-                "messages are missing or the count is wrong"
+                f"{self._named(record.session_id)}: its stored message count is {count} but "
+                f"{got} messages are stored; messages are missing or the count is wrong"
             )
         if last is not None and not min(last, count) <= got <= count:
             raise CorruptSessionError(
-                f"{name}: the last {last} of its {count} messages were asked for and {got} came "
-                "back; messages are missing or the stored count is wrong"
+                f"{self._named(record.session_id)}: the last {last} of its {count} messages "
+                f"were asked for and {got} came back; messages are missing or the stored count "
+                "is wrong"
             )
 
-    def _readable(self, session_id: str, messages: list[Message], metadata: dict[str, Any]) -> None:
-        """Run the read hooks in place; refuse what is still sealed (read without its key)."""
-        if not all(isinstance(m, dict) for m in messages) or not isinstance(metadata, dict):
+    def _named(self, session_id: str) -> str:
+        """How errors name a session: its id and the store's URL (password masked)."""
+        return f"session {session_id!r} in {self.url}"
+
+    def _readable(self, session_id: str, messages: list[Message], metadata: dict[str, Any]) -> int:
+        """Run the read hooks in place; refuse what is still sealed (read without its key).
+        Answers how many messages, from the first, are plain text (:func:`plain_text_prefix`):
+        none of those is sealed, and nothing more of them needs checking."""
+        if not all_objects(messages) or not isinstance(metadata, dict):
             raise CorruptSessionError(
                 f"session {session_id!r} in {self.url} holds data that is not messages"
             )
         self.hooks.after_read(self, session_id, messages, metadata)
-        if any(SEALED in m for m in messages) or any(
+        plain = plain_text_prefix(messages)
+        if any(SEALED in m for m in messages[plain:]) or any(
             isinstance(v, dict) and SEALED in v for v in metadata.values()
         ):
             raise ConfigurationError(
                 f"session {session_id!r} in {self.url} is encrypted; open the store with "
                 "its key (for example ?encrypt=env:AILIB_KEY) to read it"
             )
+        return plain
 
     def _to_session(self, record: SessionRecord) -> Session:
-        name = f"session {record.session_id!r} in {self.url}"
         if record.kind not in KINDS:
-            raise CorruptSessionError(f"{name} has unknown kind {record.kind!r}")
-        self._readable(record.session_id, record.messages, record.metadata)
+            raise CorruptSessionError(
+                f"{self._named(record.session_id)} has unknown kind {record.kind!r}"
+            )
+        plain = self._readable(record.session_id, record.messages, record.metadata)
         chat = record.kind == CHAT
-        for index, message in enumerate(record.messages):
+        for index in range(plain if chat else 0, len(record.messages)):
+            message = record.messages[index]
             if chat and is_plain_text(message):
                 continue
             try:
                 check_stored_message(message, record.kind)
             except InvalidMessage as exc:
                 raise CorruptSessionError(
-                    f"{name}: stored message {index} is not valid: {exc}"
+                    f"{self._named(record.session_id)}: stored message {index} is not valid: {exc}"
                 ) from None
         session = Session(record.session_id, kind=record.kind)
         session.messages = record.messages
@@ -376,15 +394,17 @@ class StoreCore:
     def _decoded(self, session_id: str, raw: Any) -> dict[str, Any]:
         """Stored metadata decoded; CorruptSessionError naming the session if it does not
         decode or its ``user_id`` is not a str."""
-        name = f"session {session_id!r} in {self.url}"
         try:
             metadata = decode_metadata(raw)
         except CorruptSessionError as exc:
-            raise CorruptSessionError(f"{name}: its metadata cannot be read: {exc}") from None
+            raise CorruptSessionError(
+                f"{self._named(session_id)}: its metadata cannot be read: {exc}"
+            ) from None
         user_id = metadata.get(USER_ID, "")
         if not isinstance(user_id, str):
             raise CorruptSessionError(
-                f"{name}: its stored {USER_ID!r} is a {type(user_id).__name__}, not a str"
+                f"{self._named(session_id)}: its stored {USER_ID!r} is a "
+                f"{type(user_id).__name__}, not a str"
             )
         return metadata
 

@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from ailib.errors import (
@@ -252,7 +253,7 @@ def decode_messages(raw: Sequence[bytes], what: str) -> list[Message]:
     if (
         not isinstance(parsed, list)
         or len(parsed) != len(raw)
-        or not all(isinstance(m, dict) for m in parsed)
+        or not all(map(isinstance, parsed, repeat(dict)))
     ):
         raise CorruptSessionError(f"{what}: {_first_bad(raw)}")
     messages: list[Message] = parsed
