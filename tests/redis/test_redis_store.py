@@ -16,7 +16,7 @@ from redis.connection import Connection
 from redis.crc import key_slot
 
 import ailib
-from ailib.errors import ConfigurationError, StoreUnavailable
+from ailib.errors import ConfigurationError, CorruptSessionError, StoreUnavailable
 from ailib_store_redis import RedisStore
 from ailib_store_redis.keys import index_keys, session_keys
 from ailib_store_redis.scripts import OPS_KEPT, TRIM_EVERY
@@ -482,3 +482,20 @@ def test_scripts_are_loaded_again_after_the_server_forgets_them(
     assert [m["content"] for m in loaded.messages] == ["a"]
     assert loaded.metadata["step"] == 1
     assert [s.session_id for s in store.list(user_id="flushed")] == [session.session_id]
+
+
+@pytest.mark.parametrize("stored", [b"[1, 2]", b'"text"', b"42", b"null"])
+def test_a_stored_message_that_is_json_but_not_an_object_is_corrupt(
+    private: RedisStore, stored: bytes
+) -> None:
+    session = private.create({"user_id": "u"})
+    private.append(session.session_id, *[{"role": "user", "content": "hi"}] * 3)
+    client = redis.Redis.from_url(private.url)
+    client.lset(session_keys(private.namespace, session.session_id).log, 1, stored)
+    client.close()
+    for read in (
+        lambda: private.load(session.session_id),
+        lambda: private.load(session.session_id, last=2),
+    ):
+        with pytest.raises(CorruptSessionError, match=session.session_id):
+            read()

@@ -10,7 +10,6 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 from ailib.errors import (
@@ -243,18 +242,14 @@ def miscounted(session_id: str, where: str, stored: int, found: int) -> CorruptS
 
 def decode_messages(raw: Sequence[bytes], what: str) -> list[Message]:
     """Stored messages, parsed in one call (one JSON array) rather than one call each; each
-    must be one JSON object."""
+    must be one JSON document (the core checks that each is an object, on every read)."""
     if not raw:
         return []
     try:
-        parsed = loads(b"[" + b",".join(raw) + b"]", what)
-    except CorruptSessionError:
+        parsed = json.loads(b"[" + b",".join(raw) + b"]")
+    except ValueError:
         parsed = None
-    if (
-        not isinstance(parsed, list)
-        or len(parsed) != len(raw)
-        or not all(map(isinstance, parsed, repeat(dict)))
-    ):
+    if not isinstance(parsed, list) or len(parsed) != len(raw):
         raise CorruptSessionError(f"{what}: {_first_bad(raw)}")
     messages: list[Message] = parsed
     return messages
