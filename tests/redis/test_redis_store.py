@@ -491,7 +491,7 @@ def test_a_stored_message_that_is_json_but_not_an_object_is_corrupt(
     session = private.create({"user_id": "u"})
     private.append(session.session_id, *[{"role": "user", "content": "hi"}] * 3)
     client = redis.Redis.from_url(private.url)
-    client.lset(session_keys(private.namespace, session.session_id).log, 1, stored)
+    client.lset(session_keys(private.namespace, session.session_id).log, 1, stored.decode())
     client.close()
     for read in (
         lambda: private.load(session.session_id),
