@@ -350,12 +350,14 @@ class StoreCore:
         """Run the read hooks in place; refuse what is still sealed (read without its key).
         Answers how many messages, from the first, are plain text (:func:`plain_text_prefix`):
         none of those is sealed, and nothing more of them needs checking."""
-        if not all_objects(messages) or not isinstance(metadata, dict):
+        plain = plain_text_prefix(messages)
+        if not all_objects(messages[plain:]) or not isinstance(metadata, dict):
             raise CorruptSessionError(
                 f"session {session_id!r} in {self.url} holds data that is not messages"
             )
-        self.hooks.after_read(self, session_id, messages, metadata)
-        plain = plain_text_prefix(messages)
+        if self.hooks:
+            self.hooks.after_read(self, session_id, messages, metadata)
+            plain = plain_text_prefix(messages)
         if any(SEALED in m for m in messages[plain:]) or any(
             isinstance(v, dict) and SEALED in v for v in metadata.values()
         ):
