@@ -227,8 +227,10 @@ def test_op_ids_are_trimmed_to_the_newest(store: SQLStore) -> None:
 def _lose_replies(store: SQLStore, where: str) -> list[str]:
     """Break the connection of the next write once: ``before-send`` (the first statement of
     the append never reaches the server), ``after-execute`` (it ran; on PostgreSQL, where an
-    append is one autocommitted statement, it landed; elsewhere the server rolls it back),
-    ``after-commit`` (the server committed, the reply is lost)."""
+    append is one autocommitted statement, it landed; on MariaDB, where it is one batch
+    ending with its COMMIT, it may have; elsewhere the server rolls it back),
+    ``after-commit`` (the server committed, the reply is lost: on MariaDB, every result of
+    the batch was read)."""
     dialect = store.engine.dialect
     execute, commit = dialect.do_execute, dialect.do_commit
     lost: list[str] = []
@@ -243,12 +245,16 @@ def _lose_replies(store: SQLStore, where: str) -> list[str]:
         raise error(2013, "Lost connection to server during query")
 
     def lossy_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> None:
-        first_write = statement.startswith(("UPDATE", "WITH"))
-        if lost or not first_write or where == "after-commit":
+        batch = statement.startswith("START TRANSACTION")
+        first_write = batch or statement.startswith(("UPDATE", "WITH"))
+        if lost or not first_write or (where == "after-commit" and not batch):
             execute(cursor, statement, parameters, context)
             return
-        if where == "after-execute":
+        if where != "before-send":
             execute(cursor, statement, parameters, context)
+        if where == "after-commit":
+            while cursor.nextset():
+                pass
         lose(cursor.connection)
 
     def lossy_commit(dbapi_connection: Any) -> None:

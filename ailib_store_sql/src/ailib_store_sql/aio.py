@@ -34,10 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ailib.spi import AsyncProgramStore, StoreURL, drive_async, set_store_url
 from ailib_store_sql import operations as ops
 from ailib_store_sql.config import OPTIONS, read_settings
+from ailib_store_sql.direct import run_batch
 from ailib_store_sql.engine import Engines, in_threads, make_async_engines, make_engines
 from ailib_store_sql.errors import translating
 from ailib_store_sql.migrations import upgrade, upgrade_async
 from ailib_store_sql.schema import Tables
+from ailib_store_sql.statements import Batch
 from ailib_store_sql.store import transact
 from ailib_store_sql.transaction import Failed, Pause, Step, attempts
 
@@ -145,10 +147,18 @@ class AsyncSQLStore(AsyncProgramStore[ops.Context, ops.Operation[Any]]):
                 return None
             engine = native.pick(write=attempt.write, single=attempt.single)
             guard = self._write_guard if attempt.write else self._guard
+            opened = engine.connect() if native.unbegun(single=attempt.single) else engine.begin()
             try:
-                async with guard, engine.begin() as conn:
+                async with guard, opened as conn:
+
+                    async def execute(statement: Any, params: Any) -> Any:
+                        if isinstance(statement, Batch):
+                            # The sync store's code, on the driver's connection.
+                            return await conn.run_sync(run_batch, statement)
+                        return await conn.execute(statement, params)
+
                     return await drive_async(
-                        attempt.program(), lambda statement: conn.execute(*statement)
+                        attempt.program(), lambda statement: execute(*statement)
                     )
             except sa.exc.DBAPIError as exc:
                 return Failed(exc)

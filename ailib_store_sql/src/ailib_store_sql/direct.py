@@ -12,6 +12,9 @@ connection as SQLAlchemy would. Everything else goes through
 ``Connection.execute`` as before. Listeners of ``before_cursor_execute`` still see every
 statement, and driver errors are raised as SQLAlchemy's (``DBAPIError.instance``), so
 retries and error translation do not change either.
+
+A MariaDB ``statements.Batch`` (several statements as one query) runs here too, for both
+twins (``run_batch``; the async one calls it through ``AsyncConnection.run_sync``).
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ailib_store_sql.statements import is_prepared
+from ailib_store_sql.statements import Batch, is_prepared
 
-__all__ = ("Rows", "executor")
+__all__ = ("Rows", "executor", "run_batch")
 
-Execute = Callable[[sa.Executable, Any], Any]
+Execute = Callable[[sa.Executable | Batch, Any], Any]
 
 
 @dataclass(frozen=True)
@@ -122,15 +125,18 @@ class Rows:
         return [row[0] for row in self._rows]
 
 
-def executor(conn: sa.Connection) -> Execute:
-    """``conn.execute`` for the programs, prepared statements going straight to the driver."""
+def executor(conn: sa.Connection, *, straight: bool = True) -> Execute:
+    """``conn.execute`` for the programs, prepared statements going straight to the driver
+    (unless not ``straight``), batches too (``run_batch``)."""
     dialect = conn.dialect
     driver = conn.connection.driver_connection
     error = dialect.loaded_dbapi.Error
     events = conn.dispatch.before_cursor_execute
 
-    def execute(statement: sa.Executable, params: Any) -> Any:
-        if not is_prepared(statement):
+    def execute(statement: sa.Executable | Batch, params: Any) -> Any:
+        if isinstance(statement, Batch):
+            return run_batch(conn, statement)
+        if not straight or not is_prepared(statement):
             return conn.execute(statement, params)
         plan = _plan(statement, dialect)
         many = isinstance(params, list)
@@ -169,3 +175,50 @@ def executor(conn: sa.Connection) -> Execute:
                 cursor.close()
 
     return execute
+
+
+def run_batch(conn: sa.Connection, batch: Batch) -> Rows:
+    """Send ``batch`` as one query on ``conn``'s driver connection and read every statement's
+    result; returns the rows of its statement ``rows_of``. The batch begins and commits its
+    own transaction: when a statement fails (the server runs none after it), the transaction
+    it left open is rolled back here, and the driver's error raised as SQLAlchemy's; a
+    connection that is lost, or cannot be rolled back, is invalidated (whether a lost
+    batch committed is for the op id to tell)."""
+    dialect = conn.dialect
+    fairy = conn.connection
+    dbapi_connection: Any = fairy.dbapi_connection
+    error = dialect.loaded_dbapi.Error
+    cursor = dbapi_connection.cursor()
+    try:
+        events = conn.dispatch.before_cursor_execute
+        if events:
+            events(conn, cursor, batch.sql, batch.args, None, False)
+        dialect.do_execute(cursor, batch.sql, batch.args, None)
+        rows: list[Any] = []
+        # The first statement's result came with the reply to the query; one more each.
+        for number in range(1, batch.statements):
+            cursor.nextset()
+            if number == batch.rows_of:
+                rows = list(cursor.fetchall())
+        return Rows(rows, -1)
+    except error as exc:
+        lost = dialect.is_disconnect(exc, fairy, cursor)
+        if not lost:
+            try:
+                dbapi_connection.rollback()
+            except error:
+                lost = True
+        if lost:
+            conn.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            batch.sql,
+            None,
+            exc,
+            error,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=dialect,
+        ) from exc
+    finally:
+        if not conn.invalidated:
+            cursor.close()

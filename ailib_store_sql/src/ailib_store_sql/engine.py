@@ -9,6 +9,11 @@ The async twin gets the same engine with the asyncio driver of the same database
 blocks, and aiosqlite is itself a thread per connection), so on SQLite the twin uses
 ``make_engines`` too and runs each operation whole in a worker thread (``in_threads``).
 
+MySQL/MariaDB connections allow several statements in one query (the client flag
+``MULTI_STATEMENTS``), which the MariaDB append sends as one batch (``statements.Batch``);
+the drivers fill every parameter in client-side, escaped, so a batch takes parameters as
+safely as one statement does.
+
 SQLite needs care for concurrency: Python's sqlite3 module begins transactions lazily and never
 for reads, so the engine takes over: every transaction starts with ``BEGIN`` (reads see one
 snapshot), and write transactions with ``BEGIN IMMEDIATE``, which takes the write lock up front
@@ -141,6 +146,10 @@ class Engines(Generic[E]):
     direct: bool = False
     #: PostgreSQL: the writer in autocommit mode, for operations that are one statement.
     autocommit: E | None = None
+    #: MySQL/MariaDB: an operation that is one batch (``single``) begins and commits its own
+    #: transaction, so it runs on a connection SQLAlchemy does not begin (whose ``COMMIT``
+    #: would cost a round trip of its own).
+    batches: bool = False
 
     def pick(self, *, write: bool, single: bool) -> E:
         """The engine for a transaction: the writer or the reader, or the autocommit writer
@@ -148,6 +157,10 @@ class Engines(Generic[E]):
         if single and self.autocommit is not None:
             return self.autocommit
         return self.writer if write else self.reader
+
+    def unbegun(self, *, single: bool) -> bool:
+        """Whether a transaction runs on a connection SQLAlchemy does not begin (``batches``)."""
+        return single and self.batches
 
 
 class MakeEngines(Protocol[E]):
@@ -224,7 +237,8 @@ def _configured(
     backend = target.get_backend_name()
     if pool_size is not None:
         kwargs["pool_size"] = pool_size
-    if backend in ("mysql", "mariadb"):
+    mysql = backend in ("mysql", "mariadb")
+    if mysql:
         kwargs["pool_recycle"] = 3600  # below MySQL's default wait_timeout of 8 hours
     # PyMySQL sends ROLLBACK on every rollback() call, so the pool's reset on return costs a
     # round trip after every transaction, though ``engine.begin()`` has always ended it;
@@ -235,6 +249,9 @@ def _configured(
     engine = _create(factory, target, masked, kwargs)
     if resets:
         event.listen(engine, "checkin", _rollback_if_open)
+    if mysql:
+        sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+        event.listen(sync, "do_connect", _allow_batches)
     reader = engine
     autocommit = None
     if backend == "postgresql":
@@ -247,8 +264,24 @@ def _configured(
     # cursor (``direct``).
     direct = not isinstance(engine, AsyncEngine)
     return Engines(
-        engine, reader, engine, shared_connection=False, autocommit=autocommit, direct=direct
+        engine,
+        reader,
+        engine,
+        shared_connection=False,
+        autocommit=autocommit,
+        direct=direct,
+        batches=mysql,
     )
+
+
+#: PyMySQL's (and aiomysql's) ``CLIENT.MULTI_STATEMENTS``: several statements in one query.
+_MULTI_STATEMENTS: Final = 1 << 16
+
+
+def _allow_batches(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    """Connect MySQL/MariaDB with ``MULTI_STATEMENTS`` added to the client flags SQLAlchemy
+    sets (``FOUND_ROWS``)."""
+    cparams["client_flag"] = int(cparams.get("client_flag", 0)) | _MULTI_STATEMENTS
 
 
 #: PyMySQL's ``SERVER_STATUS_IN_TRANS`` flag of the server status each reply carries.

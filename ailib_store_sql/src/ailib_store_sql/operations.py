@@ -45,6 +45,7 @@ from ailib_store_sql.direct import Rows
 from ailib_store_sql.schema import Tables, op_key
 
 __all__ = (
+    "BATCH_CHARS",
     "PURGE_BATCH",
     "Context",
     "Operation",
@@ -67,8 +68,9 @@ __all__ = (
 
 T = TypeVar("T")
 
-#: One statement to execute: a Core construct and its parameters (a list: executemany).
-Step = tuple[sa.Executable, Any]
+#: One statement to execute: a Core construct and its parameters (a list: executemany); or
+#: a MariaDB ``statements.Batch`` (parameters None), whose result holds the rows it returns.
+Step = tuple[sa.Executable | st.Batch, Any]
 #: An operation's logic: yields steps, receives their results, returns the outcome.
 Program = Generator[Step, sa.CursorResult[Any], T]
 
@@ -76,6 +78,8 @@ Program = Generator[Step, sa.CursorResult[Any], T]
 PURGE_BATCH: Final = 500
 #: Op ids each session keeps at least (and at most twice as many).
 OPS_KEPT: Final = 256
+#: MariaDB: the most characters of message text an append sends as one batch.
+BATCH_CHARS: Final = 1 << 20
 
 log = logging.getLogger("ailib.sql")
 
@@ -91,24 +95,24 @@ class Context:
     #: UPDATE … RETURNING works (PostgreSQL, SQLite >= 3.35): appends lock and advance the
     #: session row in one statement.
     update_returning: bool
-    #: MariaDB: no UPDATE … RETURNING but INSERT … RETURNING, so appends pass the new values
-    #: through session variables (``statements.bump_session(variables=True)``).
-    bump_by_variables: bool
     #: PostgreSQL: an append is one statement (``statements.append_in_one``), run without
     #: a transaction of its own.
     append_in_one: bool = False
+    #: MariaDB: an append is one batch of statements, its transaction included
+    #: (``statements.append_batch``): one round trip.
+    append_batch: bool = False
 
     @classmethod
     def of(cls, tables: Tables, namespace: str, url: str, dialect: sa.Dialect) -> Context:
         """The context for a connected ``dialect`` (SQLite's features depend on its library)."""
-        mariadb = bool(getattr(dialect, "is_mariadb", False))
         return cls(
             tables,
             namespace,
             url,
             update_returning=bool(dialect.update_returning),
-            bump_by_variables=mariadb and bool(dialect.insert_returning),
             append_in_one=dialect.name == "postgresql",
+            # INSERT … SELECT … RETURNING: MariaDB 10.5 and later.
+            append_batch=bool(getattr(dialect, "is_mariadb", False) and dialect.insert_returning),
         )
 
 
@@ -128,7 +132,9 @@ class Operation(Generic[T]):
     #: it produced, None if none landed (after a lost reply, or a repeated op id).
     recover: Callable[[], Program[T | None]] | None = None
     #: Atomic without a transaction: its change is one statement (whatever else it runs
-    #: only reads, or trims op ids), so it may run in autocommit mode.
+    #: only reads, or trims op ids), so it may run in autocommit mode; or (MariaDB) one
+    #: batch that begins and commits its own transaction (``statements.Batch``), so it runs
+    #: on a connection SQLAlchemy does not begin.
     single: bool = False
 
 
@@ -235,13 +241,24 @@ def _stale_or_absent(
 ) -> Program[int]:
     """After a conditional write touched no row: the version an earlier attempt with op id
     ``op`` produced, else SessionNotFound or ConflictError."""
+    found = yield from _not_applied(c, session_id, expected, now, op)
+    if found is None:
+        raise AssertionError("unreachable: the row was live and current")
+    return found
+
+
+def _not_applied(
+    c: Context, session_id: str, expected: int | None, now: float, op: str | None
+) -> Program[int | None]:
+    """``_stale_or_absent``, in a transaction of its own: None when the row is live and
+    current by now (created, or restored, since the write looked)."""
     if op is not None:
         landed = yield from _landed(c, session_id, op)
         if landed is not None:
             return landed
     row = yield from _live(c, session_id, now, lock=True)
     _check_version(c, session_id, row.version, expected)
-    raise AssertionError("unreachable: the row was live and current")
+    return None
 
 
 def _landed(c: Context, session_id: str, op: str) -> Program[int | None]:
@@ -251,17 +268,15 @@ def _landed(c: Context, session_id: str, op: str) -> Program[int | None]:
     return None if version is None else int(version)
 
 
-def _record_op(c: Context, session_id: str, op: str, version: int | None) -> Program[None]:
-    """Record ``op`` (``version`` None: the one in ``@ailib_version``); every
-    ``OPS_KEPT``-th version, drop all but the newest ``OPS_KEPT`` ops of the session."""
-    params = st.key(c.namespace, session_id) | {"p_op": op}
-    if version is None:
-        yield st.insert_op_after_bump(c.tables), params
-    else:
-        yield st.insert_op(c.tables), params | {"p_version": version}
+def _record_op(c: Context, session_id: str, op: str, version: int) -> Program[None]:
+    """Record that ``op`` produced ``version``."""
+    params = st.key(c.namespace, session_id) | {"p_op": op, "p_version": version}
+    yield st.insert_op(c.tables), params
 
 
 def _trim_ops(c: Context, session_id: str, version: int) -> Program[None]:
+    """Every ``OPS_KEPT``-th version, drop all but the newest ``OPS_KEPT`` ops of the
+    session."""
     if version % OPS_KEPT == 0:
         params = st.key(c.namespace, session_id)
         cutoff = (yield st.op_cutoff(c.tables, OPS_KEPT), params).scalar()
@@ -326,14 +341,41 @@ def apply(c: Context, session_id: str, change: Change, now: float) -> Transactio
     expected = change.expected_version
 
     in_one = c.append_in_one and appended > 0 and not edits_metadata
+    bodies: list[str] = []
+    if c.append_batch and appended and not edits_metadata:
+        bodies = [dumps(m) for m in change.append]
+    # A batch is one query: a large append takes the general path (its INSERT of the
+    # messages is split by the driver) rather than outgrow the server's max_allowed_packet.
+    batched = bool(bodies) and sum(map(len, bodies)) <= BATCH_CHARS
+    what = f"write to session {session_id!r}"
+
+    def recover() -> Program[int | None]:
+        return (yield from _landed(c, session_id, op))
+
+    if batched:
+
+        def not_applied() -> Program[int | None]:
+            return (yield from _not_applied(c, session_id, expected, now, op))
+
+        while True:
+            applied: int | None = yield Operation(
+                what,
+                True,
+                lambda: _append_batch(c, session_id, change, now, op, bodies),
+                recover=recover,
+                single=True,
+            )
+            if applied is not None:
+                return applied
+            # Nothing was written: the session is absent, expired or stale (SessionNotFound,
+            # ConflictError), or the op landed before; or it was created since: again.
+            found: int | None = yield Operation(what, True, not_applied)
+            if found is not None:
+                return found
 
     def program() -> Program[int]:
         if in_one:
             version = yield from _append_in_one(c, session_id, change, now, op)
-            yield from _trim_ops(c, session_id, version)
-            return version
-        if c.bump_by_variables and appended and not edits_metadata:
-            version = yield from _append_by_variables(c, session_id, change, now, op)
             yield from _trim_ops(c, session_id, version)
             return version
         if c.update_returning and not edits_metadata:
@@ -356,10 +398,6 @@ def apply(c: Context, session_id: str, change: Change, now: float) -> Transactio
         yield from _trim_ops(c, session_id, version)
         return version
 
-    def recover() -> Program[int | None]:
-        return (yield from _landed(c, session_id, op))
-
-    what = f"write to session {session_id!r}"
     done: int = yield Operation(what, True, program, recover=recover, single=in_one)
     return done
 
@@ -399,27 +437,25 @@ def _bump(c: Context, session_id: str, change: Change, now: float, *, variables:
     return statement, params
 
 
-def _append_by_variables(
-    c: Context, session_id: str, change: Change, now: float, op: str
-) -> Program[int]:
-    """An append in three statements where UPDATE … RETURNING is missing: the UPDATE that
-    locks and advances the row leaves its values in session variables for the INSERTs."""
-    bumped = yield _bump(c, session_id, change, now, variables=True)
-    if bumped.rowcount != 1:
-        return (yield from _stale_or_absent(c, session_id, change.expected_version, now, op))
-    yield from _record_op(c, session_id, op, None)
-    appended = len(change.append)
-    rows = [
-        {
-            "p_namespace": c.namespace,
-            "p_session_id": session_id,
-            "p_back": appended - i,
-            "p_body": b,
-        }
-        for i, b in enumerate(dumps(m) for m in change.append)
-    ]
-    inserted = yield st.insert_messages_after_bump(c.tables), rows
-    return int(next(iter(inserted.scalars())))
+def _append_batch(
+    c: Context, session_id: str, change: Change, now: float, op: str, bodies: list[str]
+) -> Program[int | None]:
+    """MariaDB: an append as one batch (``statements.append_batch``), and every
+    ``OPS_KEPT``-th version a second one that trims the op ids; the new version, or None
+    when the UPDATE matched no row (then nothing was written)."""
+    batch = st.append_batch(
+        c.tables,
+        _bump_params(c, session_id, change, now) | {"p_op": op},
+        bodies,
+        check_version=change.expected_version is not None,
+        new_ttl=change.ttl is not None,
+    )
+    version = (yield batch, None).scalar()
+    if version is None:
+        return None
+    if version % OPS_KEPT == 0:
+        yield st.trim_batch(c.tables, st.key(c.namespace, session_id), OPS_KEPT), None
+    return int(version)
 
 
 def replace(

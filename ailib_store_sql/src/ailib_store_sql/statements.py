@@ -10,15 +10,19 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from dataclasses import dataclass
+from typing import Any, Final, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
 
 from ailib.spi import CheckpointRecord, Message, SessionRecord, dumps
 from ailib_store_sql.schema import Tables, user_id_of
 
 __all__ = (
+    "Batch",
+    "append_batch",
     "append_in_one",
     "bump_session",
     "decode_label",
@@ -26,9 +30,7 @@ __all__ = (
     "encode_label",
     "insert_checkpoints",
     "insert_messages",
-    "insert_messages_after_bump",
     "insert_op",
-    "insert_op_after_bump",
     "insert_session",
     "is_prepared",
     "key",
@@ -50,6 +52,7 @@ __all__ = (
     "select_pointers_past",
     "select_session",
     "touch",
+    "trim_batch",
     "trim_ops",
     "truncate_log",
     "update_session",
@@ -168,7 +171,7 @@ def bump_session(
     count = s.c.message_count + sa.bindparam("p_appended", type_=sa.Integer)
     if variables:
         # MariaDB has no UPDATE … RETURNING: the new values go to session variables, which
-        # the INSERT of ``insert_messages_after_bump`` reads and returns in the same transaction.
+        # the INSERTs and the SELECT of ``append_batch`` read in the same transaction.
         statement = sa.update(s).where(condition)
         return statement.values(
             version=_assign("@ailib_version", version),
@@ -192,23 +195,6 @@ def bump_session(
 def _assign(variable: str, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """MySQL ``(@variable := value)``."""
     return sa.literal_column(variable).op(":=", precedence=0)(value).self_group()
-
-
-@prepared
-def insert_messages_after_bump(t: Tables) -> sa.Insert:
-    """The INSERT of an append after ``bump_session(variables=True)``: positions count back
-    from ``@ailib_count`` (``p_back`` = n, n - 1, …, 1); returns the new version (MariaDB)."""
-    m = t.messages
-    return (
-        sa.insert(m)
-        .values(
-            namespace=sa.bindparam("p_namespace"),
-            session_id=sa.bindparam("p_session_id"),
-            seq=sa.literal_column("@ailib_count") - sa.bindparam("p_back", type_=sa.Integer),
-            body=sa.bindparam("p_body"),
-        )
-        .returning(sa.literal_column("@ailib_version"))
-    )
 
 
 def update_session(t: Tables, namespace: str, session_id: str, **values: Any) -> sa.Update:
@@ -448,17 +434,6 @@ def insert_op(t: Tables) -> sa.Insert:
 
 
 @prepared
-def insert_op_after_bump(t: Tables) -> sa.Insert:
-    """``insert_op`` with the version left in ``@ailib_version`` by ``bump_session``."""
-    return sa.insert(t.op_table).values(
-        namespace=sa.bindparam("p_namespace"),
-        session_id=sa.bindparam("p_session_id"),
-        op_id=sa.bindparam("p_op"),
-        version=sa.literal_column("@ailib_version"),
-    )
-
-
-@prepared
 def select_op(t: Tables) -> sa.Select[Any]:
     """The version op id ``p_op`` produced in the session of ``key``, if it was applied."""
     o = t.op_table
@@ -530,3 +505,135 @@ def append_in_one(t: Tables, *, check_version: bool, new_ttl: bool) -> sa.Insert
         .add_cte(op)
         .returning(sa.select(op.c.version).scalar_subquery())
     )
+
+
+# -- MariaDB: statements sent as one batch ----------------------------------------------------
+
+#: The SQL of a batch: MariaDB's, with ``%s`` placeholders, which PyMySQL and aiomysql alike
+#: fill in client-side (escaped literals), so the sync store and its twin send the same text.
+_BATCH_DIALECT: Final = MySQLDialect_pymysql(paramstyle="format", is_mariadb=True)
+_REQUIRED: Final = object()
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Statements sent to MariaDB as one query, one round trip (the connections of
+    ``mysql``/``mariadb`` URLs allow several statements per query). ``sql`` has a ``%s``
+    placeholder per value of ``args``; the server runs the statements in order and stops at
+    the first that fails. ``statements`` counts them (each has a result to read), and the
+    rows of statement number ``rows_of`` (from 0) are the batch's result."""
+
+    sql: str
+    args: tuple[Any, ...]
+    statements: int
+    rows_of: int
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One statement of a batch: its SQL, and for each placeholder the parameter's name or
+    a constant (a literal the construct holds), with the type's converter if any."""
+
+    sql: str
+    slots: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
+
+    def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for name, constant, convert in self.slots:
+            value = params[name] if constant is _REQUIRED else constant
+            out.append(value if convert is None or value is None else convert(value))
+        return tuple(out)
+
+
+def _piece(statement: sa.Executable) -> _Piece:
+    compiled: Any = statement.compile(dialect=_BATCH_DIALECT)  # type: ignore[attr-defined]
+    processors = compiled._bind_processors
+    slots = []
+    for name in compiled.positiontup:
+        bind = compiled.binds[name]
+        constant = _REQUIRED if bind.required else bind.effective_value
+        slots.append((name, constant, processors.get(name)))
+    return _Piece(compiled.string, tuple(slots))
+
+
+_VERSION: Final[sa.ColumnClause[Any]] = sa.literal_column("@ailib_version")
+_COUNT: Final[sa.ColumnClause[Any]] = sa.literal_column("@ailib_count")
+
+
+@functools.cache
+def _append_pieces(t: Tables, check_version: bool, new_ttl: bool) -> tuple[_Piece, ...]:
+    o, m = t.op_table, t.messages
+    namespace: sa.BindParameter[str] = sa.bindparam("p_namespace")
+    session_id: sa.BindParameter[str] = sa.bindparam("p_session_id")
+    op = (
+        sa.insert(o)
+        .from_select(
+            ["namespace", "session_id", "op_id", "version"],
+            sa.select(namespace, session_id, sa.bindparam("p_op"), _VERSION).where(
+                _VERSION.is_not(None)
+            ),
+        )
+        .returning(o.c.version)
+    )
+    message = sa.insert(m).from_select(
+        ["namespace", "session_id", "seq", "body"],
+        sa.select(
+            namespace,
+            session_id,
+            _COUNT - sa.bindparam("p_back", type_=sa.Integer),
+            sa.bindparam("p_body"),
+        ).where(_COUNT.is_not(None)),
+    )
+    bump = bump_session(t, check_version=check_version, new_ttl=new_ttl, variables=True)
+    return _piece(bump), _piece(op), _piece(message)
+
+
+def append_batch(
+    t: Tables, params: dict[str, Any], bodies: Sequence[str], *, check_version: bool, new_ttl: bool
+) -> Batch:
+    """MariaDB: a whole append as one batch, its transaction included. ``bump_session``
+    (``variables=True``) locks, checks and advances the live row, leaving the new version
+    and count in ``@ailib_version`` / ``@ailib_count``, reset to NULL first; the op record
+    and the bodies (JSON text, at ``seq = @ailib_count - n …``) are ``INSERT … SELECT …
+    WHERE`` the variable is not NULL, so they write nothing when the UPDATE matched no row
+    (absent, expired or stale); the result is the version the op record returns, no row
+    then. A statement that fails (a repeated ``p_op`` on the op table's primary key, …)
+    stops the batch before its ``COMMIT``: the caller rolls back. Params: those of
+    ``bump_session`` and ``p_op``."""
+    bump, op, message = _append_pieces(t, check_version, new_ttl)
+    n = len(bodies)
+    args = bump.args(params) + op.args(params)
+    for i, body in enumerate(bodies):
+        args += message.args(params | {"p_back": n - i, "p_body": body})
+    sql = ";\n".join(
+        [
+            "START TRANSACTION",
+            "SET @ailib_version = NULL, @ailib_count = NULL",
+            bump.sql,
+            op.sql,
+            *[message.sql] * n,
+            "COMMIT",
+        ]
+    )
+    return Batch(sql, args, statements=n + 5, rows_of=3)
+
+
+@functools.cache
+def _trim_piece(t: Tables, keep: int) -> _Piece:
+    o = t.op_table
+    cutoff = op_cutoff(t, keep).subquery()
+    return _piece(
+        sa.delete(o).where(
+            o.c.namespace == sa.bindparam("p_namespace"),
+            o.c.session_id == sa.bindparam("p_session_id"),
+            o.c.version < sa.select(cutoff.c.version).scalar_subquery(),
+        )
+    )
+
+
+def trim_batch(t: Tables, params: dict[str, Any], keep: int) -> Batch:
+    """MariaDB: drop all but the newest ``keep`` op ids of the session of ``key`` in one
+    batch, its transaction included (``op_cutoff`` and ``trim_ops`` as one DELETE)."""
+    trim = _trim_piece(t, keep)
+    sql = ";\n".join(["START TRANSACTION", trim.sql, "COMMIT"])
+    return Batch(sql, trim.args(params), statements=3, rows_of=-1)

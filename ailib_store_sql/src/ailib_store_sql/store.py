@@ -50,9 +50,13 @@ def transact(
         if isinstance(step, Pause):
             time.sleep(step.seconds)
             return None
+        engine = engines.pick(write=step.write, single=step.single)
         try:
-            with guard, engines.pick(write=step.write, single=step.single).begin() as conn:
-                execute = direct.executor(conn) if engines.direct else conn.execute
+            with (
+                guard,
+                engine.connect() if engines.unbegun(single=step.single) else engine.begin() as conn,
+            ):
+                execute = direct.executor(conn, straight=engines.direct)
                 return drive(step.program(), lambda statement: execute(*statement))
         except sa.exc.DBAPIError as exc:
             return Failed(exc)
