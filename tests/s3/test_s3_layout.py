@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ailib.records import SessionRecord
-from ailib_store_s3.manifest import TAIL_BYTES, Layout, Manifest
+from ailib_store_s3.manifest import TAIL_BYTES, CheckpointRef, Chunk, Layout, Manifest
 
 
 def _manifest(layout: Layout) -> Manifest:
@@ -106,3 +106,28 @@ def test_commit_ids_are_remembered() -> None:
     manifest.commit("abc")
     assert manifest.committed("abc") == 2
     assert manifest.committed("zzz") is None
+
+
+def test_an_edited_clone_leaves_the_manifest_unchanged() -> None:
+    layout = Layout("", "ns")
+    manifest = _manifest(layout)
+    manifest.metadata["nested"] = {"a": 1}
+    manifest.append([{"role": "user", "content": "kept"}], layout)
+    manifest.checkpoints.append(CheckpointRef(1, "cp-key", 1))
+    manifest.record_op("op-1", 2)
+    before = manifest.encode()
+
+    clone = manifest.clone()
+    clone.append([{"role": "user", "content": "new"}], layout)
+    clone.metadata["nested"]["a"] = 2
+    clone.checkpoints[0].messages_key = "copied"
+    clone.record_op("op-2", 3)
+    clone.commit("commit-2")
+    clone.chunks.append(Chunk("chunk-key", 1))
+
+    assert manifest.encode() == before
+    assert clone.tail[0] is manifest.tail[0]  # stored messages are shared, not copied
+    assert Manifest.decode(clone.encode()).tail == [
+        *manifest.tail,
+        {"role": "user", "content": "new"},
+    ]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 import math
 import secrets
@@ -272,7 +273,19 @@ class Manifest:
         del self.ops[: max(0, len(self.ops) - OPS_KEPT)]
 
     def clone(self) -> Manifest:
-        return copy.deepcopy(self)
+        """A copy to edit. Edits replace the manifest's lists and records, never a stored
+        message in place, so the messages of the tail are shared rather than deep-copied
+        (copying them cost more client time than the write the clone prepares)."""
+        return dataclasses.replace(
+            self,
+            metadata=copy.deepcopy(self.metadata),
+            chunks=[dataclasses.replace(c) for c in self.chunks],
+            tail=list(self.tail),
+            checkpoints=[dataclasses.replace(c) for c in self.checkpoints],
+            markers=list(self.markers),
+            commits=list(self.commits),
+            ops=list(self.ops),
+        )
 
     def record(self, messages: list[Message] | None = None) -> SessionRecord:
         """The session as a record; ``messages`` (a tail of the log) default to none."""
