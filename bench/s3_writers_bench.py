@@ -28,7 +28,8 @@ Each round runs, one after the other on the same server:
 For each it prints acknowledged messages/s, and for ailib it then reads the session back and
 checks the books: every acknowledged append present exactly once (lost, duplicated), each
 writer's appends in the order they were acknowledged, and the version each append returned
-at the position it names.
+at the position it names; and how the appends were shared among the writers (fewest and most
+per writer) with how long an append took (median, 99th percentile, longest).
 """
 
 from __future__ import annotations
@@ -224,6 +225,7 @@ def _ailib(endpoint: str, prefix: str, writer: int, start: float, seconds: float
     url = f"s3://{BUCKET}/{run}?endpoint_url={endpoint}"
     acked: list[tuple[int, int]] = []
     requests: Counter[str] = Counter()
+    took: list[float] = []  # seconds each append took
 
     def sent(event_name: str, **_: Any) -> None:
         requests[event_name.rsplit(".", 1)[-1]] += 1
@@ -239,10 +241,12 @@ def _ailib(endpoint: str, prefix: str, writer: int, start: float, seconds: float
         _wait(start)
         n, deadline = 0, start + seconds
         while time.time() < deadline:
+            began = time.perf_counter()
             version = store.append(session_id, {"role": "user", "content": _content(writer, n)})
+            took.append(time.perf_counter() - began)
             acked.append((n, version))
             n += 1
-    return n, acked, requests
+    return n, acked, requests, took
 
 
 def _wait(start: float) -> None:
@@ -307,7 +311,7 @@ def _books(endpoint: str, prefix: str, results: list[Any]) -> dict[str, int]:
     counts = Counter(stored)
     lost = duplicated = misplaced = out_of_order = 0
     duplicated = sum(c - 1 for c in counts.values() if c > 1)
-    for writer, (_, acked, _) in enumerate(results):
+    for writer, (_, acked, *_) in enumerate(results):
         positions = []
         for n, version in acked:
             content = _content(writer, n)
@@ -368,8 +372,8 @@ def main() -> None:
                 store.create(session_id=session_id)
             prefix = f"{run}/{session_id}"
             results = _run(_ailib, endpoint, prefix, args.writers, args.seconds)
-            sent = sum(n for n, _, _ in results)
-            requests: Counter[str] = sum((r for _, _, r in results), Counter())
+            sent = sum(n for n, *_ in results)
+            requests: Counter[str] = sum((r for _, _, r, _ in results), Counter())
             lost = requests.pop("412", 0)
             books = _books(endpoint, prefix, results)
             shown = ", ".join(f"{k} {v}" for k, v in books.items())
@@ -382,6 +386,20 @@ def main() -> None:
                 f"{'':>5} | {'':<10} | requests per acknowledged append: {per} "
                 f"(all {total / max(sent, 1):.2f}; {total / args.seconds:.0f} requests/s)"
             )
+            print(f"{'':>5} | {'':<10} | {_shares(results)}")
+
+
+def _shares(results: list[Any]) -> str:
+    """How the appends were shared among the writers, and how long they took."""
+    counts = sorted(n for n, *_ in results)
+    took = sorted(t for *_, times in results for t in times)
+    if not took:
+        return "no append acknowledged"
+    p50, p99 = (took[min(len(took) - 1, int(len(took) * q))] * 1000 for q in (0.5, 0.99))
+    return (
+        f"appends per writer {counts[0]}-{counts[-1]} (median {counts[len(counts) // 2]}); "
+        f"append took p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {took[-1] * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,12 @@ __all__ = (
 )
 
 
-#: Full-jitter exponential backoff after a lost conditional write (seconds).
-_BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.1
+#: Full-jitter exponential backoff after a lost conditional write (seconds). The cap is
+#: long enough that writers which keep losing to others wait out a run of their writes:
+#: the writer that won last then writes again from its cache with one PUT, where with a
+#: 100 ms cap 8 processes on one session lost about 1.3 races per append, each costing a
+#: GET and a PUT (docs/stores/s3.md gives the figures).
+_BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.3
 #: Reads that try to find out whether a manifest PUT whose answer was lost was applied.
 _CHECKS = 4
 #: How long a write whose reply was lost keeps looking for its outcome before it gives up.
