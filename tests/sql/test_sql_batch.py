@@ -239,3 +239,43 @@ def test_mysql_connections_allow_several_statements_per_query() -> None:
             assert fairy.driver_connection.client_flag & (1 << 16)  # type: ignore[union-attr]
         finally:
             fairy.close()
+
+
+def test_an_append_of_the_twin_is_one_round_trip(prefix: str) -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with AsyncSQLStore(mysql_url(), table_prefix=prefix, pool_size=1) as twin:
+            await twin.create(session_id="s", messages=chat("a"))
+            engine: Any = twin.engine
+            async with engine.connect() as conn:
+                fairy = await conn.get_raw_connection()
+                driver = fairy.driver_connection
+            sent: list[str] = []
+            execute = driver._execute_command
+
+            async def recording(command: int, sql: str | bytes) -> Any:
+                sent.append(sql if isinstance(sql, str) else sql.decode(errors="replace"))
+                return await execute(command, sql)
+
+            driver._execute_command = recording
+            assert await twin.append("s", *chat("b")) == 2
+            appended = list(sent)
+            assert await twin.load("s", last=1) is not None
+            # A connection given back inside a transaction that wrote is rolled back on return.
+            sql = f"UPDATE {twin.tables.sessions.name} SET version = version WHERE 1 = 0"
+
+            def write_on_the_driver(sync: sa.Connection) -> None:
+                cursor = sync.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                cursor.execute(sql)
+                cursor.close()
+
+            async with engine.connect() as conn:
+                await conn.run_sync(write_on_the_driver)
+            return appended, list(sent)
+
+    appended, sent = asyncio.run(scenario())
+    assert len(appended) == 1, appended
+    assert appended[0].startswith("START TRANSACTION")
+    assert appended[0].endswith("COMMIT")
+    # The load: its two SELECTs and COMMIT, then no ROLLBACK on return.
+    assert "ROLLBACK" not in sent[:-1]
+    assert sent[-1] == "ROLLBACK"

@@ -240,17 +240,22 @@ def _configured(
     mysql = backend in ("mysql", "mariadb")
     if mysql:
         kwargs["pool_recycle"] = 3600  # below MySQL's default wait_timeout of 8 hours
-    # PyMySQL sends ROLLBACK on every rollback() call, so the pool's reset on return costs a
-    # round trip after every transaction, though ``engine.begin()`` has always ended it;
-    # ``_rollback_if_open`` rolls back only a connection the server reports in a transaction.
-    resets = factory is sa.create_engine and target.get_driver_name() == "pymysql"
-    if resets:
+    # PyMySQL and aiomysql send ROLLBACK on every rollback() call, so the pool's reset on
+    # return costs a round trip after every transaction, though ``engine.begin()`` has always
+    # ended it (and a MariaDB append's batch its own); ``_rollback_if_open`` (and its asyncio
+    # kin) rolls back only a connection the server reports in a transaction.
+    driver = target.get_driver_name()
+    resets = driver == "pymysql" and factory is sa.create_engine
+    resets_async = driver == "aiomysql" and factory is not sa.create_engine
+    if resets or resets_async:
         kwargs["pool_reset_on_return"] = None
     engine = _create(factory, target, masked, kwargs)
+    sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
     if resets:
-        event.listen(engine, "checkin", _rollback_if_open)
+        event.listen(sync, "checkin", _rollback_if_open)
+    if resets_async:
+        event.listen(sync, "reset", _rollback_if_open_async)
     if mysql:
-        sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
         event.listen(sync, "do_connect", _allow_batches)
     reader = engine
     autocommit = None
@@ -299,6 +304,21 @@ def _rollback_if_open(dbapi_connection: Any, record: Any) -> None:
     if dbapi_connection is None:
         return
     status = getattr(dbapi_connection, "server_status", None)
+    if status is None or status & _IN_TRANSACTION:
+        try:
+            dbapi_connection.rollback()
+        except Exception as exc:  # any failure: the connection is unusable
+            record.invalidate(exc)
+
+
+def _rollback_if_open_async(dbapi_connection: Any, record: Any, state: Any) -> None:
+    """``_rollback_if_open`` for aiomysql, as the pool's reset (it tells whether the
+    connection may be used: one that is collected or detached is terminated instead). The
+    server status is aiomysql's, read as PyMySQL reads it; the rollback goes through
+    SQLAlchemy's adapter, which awaits it."""
+    if state.transaction_was_reset or state.terminate_only or not state.asyncio_safe:
+        return
+    status = getattr(getattr(dbapi_connection, "_connection", None), "server_status", None)
     if status is None or status & _IN_TRANSACTION:
         try:
             dbapi_connection.rollback()
