@@ -279,3 +279,16 @@ def test_an_append_of_the_twin_is_one_round_trip(prefix: str) -> None:
     # The load: its two SELECTs and COMMIT, then no ROLLBACK on return.
     assert "ROLLBACK" not in sent[:-1]
     assert sent[-1] == "ROLLBACK"
+
+
+def test_text_that_looks_like_sql_is_stored_as_given(store: SQLStore) -> None:
+    tricky = [
+        "100% %s %(p_body)s %%",
+        "'; COMMIT; DELETE FROM ailib_sessions; -- ",
+        "quote ' double \" backslash \\ NUL \x00 newline \n end",
+        "@ailib_count @ailib_version",
+    ]
+    store.create(session_id="s")
+    store.append("s", *chat(*tricky), idempotency_key="'; DROP TABLE x; --")
+    assert [m["content"] for m in store.load("s").messages] == tricky
+    assert written(store.tables, store.engine, "s").ops[0][1] == 2

@@ -171,7 +171,8 @@ def bump_session(
     count = s.c.message_count + sa.bindparam("p_appended", type_=sa.Integer)
     if variables:
         # MariaDB has no UPDATE … RETURNING: the new values go to session variables, which
-        # the INSERTs and the SELECT of ``append_batch`` read in the same transaction.
+        # the INSERTs of ``append_batch`` read (and the op record returns) in the same
+        # transaction.
         statement = sa.update(s).where(condition)
         return statement.values(
             version=_assign("@ailib_version", version),
