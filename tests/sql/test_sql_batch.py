@@ -236,7 +236,7 @@ def test_mysql_connections_allow_several_statements_per_query() -> None:
     with ailib.open_store(mysql_url(), namespace=f"t-{uuid.uuid4().hex[:8]}") as opened:
         fairy = opened.engine.raw_connection()  # type: ignore[attr-defined]
         try:
-            assert fairy.driver_connection.client_flag & (1 << 16)  # type: ignore[union-attr]
+            assert fairy.driver_connection.client_flag & (1 << 16)
         finally:
             fairy.close()
 
