@@ -159,17 +159,7 @@ def executor(conn: sa.Connection, *, straight: bool = True) -> Execute:
             return Rows(rows, cursor.rowcount, plan.row)
         except error as exc:
             lost = dialect.is_disconnect(exc, conn.connection, cursor)
-            if lost:
-                conn.invalidate(exc)
-            raise sa.exc.DBAPIError.instance(
-                plan.sql,
-                None,
-                exc,
-                error,
-                hide_parameters=True,
-                connection_invalidated=lost,
-                dialect=dialect,
-            ) from exc
+            raise _translated(conn, plan.sql, exc, lost) from exc
         finally:
             if not conn.invalidated:
                 cursor.close()
@@ -208,17 +198,23 @@ def run_batch(conn: sa.Connection, batch: Batch) -> Rows:
                 dbapi_connection.rollback()
             except error:
                 lost = True
-        if lost:
-            conn.invalidate(exc)
-        raise sa.exc.DBAPIError.instance(
-            batch.sql,
-            None,
-            exc,
-            error,
-            hide_parameters=True,
-            connection_invalidated=lost,
-            dialect=dialect,
-        ) from exc
+        raise _translated(conn, batch.sql, exc, lost) from exc
     finally:
         if not conn.invalidated:
             cursor.close()
+
+
+def _translated(conn: sa.Connection, sql: str, exc: Exception, lost: bool) -> sa.exc.StatementError:
+    """The driver's ``exc`` as SQLAlchemy raises it (parameters hidden), after invalidating
+    ``conn`` when the connection was ``lost``."""
+    if lost:
+        conn.invalidate(exc)
+    return sa.exc.DBAPIError.instance(
+        sql,
+        None,
+        exc,
+        conn.dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=lost,
+        dialect=conn.dialect,
+    )
