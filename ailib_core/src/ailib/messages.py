@@ -159,18 +159,12 @@ PLAIN_TEXT_ROLES: Final = frozenset({"system", "developer", "user", "assistant"}
 def is_plain_text(message: Message) -> bool:
     """Whether ``message`` is ``{"role": <a PLAIN_TEXT_ROLES role>, "content": <str>}`` and
     nothing else: a valid chat message, with nothing more to check."""
-    role = message.get("role")
-    return (
-        len(message) == 2
-        and type(role) is str
-        and role in PLAIN_TEXT_ROLES
-        and type(message.get("content")) is str
-    )
+    return plain_text_prefix((message,)) == 1
 
 
 def plain_text_prefix(messages: Sequence[object]) -> int:
-    """How many of ``messages``, from the first, each pass :func:`is_plain_text` (the same
-    test, in one loop: a load checks every message it returns)."""
+    """How many of ``messages``, from the first, are plain text (:func:`is_plain_text`): the
+    test is written here, as one loop, because a load runs it on every message it returns."""
     roles = PLAIN_TEXT_ROLES
     for index, message in enumerate(messages):
         if not (
