@@ -17,6 +17,8 @@ from ailib.errors import ConfigurationError, StoreUnavailable
 from ailib_store_sql import SQLStore, define, operations
 from tests.servers.sql import MYSQL_URL, mysql_url
 
+from .test_sql_batch import sent_by_pooled_connection
+
 
 @pytest.fixture
 def store(any_url: str) -> Iterator[SQLStore]:
@@ -218,28 +220,11 @@ def test_purge_deletes_rows_of_every_table_in_batches(
     assert store.load(keeper).messages == [{"role": "user", "content": "stay"}]
 
 
-def _sent_by_pooled_connection(store: SQLStore) -> list[str]:
-    """The SQL the store's one pooled PyMySQL connection sends from now on."""
-    fairy = store.engine.raw_connection()
-    driver = fairy.driver_connection
-    assert driver is not None
-    fairy.close()
-    sent: list[str] = []
-    execute = driver._execute_command
-
-    def recording(command: int, sql: str | bytes) -> Any:
-        sent.append(sql if isinstance(sql, str) else sql.decode(errors="replace"))
-        return execute(command, sql)
-
-    driver._execute_command = recording
-    return sent
-
-
 def test_mysql_connections_are_rolled_back_on_return_only_when_a_transaction_is_open() -> None:
     store = SQLStore(mysql_url(), namespace=f"t-{uuid.uuid4().hex}", pool_size=1)
     try:
         store.create(session_id="s")
-        sent = _sent_by_pooled_connection(store)
+        sent = sent_by_pooled_connection(store)
         store.append("s", {"role": "user", "content": "hi"})
         # MariaDB: the append is one batch ending with its COMMIT.
         assert sent[-1].endswith("COMMIT")
