@@ -2,10 +2,15 @@
 work, alternating rounds in one run.
 
 Raw append is ``RPUSH key json.dumps(message)``; raw load is ``LRANGE key 0 -1`` plus
-``json.loads`` of each message; raw listing is ``ZREVRANGE`` of 50 ids then one pipeline of
+``json.loads`` of each message, over RESP2 as the store speaks it (the ``load RESP3`` row
+times that raw load over redis-py's default RESP3 against RESP2: why the store picks RESP2);
+raw listing is ``ZREVRANGE`` of 50 ids then one pipeline of
 ``HMGET`` of each one's header fields. For appends the server's own time per call (``INFO
 commandstats``: EVALSHA for ailib, RPUSH for raw) is printed beside the time the client
 waited, so what the server spends and what the client and the network spend show apart.
+The ``EVALSHA floor`` row is the least any script-based append costs: a script that does
+nothing but the RPUSH, called through redis-py, against the raw RPUSH (its server time is
+printed too). Every guarantee ailib keeps (version check, op id, index) costs on top of it.
 
 By default the bench starts a private redis-server of its own (so other clients of a shared
 server do not blur its statistics); ``--url`` points it at another one::
@@ -34,6 +39,7 @@ import redis
 import ailib
 
 SIZES = (10, 1_000, 10_000)
+FLOOR_SCRIPT = "return redis.call('RPUSH', KEYS[1], ARGV[1])"
 LISTED = 200
 PAGE = 50
 TARGET = 1.3
@@ -112,11 +118,13 @@ def server_usec(raw: redis.Redis, command: str, run: Callable[[], object], reps:
 
 def bench(url: str, args: argparse.Namespace) -> list[str]:
     run = uuid.uuid4().hex[:8]
-    raw = redis.Redis.from_url(url)
+    raw = redis.Redis.from_url(url, protocol=2)
+    raw3 = redis.Redis.from_url(url, protocol=3)
     store = ailib.open_store(url, namespace=f"bench-{run}")
     raw_keys: list[str] = []
     rows: list[tuple[str, str, float, float]] = []
     server: list[tuple[int, float, float]] = []
+    floor_server = 0.0
     try:
         for size in SIZES:
             session = store.create({"user_id": "bench"})
@@ -142,10 +150,18 @@ def bench(url: str, args: argparse.Namespace) -> list[str]:
             def raw_load(key: str = raw_key) -> None:
                 [json.loads(m) for m in raw.lrange(key, 0, -1)]
 
+            def raw3_load(key: str = raw_key) -> None:
+                [json.loads(m) for m in raw3.lrange(key, 0, -1)]
+
             for _ in range(5):  # warm up connections and the script cache
                 ours_load()
                 raw_load()
+                raw3_load()
             rows.append(("load", f"{size:,}", *interleaved(ours_load, raw_load, args.loads)))
+            if size == SIZES[1]:
+                rows.append(
+                    ("load RESP3", f"{size:,}", *interleaved(raw3_load, raw_load, args.loads))
+                )
             for _ in range(20):
                 ours_append()
                 raw_append()
@@ -160,6 +176,24 @@ def bench(url: str, args: argparse.Namespace) -> list[str]:
                     server_usec(raw, "rpush", raw_append, reps),
                 )
             )
+            if size == SIZES[0]:
+                floor = raw.register_script(FLOOR_SCRIPT)
+
+                def floor_append(
+                    key: str = raw_key, new: dict[str, Any] = new, script: Any = floor
+                ) -> None:
+                    script(keys=[key], args=[json.dumps(new)])
+
+                for _ in range(20):
+                    floor_append()
+                rows.append(
+                    (
+                        "EVALSHA floor",
+                        f"{size:,}",
+                        *interleaved(floor_append, raw_append, args.appends),
+                    )
+                )
+                floor_server = server_usec(raw, "evalsha", floor_append, reps)
 
         listed = [store.create({"user_id": "lister", "topic": "bench"}) for _ in range(LISTED)]
         for session in listed:
@@ -189,12 +223,14 @@ def bench(url: str, args: argparse.Namespace) -> list[str]:
         if raw_keys:
             raw.delete(*raw_keys)
         raw.close()
+        raw3.close()
 
     out = [f"ailib RedisStore vs raw redis-py, {url}, medians (append: one message)"]
-    out.append(f"{'op':<8}{'messages':>12}{'ailib':>12}{'raw':>12}{'ratio':>8}")
+    out.append(f"{'op':<12}{'messages':>12}{'ailib':>12}{'raw':>12}{'ratio':>8}")
+    out.append("(load RESP3: raw redis-py over RESP3 in the ailib column, over RESP2 in raw)")
     for op, what, ours, plain in rows:
         out.append(
-            f"{op:<8}{what:>12}{ours * 1e6:>10.0f}µs{plain * 1e6:>10.0f}µs{ours / plain:>8.2f}"
+            f"{op:<12}{what:>12}{ours * 1e6:>10.0f}µs{plain * 1e6:>10.0f}µs{ours / plain:>8.2f}"
         )
     out.append("append, server side (INFO commandstats, µs per call) and the rest (client+network)")
     out.append(f"{'messages':>10}{'EVALSHA':>10}{'RPUSH':>8}{'ailib rest':>12}{'raw rest':>10}")
@@ -205,6 +241,7 @@ def bench(url: str, args: argparse.Namespace) -> list[str]:
             f"{messages:>10,}{evalsha:>10.1f}{rpush:>8.1f}"
             f"{ours * 1e6 - evalsha:>10.0f}µs{plain * 1e6 - rpush:>8.0f}µs"
         )
+    out.append(f"EVALSHA floor, server side: {floor_server:.1f} µs per call")
     ours_small, _ = appends[f"{SIZES[0]:,}"]
     ours_big, _ = appends[f"{SIZES[-1]:,}"]
     out.append(f"append at {SIZES[-1]:,} vs {SIZES[0]} messages: {ours_big / ours_small:.2f}x")

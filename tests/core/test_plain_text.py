@@ -60,10 +60,20 @@ _MESSAGES = st.lists(st.one_of(st.dictionaries(_KEYS, _VALUES, max_size=3), _VAL
 def test_the_prefix_is_where_the_first_message_that_is_not_plain_text_stands(
     messages: list[Any],
 ) -> None:
-    not_plain = [
-        n for n, m in enumerate(messages) if not (isinstance(m, dict) and is_plain_text(m))
-    ]
+    not_plain = [n for n, m in enumerate(messages) if not _plain_by_definition(m)]
     assert plain_text_prefix(messages) == (not_plain[0] if not_plain else len(messages))
+    assert [is_plain_text(m) for m in messages] == [_plain_by_definition(m) for m in messages]
+
+
+def _plain_by_definition(message: Any) -> bool:
+    """The definition of plain text, written out as a reader would (the oracle)."""
+    return (
+        isinstance(message, dict)
+        and sorted(message) == ["content", "role"]
+        and isinstance(message["role"], str)
+        and message["role"] in ("system", "developer", "user", "assistant")
+        and isinstance(message["content"], str)
+    )
 
 
 @given(_MESSAGES)

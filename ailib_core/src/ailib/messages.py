@@ -166,15 +166,18 @@ def plain_text_prefix(messages: Sequence[object]) -> int:
     """How many of ``messages``, from the first, are plain text (:func:`is_plain_text`): the
     test is written here, as one loop, because a load runs it on every message it returns."""
     roles = PLAIN_TEXT_ROLES
-    for index, message in enumerate(messages):
-        if not (
-            type(message) is dict
-            and len(message) == 2
-            and type(role := message.get("role")) is str
-            and role in roles
-            and type(message.get("content")) is str
-        ):
-            return index
+    index = 0
+    try:
+        for index, message in enumerate(messages):
+            if (
+                type(message) is not dict
+                or len(message) != 2
+                or message.get("role") not in roles
+                or type(message.get("content")) is not str
+            ):
+                return index
+    except TypeError:  # an unhashable role (a list or an object) is not a plain-text role
+        return index
     return len(messages)
 
 
