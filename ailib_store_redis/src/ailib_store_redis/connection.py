@@ -182,7 +182,7 @@ def _connect(url: StoreURL, settings: ConnectionSettings, driver: _Driver) -> An
         "socket_connect_timeout": settings.connect_timeout,
         "retry": retry,
         # RESP2: redis-py's parser reads a 100-message LRANGE about a fifth faster than RESP3,
-        # and the store uses nothing RESP3 adds (bench/redis_protocol_bench.py measures it).
+        # and the store uses nothing RESP3 adds (the load RESP3 row of bench/redis_bench.py).
         "protocol": 2,
     }
     if url.scheme.startswith("rediss"):
