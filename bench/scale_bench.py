@@ -522,13 +522,25 @@ def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
                 ms, raw_ms = alternating_ms(ours, raw, 30)
                 rows.append((what, size, ms))
                 rows.append((what + " raw", size, raw_ms))
-            rows.append(
-                (f"purge {purged:,} expired", size, purge(backend, store, tag, live, purged))
+                print(
+                    f"# {backend.name}: {size:,} sessions, {what} {ms:.2f} ms, raw {raw_ms:.2f} ms",
+                    flush=True,
+                )
+            purged_ms = purge(backend, store, tag, live, purged)
+            rows.append((f"purge {purged:,} expired", size, purged_ms))
+            print(
+                f"# {backend.name}: {size:,} sessions, purge {purged:,} expired {purged_ms:.1f} ms",
+                flush=True,
             )
         largest = backend.sizes[-1]
         expired = max(purged, largest // 10)
         per_expired = purge(backend, store, tag, live, expired) / expired * 1000
         rows.append((f"purge {expired:,} expired, µs each", largest, per_expired))
+        print(
+            f"# {backend.name}: {largest:,} sessions, purge {expired:,} expired "
+            f"{per_expired:.0f} µs each",
+            flush=True,
+        )
         verify(backend, store, tag, live)
         print(f"# {backend.name}: {len(live):,} live sessions untouched by the purges", flush=True)
     finally:
