@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ailib.records import SessionRecord
-from ailib_store_s3.manifest import TAIL_BYTES, CheckpointRef, Chunk, Layout, Manifest
+from ailib_store_s3.manifest import (
+    TAIL_BYTES,
+    TAIL_KEPT_BYTES,
+    TAIL_KEPT_MESSAGES,
+    CheckpointRef,
+    Chunk,
+    Layout,
+    Manifest,
+)
 
 
 def _manifest(layout: Layout) -> Manifest:
@@ -131,3 +141,25 @@ def test_an_edited_clone_leaves_the_manifest_unchanged() -> None:
         *manifest.tail,
         {"role": "user", "content": "new"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "kept"),
+    [(200, TAIL_KEPT_MESSAGES), (TAIL_KEPT_BYTES // 4, 3), (TAIL_KEPT_BYTES, 0)],
+)
+def test_a_sealed_tail_leaves_its_newest_messages_inline(content: int, kept: int) -> None:
+    """So that load(last=20) right after a seal reads the manifest alone."""
+    layout = Layout("", "ns")
+    manifest = _manifest(layout)
+    stored: dict[str, list[dict[str, str]]] = {}
+    sent: list[dict[str, str]] = []
+    while not stored:
+        message = {"role": "user", "content": f"{len(sent)} " + "k" * content}
+        sent.append(message)
+        merge = {c.key: stored[c.key] for c in manifest.merge_candidates()}
+        for key, body in manifest.append([message], layout, merge):
+            stored[key] = json.loads(body)
+    assert len(manifest.tail) == kept
+    assert manifest.tail == sent[len(sent) - kept :]
+    assert [m for c in manifest.chunks for m in stored[c.key]] + manifest.tail == sent
+    assert manifest.count == len(sent)

@@ -25,7 +25,7 @@ The manifest's first line is the header (id, kind, metadata, version, times, the
 sealed chunks, the checkpoints, the session's current index markers); its second line is the
 *tail*: the newest messages, kept inline so that an append rewrites only the manifest, never
 the history. When the tail outgrows :data:`TAIL_BYTES` it is sealed into a chunk object and
-the manifest keeps only the chunk's key. Listing reads just the header line (a ranged GET).
+the manifest keeps the chunk's key and, inline, the tail's newest few messages. Listing reads just the header line (a ranged GET).
 
 Everything here is pure (no I/O): the sync store and its async twin share it.
 """
@@ -49,6 +49,8 @@ __all__ = (
     "MAX_LEVEL",
     "OPS_KEPT",
     "TAIL_BYTES",
+    "TAIL_KEPT_BYTES",
+    "TAIL_KEPT_MESSAGES",
     "TAIL_MESSAGES",
     "CheckpointRef",
     "Chunk",
@@ -174,6 +176,11 @@ HEADER_PROBE = 16 * 1024
 TAIL_BYTES = 128 * 1024
 #: ...or it holds this many messages, whichever comes first.
 TAIL_MESSAGES = 1000
+#: A sealed tail leaves its newest messages inline, up to this many and this many bytes, so
+#: that ``load(last=n)`` for a small ``n`` stays one GET of the manifest right after a seal
+#: (instead of a GET of the newest chunk, up to ~4 MiB once merged).
+TAIL_KEPT_MESSAGES = 32
+TAIL_KEPT_BYTES = 16 * 1024
 #: Sealed tails merge like a binary counter: a level-k chunk holds about 2**k of them, so a
 #: session grown by appends has O(log n) chunks; chunks stop growing at this level (~4 MiB).
 MAX_LEVEL = 5
@@ -375,11 +382,12 @@ class Manifest:
         merge = merge or {}
         if not candidates or not all(c.key in merge for c in candidates):
             candidates = []
-        sealed = [m for c in candidates for m in merge[c.key]] + self.tail
+        kept = _newest_kept(self.tail)
+        sealed = [m for c in candidates for m in merge[c.key]] + self.tail[: len(self.tail) - kept]
         del self.chunks[len(self.chunks) - len(candidates) :]
         key = layout.chunk(self.session_id, self.gen, self.sealed_count)
         self.chunks.append(Chunk(key, len(sealed), len(candidates)))
-        self.tail = []
+        self.tail = self.tail[len(self.tail) - kept :]
         return [(key, encode_messages(sealed))]
 
     def rewrite(self, keep: int, messages: Sequence[Message], layout: Layout) -> list[Write]:
@@ -575,3 +583,15 @@ def decode_messages(data: bytes, what: str, count: int | None = None) -> list[Me
 
 def _size(messages: Sequence[Message]) -> int:
     return len(json.dumps(messages, ensure_ascii=False, separators=(",", ":")))
+
+
+def _newest_kept(tail: Sequence[Message]) -> int:
+    """How many of a full tail's newest messages stay inline when it is sealed: up to
+    :data:`TAIL_KEPT_MESSAGES` and :data:`TAIL_KEPT_BYTES`, and never all of it."""
+    kept, size = 0, 0
+    while kept < min(TAIL_KEPT_MESSAGES, len(tail) - 1):
+        size += _size([tail[len(tail) - 1 - kept]])
+        if size > TAIL_KEPT_BYTES:
+            break
+        kept += 1
+    return kept
