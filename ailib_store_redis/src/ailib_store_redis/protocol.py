@@ -294,11 +294,7 @@ def decode_record(
             session_id=session_id,
             kind=meta[b"k"].decode(),
             messages=decode_messages(raw, f"messages of session {session_id!r} in {where}"),
-            metadata={
-                k[2:].decode(): loads(v, f"metadata {_name(k)!r} of session {session_id!r}")
-                for k, v in meta.items()
-                if k.startswith(b"m:")
-            },
+            metadata=_metadata(session_id, meta),
             version=int(meta[b"v"]),
             created_at=float(meta[b"c"]),
             updated_at=float(meta[b"u"]),
@@ -310,6 +306,24 @@ def decode_record(
         raise CorruptSessionError(
             f"session {session_id!r} in {where} is corrupt: {_field_error(exc)}"
         ) from exc
+
+
+def _metadata(session_id: str, meta: Mapping[bytes, bytes]) -> dict[str, Any]:
+    """The metadata fields (``m:<key>``) of a session's hash, each value parsed; a value that
+    is not JSON raises CorruptSessionError naming the key (formatted only then: a page of
+    the listing decodes every listed session's metadata)."""
+    metadata: dict[str, Any] = {}
+    for field_name, value in meta.items():
+        if field_name.startswith(b"m:"):
+            key = field_name[2:].decode()
+            try:
+                metadata[key] = json.loads(value)
+            except ValueError as exc:
+                raise CorruptSessionError(
+                    f"metadata {_name(field_name)!r} of session {session_id!r} is not valid "
+                    f"JSON: {exc}"
+                ) from exc
+    return metadata
 
 
 def page_rows(reply: bytes) -> list[tuple[str, float, Mapping[bytes, bytes], int]] | None:
