@@ -207,10 +207,17 @@ def _check_version(c: Context, session_id: str, version: int, expected: int | No
         )
 
 
-def _insert(c: Context, session_id: str, start: int, messages: Sequence[Message]) -> Program[None]:
+def _insert(
+    c: Context,
+    session_id: str,
+    start: int,
+    messages: Sequence[Message],
+    bodies: Sequence[str] = (),
+) -> Program[None]:
+    """Insert ``messages`` at ``start``; ``bodies``, when given, are their JSON already."""
     if messages:
-        rows = st.message_rows(c.namespace, session_id, start, messages)
-        yield st.insert_messages(c.tables), rows
+        encoded = bodies or [dumps(m) for m in messages]
+        yield st.insert_messages(c.tables), st.message_rows(c.namespace, session_id, start, encoded)
 
 
 def _rewrite(
@@ -379,7 +386,7 @@ def apply(c: Context, session_id: str, change: Change, now: float) -> Transactio
             yield from _trim_ops(c, session_id, version)
             return version
         if c.update_returning and not edits_metadata:
-            bumped = (yield _bump(c, session_id, change, now, variables=False)).first()
+            bumped = (yield _bump(c, session_id, change, now)).first()
             if bumped is None:
                 return (yield from _stale_or_absent(c, session_id, expected, now, op))
             version, count = int(bumped.version), int(bumped.message_count)
@@ -394,7 +401,7 @@ def apply(c: Context, session_id: str, change: Change, now: float) -> Transactio
                 values["metadata"] = change.apply_metadata(_metadata(row, c))
             yield _update(c, session_id, **values)
         yield from _record_op(c, session_id, op, version)
-        yield from _insert(c, session_id, count - appended, change.append)
+        yield from _insert(c, session_id, count - appended, change.append, bodies)
         yield from _trim_ops(c, session_id, version)
         return version
 
@@ -425,14 +432,13 @@ def _bump_params(c: Context, session_id: str, change: Change, now: float) -> dic
     return params
 
 
-def _bump(c: Context, session_id: str, change: Change, now: float, *, variables: bool) -> Step:
+def _bump(c: Context, session_id: str, change: Change, now: float) -> Step:
     """The UPDATE that locks, checks and advances the row of an append."""
     params = _bump_params(c, session_id, change, now)
     statement = st.bump_session(
         c.tables,
         check_version=change.expected_version is not None,
         new_ttl=change.ttl is not None,
-        variables=variables,
     )
     return statement, params
 

@@ -288,12 +288,12 @@ def insert_messages(t: Tables) -> sa.Insert:
 
 
 def message_rows(
-    namespace: str, session_id: str, start: int, messages: Sequence[Message]
+    namespace: str, session_id: str, start: int, bodies: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Rows for ``messages`` at positions ``start``, ``start + 1``, …"""
+    """Rows for the messages (JSON ``bodies``) at positions ``start``, ``start + 1``, …"""
     return [
-        {"namespace": namespace, "session_id": session_id, "seq": start + i, "body": dumps(m)}
-        for i, m in enumerate(messages)
+        {"namespace": namespace, "session_id": session_id, "seq": start + i, "body": body}
+        for i, body in enumerate(bodies)
     ]
 
 
