@@ -243,27 +243,107 @@ def test_stale_save_conflicts_across_stores(open_s3: OpenS3) -> None:
 # -- TTL -------------------------------------------------------------------------------
 
 
+def _listed_prefixes(store: S3Store) -> list[str]:
+    """The prefixes of the ListObjectsV2 calls ``store`` makes from now on."""
+    prefixes: list[str] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        prefixes.append(params["Prefix"].removeprefix(store.layout.root))
+
+    store.client.meta.events.register("before-parameter-build.s3.ListObjectsV2", note)
+    return prefixes
+
+
 def test_purge_deletes_expired_sessions_in_batches(open_s3: OpenS3, request_log: Any) -> None:
     store = open_s3()
+    assert store.purge_expired() == 0  # an empty namespace: the expiry index is complete
     doomed = [
         store.create({"user_id": "ttl"}, messages=[_message(n) for n in range(200)])
         for _ in range(5)
     ]
     keeper = store.create({"user_id": "ttl"})
+    lasting = store.create(ttl=3600)
     store.checkpoint(doomed[0].session_id)
     for session in doomed:  # the TTL starts only now, whatever the writes above took
         store.save(store.load(session.session_id), ttl=0.3)
     time.sleep(0.5)
     store.flush()
     log = request_log(store.client)
+    listed = _listed_prefixes(store)
     with log:
         assert store.purge_expired() == 5
     assert log.operations["DeleteObjects"] == 1
     assert log.operations["GetObject"] == 5  # one ranged read per candidate, none for keeper
+    # the expiry index, read up to the first live bound; one LIST of each purged session
+    assert listed[0] == "exp/"
+    assert sorted(listed[1:]) == sorted(f"s/{d.session_id}/" for d in doomed)
     left = _keys(store)
     assert all(d.session_id not in key for d in doomed for key in left)
     assert store.exists(keeper.session_id)
+    assert store.exists(lasting.session_id)
+    assert [k.rsplit("/", 1)[-1] for k in _keys(store, "exp/")] == [lasting.session_id]
     assert store.purge_expired() == 0
+
+
+def test_purge_reads_expiry_markers_only_up_to_the_first_live_one(open_s3: OpenS3) -> None:
+    store = open_s3(index_resolution=0.05)
+    store.purge_expired()
+    live = [store.create(ttl=3600) for _ in range(1100)]  # more than one LIST page
+    doomed = [store.create(ttl=0.2) for _ in range(3)]
+    refreshed = store.create(ttl=3600)
+    # a marker of an earlier state whose clean-up failed: its bound has passed
+    stale = store.layout.expiry_marker(refreshed.session_id, int((time.time() - 10) * 1e6))
+    store.client.put_object(Bucket=store.bucket, Key=stale, Body=b"")
+    store.flush()
+    time.sleep(0.3)
+    listed = _listed_prefixes(store)
+    assert store.purge_expired() == 3
+    assert listed.count("exp/") == 1  # the 1,100 live markers sort after the expired ones
+    assert not any(p.startswith(("idx/", "u/")) for p in listed)
+    assert store.exists(refreshed.session_id)
+    assert store.exists(live[0].session_id)
+    exp_ids = [k.rsplit("/", 1)[-1] for k in _keys(store, "exp/")]
+    assert sorted(exp_ids) == sorted([s.session_id for s in live] + [refreshed.session_id])
+    assert not any(d.session_id in k for d in doomed for k in _keys(store))
+
+
+def test_sessions_written_before_the_expiry_index_still_purge(open_s3: OpenS3) -> None:
+    """A namespace whose sessions have listing markers but no expiry markers (as written
+    before the expiry index existed): the first purge lists the listing indexes, purges
+    what has expired and gives each live session its expiry marker; later purges read
+    the expiry index alone."""
+    writer = open_s3()
+    soon = [writer.create({"user_id": "old"}, ttl=0.3) for _ in range(3)]
+    later = [writer.create(ttl=2.0) for _ in range(3)]
+    later_expired = time.time() + 2.0
+    forever = writer.create({"user_id": "old"})
+    writer.flush()
+    old_layout = [*_keys(writer, "exp/"), writer.layout.expiry_indexed]
+    writer.client.delete_objects(
+        Bucket=writer.bucket, Delete={"Objects": [{"Key": k} for k in old_layout]}
+    )
+    assert _keys(writer, "exp") == []
+    time.sleep(0.5)
+
+    first = open_s3()
+    listed = _listed_prefixes(first)
+    assert first.purge_expired() == 3
+    assert {"idx/", "u/"} <= set(listed)
+    assert _keys(first, "exp-indexed") == [first.layout.expiry_indexed]
+    assert sorted(k.rsplit("/", 1)[-1] for k in _keys(first, "exp/")) == sorted(
+        s.session_id for s in later
+    )
+    assert not any(first.exists(s.session_id) for s in soon)
+    time.sleep(max(0.0, later_expired + 0.1 - time.time()))
+
+    second = open_s3()
+    listed = _listed_prefixes(second)
+    assert second.purge_expired() == 3
+    assert listed[0] == "exp/"
+    assert not any(p.startswith(("idx/", "u/")) for p in listed)
+    assert not any(second.exists(s.session_id) for s in later)
+    assert second.exists(forever.session_id)
+    assert _keys(second, "exp/") == []
 
 
 def test_lifecycle_rule(open_s3: OpenS3) -> None:

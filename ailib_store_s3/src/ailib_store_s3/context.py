@@ -89,6 +89,8 @@ class Context:
     bucket: str
     endpoint: str
     cache: ManifestCache = field(default_factory=ManifestCache)
+    #: Whether the expiry index is known to be complete (see ``reads.purge``).
+    expiry_indexed: bool = False
 
     def error(self, exc: BaseException, action: str) -> AilibError:
         return translate(exc, bucket=self.bucket, endpoint=self.endpoint, action=action)

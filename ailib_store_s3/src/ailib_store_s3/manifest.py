@@ -11,6 +11,7 @@ an inverted update time, so that S3's ascending key order is newest-first.
     {root}s/{id}/g/{gen}/cp/{number}-{token}   a checkpoint
     {root}idx/{inverted updated}/{id}/{expires}
     {root}u/{user}/{inverted updated}/{id}/{expires}
+    {root}exp/{expires}/{id}                   the expiry index (sessions with a TTL)
 
 ``gen`` changes when a session is created (again), so the objects of a deleted or expired
 predecessor can be removed by prefix without touching the new one's.
@@ -19,7 +20,8 @@ Marker times are rounded down to ``resolution`` seconds (1 s by default): a sess
 changes only when its update time enters a new interval, so a burst of appends rewrites the
 manifest alone. Listing therefore reads every marker of an interval and orders them by the
 exact times in the manifests. The expiry in a marker key is the interval start plus the TTL:
-never later than the real expiry, so purge can pick candidates from keys alone.
+never later than the real expiry, so purge can pick candidates from keys alone, reading the
+expiry index (sorted by that bound) only up to the present.
 
 The manifest's first line is the header (id, kind, metadata, version, times, the list of
 sealed chunks, the checkpoints, the session's current index markers); its second line is the
@@ -55,6 +57,7 @@ __all__ = (
     "TAIL_MESSAGES",
     "CheckpointRef",
     "Chunk",
+    "ExpiryMarker",
     "Layout",
     "Manifest",
     "Marker",
@@ -91,6 +94,15 @@ class Marker:
     #: The start of the interval holding the session's update time, in microseconds.
     updated_us: int
     expires_us: int | None
+
+
+@dataclass(frozen=True)
+class ExpiryMarker:
+    """A parsed marker of the expiry index: sorted by expiry bound, soonest first."""
+
+    key: str
+    session_id: str
+    expires_us: int
 
 
 @dataclass(frozen=True)
@@ -142,16 +154,36 @@ class Layout:
     def _inverted(self, timestamp: float) -> str:
         return f"{_TIME_MAX - self.interval(timestamp):0{_TIME_DIGITS}d}"
 
+    @property
+    def expiry_prefix(self) -> str:
+        return f"{self.root}exp/"
+
+    @property
+    def expiry_indexed(self) -> str:
+        """An object whose presence says that every session with a TTL has its marker under
+        :attr:`expiry_prefix` (written by the first purge that found them all)."""
+        return f"{self.root}exp-indexed"
+
+    def expiry_bound(self, updated_at: float, ttl: float | None) -> int | None:
+        """The expiry in marker keys: the interval start plus the TTL, never later than the
+        real expiry, in microseconds; None without a TTL."""
+        return None if ttl is None else self.interval(updated_at) + micros(ttl)
+
     def markers(
         self, session_id: str, user_id: object, updated_at: float, ttl: float | None
     ) -> list[str]:
         """The index keys of a session in the state described by the arguments."""
-        tail = f"{self._inverted(updated_at)}/{session_id}/"
-        tail += "-" if ttl is None else str(self.interval(updated_at) + micros(ttl))
+        bound = self.expiry_bound(updated_at, ttl)
+        tail = f"{self._inverted(updated_at)}/{session_id}/{'-' if bound is None else bound}"
         keys = [self.index_prefix + tail]
         if isinstance(user_id, str):
             keys.append(self.user_prefix(user_id) + tail)
+        if bound is not None:
+            keys.append(self.expiry_marker(session_id, bound))
         return keys
+
+    def expiry_marker(self, session_id: str, bound: int) -> str:
+        return f"{self.expiry_prefix}{bound:0{_TIME_DIGITS}d}/{session_id}"
 
     def start_after(self, base: str, updated_at: float) -> str:
         """A ListObjectsV2 ``StartAfter`` so the listing begins at the interval holding
@@ -169,6 +201,13 @@ class Layout:
         if expires_us == -1:
             return None
         return Marker(key, session_id, _TIME_MAX - int(inverted), expires_us)
+
+    def parse_expiry(self, key: str) -> ExpiryMarker | None:
+        """The expiry marker named by ``key``; None for a key that is not one."""
+        parts = key[len(self.expiry_prefix) :].split("/")
+        if not key.startswith(self.expiry_prefix) or len(parts) != 2 or not parts[0].isdigit():
+            return None
+        return ExpiryMarker(key, parts[1], int(parts[0]))
 
 
 #: Bytes of the manifest that listing reads (its header line, in all but odd cases).

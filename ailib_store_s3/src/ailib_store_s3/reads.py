@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from botocore.exceptions import ClientError
 
@@ -43,6 +44,7 @@ from ailib_store_s3.manifest import (
     HEADER_PROBE,
     CheckpointRef,
     Chunk,
+    ExpiryMarker,
     Layout,
     Manifest,
     Marker,
@@ -356,40 +358,121 @@ def _parse_any(layout: Layout, base: str, key: str) -> Marker | None:
     return Layout.parse_marker(base, key)
 
 
-def purge(ctx: Context, now: float) -> Program[int]:
-    """Find expired sessions by the expiry bound in their index markers' keys (listing keys
-    only), confirm each from its manifest, and delete them in batches."""
-    due: dict[str, list[Marker]] = {}
+#: Purge's candidates: per session, the markers whose expiry bound has passed.
+Due: TypeAlias = dict[str, list[Marker | ExpiryMarker]]
+
+
+def _due_by_expiry(ctx: Context, now: float) -> Program[Due]:
+    """The expiry index from its soonest bound up to ``now``: one LIST per 1,000 markers
+    whose bound has passed (live sessions' markers come after them and are not read)."""
+    due: Due = {}
+    token: str | None = None
+    while True:
+        keys, token = yield from objects.list_page(ctx.layout.expiry_prefix, None, token)
+        for key in keys:
+            marker = ctx.layout.parse_expiry(key)
+            if marker is None:
+                continue
+            if marker.expires_us > micros(now):
+                return due
+            due.setdefault(marker.session_id, []).append(marker)
+        if token is None:
+            return due
+
+
+def _due_by_listing(ctx: Context, now: float) -> Program[Due]:
+    """Every listing marker whose expiry bound has passed, from a LIST of both listing
+    indexes. Sessions written before the expiry index existed are found only this way: the
+    pass gives each session with a TTL its expiry marker (a candidate too, so that it goes
+    with its session), then records that the index is complete."""
+    due: Due = {}
+    bounds: dict[str, int] = {}
     for base in (ctx.layout.index_prefix, ctx.layout.users_prefix):
         for key in (yield from objects.all_keys(base)):
             marker = _parse_any(ctx.layout, base, key)
-            if marker and marker.expires_us is not None and marker.expires_us <= micros(now):
+            if marker is None or marker.expires_us is None:
+                continue
+            if base == ctx.layout.index_prefix:  # newest first: the first is the current one
+                bounds.setdefault(marker.session_id, marker.expires_us)
+            if marker.expires_us <= micros(now):
                 due.setdefault(marker.session_id, []).append(marker)
+    indexed = set((yield from objects.all_keys(ctx.layout.expiry_prefix)))
+    backfill = [ExpiryMarker(ctx.layout.expiry_marker(s, b), s, b) for s, b in bounds.items()]
+    yield from objects.put_all([(m.key, b"") for m in backfill if m.key not in indexed])
+    for added in backfill:
+        if added.session_id in due:
+            due[added.session_id].append(added)
+    yield from objects.put(ctx.layout.expiry_indexed, dumps({"since": now}).encode())
+    return due
+
+
+def _expiry_indexed(ctx: Context) -> Program[bool]:
+    if not ctx.expiry_indexed:
+        ctx.expiry_indexed = (yield from objects.get(ctx.layout.expiry_indexed)) is not None
+    return ctx.expiry_indexed
+
+
+def _superseded(ctx: Context, marker: Marker | ExpiryMarker, manifest: Manifest) -> bool:
+    """Whether ``marker`` belongs to an earlier state of the live session ``manifest``
+    (bounds and interval starts only grow, so a marker a writer is adding right now is
+    never taken for an old one)."""
+    if isinstance(marker, ExpiryMarker):
+        bound = ctx.layout.expiry_bound(manifest.updated_at, manifest.ttl)
+        return bound is None or marker.expires_us < bound
+    return marker.updated_us < ctx.layout.interval(manifest.updated_at)
+
+
+def _orphaned(ctx: Context, marker: Marker | ExpiryMarker, now: float) -> bool:
+    """Whether ``marker``, whose session has no manifest, is old enough that no create can
+    still be writing that manifest."""
+    if isinstance(marker, ExpiryMarker):  # its bound is at least the update time's interval
+        return marker.expires_us < micros(now - _ORPHAN_GRACE - ctx.layout.resolution)
+    return marker.updated_us < micros(now - _ORPHAN_GRACE)
+
+
+def _delete_unchanged(ctx: Context, session_id: str, etag: str) -> Program[bool]:
+    """Delete the manifest if it is still the one with ``etag``; whether it was."""
+    try:
+        yield from objects.delete_object(ctx.layout.manifest(session_id), if_match=etag)
+    except ClientError:  # refreshed (412) or deleted (404) since it was read
+        return False
+    ctx.cache.forget(session_id)
+    return True
+
+
+def purge(ctx: Context, now: float) -> Program[int]:
+    """Find expired sessions by the expiry bound in marker keys (listing keys only): from
+    the expiry index, read soonest first up to ``now``, once it is complete; before that,
+    from the listing indexes. Confirm each from its manifest and delete them in batches."""
+    if (yield from _expiry_indexed(ctx)):
+        due = yield from _due_by_expiry(ctx, now)
+    else:
+        due = yield from _due_by_listing(ctx, now)
+        ctx.expiry_indexed = True
     if not due:
         return 0
     session_ids = list(due)
     heads = unwrap_all((yield Parallel([_head_or_skip(ctx, s) for s in session_ids])))
     garbage: list[str] = []
-    purged: list[str] = []
+    expired: list[tuple[str, Manifest, str]] = []
     for session_id, found in zip(session_ids, heads, strict=True):
         markers = due[session_id]
         if found == _DAMAGED:
             continue
         if found is None:
-            garbage += [m.key for m in markers if m.updated_us < micros(now - _ORPHAN_GRACE)]
-            continue
-        manifest, etag = found
-        if not manifest.expired(now):
-            interval = ctx.layout.interval(manifest.updated_at)
-            garbage += [m.key for m in markers if m.updated_us < interval]
-            continue
-        try:
-            yield from objects.delete_object(ctx.layout.manifest(session_id), if_match=etag)
-        except ClientError:  # refreshed (412) or deleted (404) since we read it
-            continue
-        ctx.cache.forget(session_id)
-        purged.append(session_id)
-        garbage += [m.key for m in markers] + manifest.markers
+            garbage += [m.key for m in markers if _orphaned(ctx, m, now)]
+        elif not found[0].expired(now):
+            garbage += [m.key for m in markers if _superseded(ctx, m, found[0])]
+        else:
+            expired.append((session_id, *found))
+    deletes = [_delete_unchanged(ctx, session_id, etag) for session_id, _, etag in expired]
+    purged: list[str] = []
+    for (session_id, manifest, _), deleted in zip(
+        expired, unwrap_all((yield Parallel(deletes))), strict=True
+    ):
+        if deleted:
+            purged.append(session_id)
+            garbage += [m.key for m in due[session_id]] + manifest.markers
     prefixes = [ctx.layout.session_prefix(s) for s in purged]
     for keys in unwrap_all((yield Parallel([objects.all_keys(p) for p in prefixes]))):
         garbage += keys
