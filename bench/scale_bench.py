@@ -73,6 +73,7 @@ MYSQL_URL = os.environ.get("AILIB_BENCH_MYSQL_URL", "mariadb://root@127.0.0.1:33
 REDIS_DB = 13
 USERS = 1_000
 PURGED = 1_000  # expired sessions purged at each size (fewer if the smallest size is smaller)
+LIVE_TTL = "30d"  # live sessions carry a TTL too (as under ?ttl=30d): a purge walking them shows
 MESSAGE = {"role": "user", "content": "m" * 200}
 TEMPLATE_USER = "userTMPL"  # replaced by user_of(i) in every copy of a template
 HEAVY = "heavy"  # every HEAVY_EVERY-th session's user: a full page at every size
@@ -523,12 +524,13 @@ def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
     rows: list[tuple[str, int, float]] = []
     store = ailib.open_store(backend.url(tag))
     try:
+        store.purge_expired()  # an empty store: S3 records that its expiry index is complete
         live: list[str] = []
         purged = min(PURGED, backend.sizes[0])
         for size in backend.sizes:
             started = time.perf_counter()
             for first in range(len(live), size, 100 * BATCH):
-                live += backend.seed(store, tag, min(100 * BATCH, size - first), first, None)
+                live += backend.seed(store, tag, min(100 * BATCH, size - first), first, LIVE_TTL)
             fill = time.perf_counter() - started
             backend.settle(tag)
             verify(backend, store, tag, live)
