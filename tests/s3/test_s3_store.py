@@ -166,6 +166,22 @@ def test_listing_pages_past_1000_sessions(open_s3: OpenS3, request_log: Any) -> 
     assert log.operations["ListObjectsV2"] >= 3  # continuation past 1,000 keys
 
 
+def test_a_listing_page_lists_about_twice_its_limit(open_s3: OpenS3) -> None:
+    store = open_s3()
+    with ThreadPoolExecutor(16) as pool:
+        made = list(pool.map(lambda _: store.create().session_id, range(150)))
+    sizes: list[int | None] = []
+    store.client.meta.events.register(
+        "before-parameter-build.s3.ListObjectsV2",
+        lambda params, **_: sizes.append(params.get("MaxKeys")),
+    )
+    page = store.list(limit=50)
+    assert len(page) == 50
+    assert {s.session_id for s in page} <= set(made)
+    assert sizes[0] is not None
+    assert sizes[0] < 200  # not a page of 1,000 keys for 50 sessions
+
+
 def test_user_listing_reads_only_that_users_sessions(open_s3: OpenS3, request_log: Any) -> None:
     store = open_s3()
     for n in range(30):

@@ -225,9 +225,14 @@ def delete_object(key: str, if_match: str | None = None) -> Program[None]:
     unwrap((yield Call("DeleteObject", "delete_object", {"Key": key, **extra}, _nothing)))
 
 
-def list_page(prefix: str, start_after: str | None, token: str | None) -> Program[Page]:
-    """One page of the keys under ``prefix`` in ascending order."""
+def list_page(
+    prefix: str, start_after: str | None, token: str | None, max_keys: int | None = None
+) -> Program[Page]:
+    """One page of the keys under ``prefix`` in ascending order (up to ``max_keys``, else
+    the service's 1,000)."""
     kwargs: dict[str, Any] = {"Prefix": prefix}
+    if max_keys is not None:
+        kwargs["MaxKeys"] = max_keys
     if token:
         kwargs["ContinuationToken"] = token
     elif start_after:

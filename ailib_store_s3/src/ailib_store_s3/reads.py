@@ -304,7 +304,10 @@ def list_page(
     while len(found) < limit:  # later intervals hold only older sessions
         taken = take_interval(markers, max(limit, 32), final=listed)
         if taken is None:
-            keys, token = yield from objects.list_page(base, start, token)
+            # A first page about twice the limit: most pages need no more, and a page of
+            # 1,000 keys costs more to send and parse than the headers read for 50 sessions.
+            size = None if markers or token else min(1000, max(64, 2 * limit))
+            keys, token = yield from objects.list_page(base, start, token, size)
             markers += [m for m in (Layout.parse_marker(base, k) for k in keys) if m]
             listed = token is None
             continue
