@@ -525,6 +525,7 @@ def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
     store = ailib.open_store(backend.url(tag))
     try:
         store.purge_expired()  # an empty store: S3 records that its expiry index is complete
+        lists = index_lists(store)
         live: list[str] = []
         purged = min(PURGED, backend.sizes[0])
         for size in backend.sizes:
@@ -548,10 +549,17 @@ def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
                     f"# {backend.name}: {size:,} sessions, {what} {ms:.2f} ms, raw {raw_ms:.2f} ms",
                     flush=True,
                 )
+            listed = lists()
             purged_ms = purge(backend, store, tag, live, purged)
             rows.append((f"purge {purged:,} expired", size, purged_ms))
+            note = ""
+            if listed is not None:
+                made = (lists() or 0) - listed
+                rows.append((f"purge {purged:,}: index LISTs (count)", size, made))
+                note = f", {made} LISTs of the indexes"
             print(
-                f"# {backend.name}: {size:,} sessions, purge {purged:,} expired {purged_ms:.1f} ms",
+                f"# {backend.name}: {size:,} sessions, purge {purged:,} expired "
+                f"{purged_ms:.1f} ms{note}",
                 flush=True,
             )
         largest = backend.sizes[-1]
@@ -569,6 +577,23 @@ def listing_and_purge(backend: Backend) -> list[tuple[str, int, float]]:
         store.close()
         backend.cleanup(tag)
     return rows
+
+
+def index_lists(store: SessionStore) -> Callable[[], int | None]:
+    """For an S3 store, how many ListObjectsV2 calls it has made so far outside the
+    sessions' own prefixes (on its index markers); None for other stores. On moto's server
+    every LIST walks the whole bucket, so time alone cannot show what purge reads."""
+    client, layout = getattr(store, "client", None), getattr(store, "layout", None)
+    if client is None or layout is None:
+        return lambda: None
+    calls = [0]
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        if not params["Prefix"].startswith(layout.root + "s/"):
+            calls[0] += 1
+
+    client.meta.events.register("before-parameter-build.s3.ListObjectsV2", note)
+    return lambda: calls[0]
 
 
 def purge(backend: Backend, store: SessionStore, tag: str, live: list[str], expired: int) -> float:
