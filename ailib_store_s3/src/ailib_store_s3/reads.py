@@ -416,9 +416,11 @@ def _expiry_indexed(ctx: Context) -> Program[bool]:
 
 
 def _superseded(ctx: Context, marker: Marker | ExpiryMarker, manifest: Manifest) -> bool:
-    """Whether ``marker`` belongs to an earlier state of the live session ``manifest``
-    (bounds and interval starts only grow, so a marker a writer is adding right now is
-    never taken for an old one)."""
+    """Whether ``marker`` belongs to an earlier state of the live session ``manifest``:
+    not one its writer recorded, and older than its state (bounds and interval starts only
+    grow, so a marker a writer is adding right now is never taken for an old one)."""
+    if marker.key in manifest.markers:
+        return False
     if isinstance(marker, ExpiryMarker):
         bound = ctx.layout.expiry_bound(manifest.updated_at, manifest.ttl)
         return bound is None or marker.expires_us < bound
