@@ -31,6 +31,8 @@ __all__ = ("AsyncStoreConformance",)
 
 #: How long one callback of a store may keep the event loop from running others.
 MAX_LOOP_BLOCK = 0.05
+#: Runs of the loop-blocking scenario, of which one must stay under the bound.
+LOOP_BLOCK_TRIES = 3
 
 
 @contextmanager
@@ -83,12 +85,17 @@ class AsyncStoreConformance(StoreConformance):
     ) -> None:
         """No callback the loop runs (a step of a store call) blocks it for longer than
         ``max_loop_block``, while 50 tasks write at once. Each callback is timed without
-        the time its thread waited for a CPU, so a busy machine does not fail the case."""
+        the time its thread waited for a CPU, so a busy machine does not fail the case.
+
+        A thread that waits for the interpreter lock while its holder waits for a CPU is
+        not counted as waiting by the kernel, so on a loaded machine one callback can come
+        out long by chance; the scenario runs up to :data:`LOOP_BLOCK_TRIES` times and one
+        run must stay under the bound. A store that blocks the loop does so in every run."""
         blocking = make_store("heartbeat")
         assert isinstance(blocking, BlockingStore)
         store = blocking.store
 
-        async def scenario() -> LoopBlockMeter:
+        async def scenario() -> tuple[LoopBlockMeter, list[str]]:
             ids = [(await store.create()).session_id for _ in range(10)]
             meter = LoopBlockMeter(asyncio.get_running_loop())
 
@@ -98,16 +105,19 @@ class AsyncStoreConformance(StoreConformance):
 
             with meter.active():
                 await asyncio.gather(*(writer(task) for task in range(50)))
-            return meter
+            return meter, ids
 
-        with collector_paused():
-            meter = loop_thread.run(scenario())
-        assert meter.callbacks >= 50, "each writer task runs at least one callback"
+        for _ in range(LOOP_BLOCK_TRIES):
+            with collector_paused():
+                meter, ids = loop_thread.run(scenario())
+            assert meter.callbacks >= 50, "each writer task runs at least one callback"
+            assert sum(len(blocking.load(session_id)) for session_id in ids) == 500
+            if meter.worst.blocked < self.max_loop_block:
+                break
         worst = meter.worst
         assert worst.blocked < self.max_loop_block, (
             f"a callback blocked the event loop for {worst.blocked * 1000:.1f} ms "
             f"({worst.wall * 1000:.1f} ms wall-clock; the bound is "
-            f"{self.max_loop_block * 1000:.0f} ms): {worst.callback}"
+            f"{self.max_loop_block * 1000:.0f} ms), in each of {LOOP_BLOCK_TRIES} runs: "
+            f"{worst.callback}"
         )
-        total = sum(len(blocking.load(s.session_id)) for s in blocking.list(limit=20))
-        assert total == 500
