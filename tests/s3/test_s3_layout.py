@@ -163,3 +163,23 @@ def test_a_sealed_tail_leaves_its_newest_messages_inline(content: int, kept: int
     assert manifest.tail == sent[len(sent) - kept :]
     assert [m for c in manifest.chunks for m in stored[c.key]] + manifest.tail == sent
     assert manifest.count == len(sent)
+
+
+# -- write turns -------------------------------------------------------------------------
+
+
+def test_a_write_turn_round_trips_and_an_older_manifest_has_none() -> None:
+    manifest = _manifest(Layout("", "ns"))
+    assert Manifest.decode(manifest.encode()).turn is None
+    assert "turn" not in json.loads(manifest.encode().partition(b"\n")[0])
+    manifest.turn = ("writer-a", 123.5)
+    assert Manifest.decode(manifest.encode()).turn == ("writer-a", 123.5)
+
+
+@pytest.mark.parametrize("raw", ["junk", ["a"], ["a", "soon"], None, 5])
+def test_a_turn_this_version_cannot_read_is_no_turn(raw: object) -> None:
+    manifest = _manifest(Layout("", "ns"))
+    head, _, rest = manifest.encode().partition(b"\n")
+    header = json.loads(head)
+    header["turn"] = raw
+    assert Manifest.decode(json.dumps(header).encode() + b"\n" + rest).turn is None

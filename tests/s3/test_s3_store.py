@@ -20,7 +20,7 @@ from botocore.stub import Stubber
 from ailib.errors import ConfigurationError, ConflictError, StoreUnavailable
 from ailib.registry import open_store
 from ailib.session import Session
-from ailib_store_s3 import S3Store, install_lifecycle_rule
+from ailib_store_s3 import S3Store, install_lifecycle_rule, writes
 from ailib_store_s3.lifecycle import rule_id
 from ailib_store_s3.manifest import Manifest
 
@@ -244,6 +244,82 @@ def test_separate_stores_appending_and_saving_lose_nothing(open_s3: OpenS3) -> N
     for worker in range(8):
         mine = [int(c.split(":")[1]) for c in contents if c.startswith(f"{worker}:")]
         assert mine == list(range(10))
+
+
+def _stored(store: S3Store, session_id: str) -> Manifest:
+    body = store.objects.get(store.layout.manifest(session_id))
+    assert body is not None
+    return Manifest.decode(body[0])
+
+
+def _forge_turn(store: S3Store, session_id: str, turn: tuple[str, float]) -> None:
+    """Give the stored manifest a write turn, as another writer's win would."""
+    manifest = _stored(store, session_id)
+    manifest.turn = turn
+    store.client.put_object(
+        Bucket=store.bucket, Key=store.layout.manifest(session_id), Body=manifest.encode()
+    )
+
+
+def test_a_lone_writer_never_takes_a_write_turn(open_s3: OpenS3) -> None:
+    store = open_s3()
+    session_id = store.create().session_id
+    for n in range(5):
+        store.append(session_id, _message(n))
+    assert _stored(store, session_id).turn is None
+
+
+def test_a_writer_that_lost_two_races_in_a_row_takes_a_short_turn(open_s3: OpenS3) -> None:
+    first, second = open_s3(), open_s3()
+    session_id = first.create().session_id
+    second.append(session_id, _message(0))  # second now writes from its cached manifest
+    first.append(session_id, _message(1))
+    second.append(session_id, _message(2))  # one race lost to a stale cache: no turn
+    assert _stored(second, session_id).turn is None
+
+    manifest_puts = 0
+
+    def race(params: dict[str, Any], **_: Any) -> None:
+        nonlocal manifest_puts
+        if params["Key"] == second.layout.manifest(session_id):
+            manifest_puts += 1
+            if manifest_puts in (1, 2):  # first writes before each of second's first two PUTs
+                first.append(session_id, _message(100 + manifest_puts))
+
+    second.client.meta.events.register("before-parameter-build.s3.PutObject", race)
+    second.append(session_id, _message(3))
+    assert manifest_puts == 3
+    manifest = _stored(second, session_id)
+    assert manifest.turn is not None
+    holder, until = manifest.turn
+    assert holder == second._context.writer
+    assert until == pytest.approx(manifest.updated_at + writes.TURN_STEP)
+    assert [m["content"] for m in first.load(session_id).messages] == [
+        _message(n)["content"] for n in (0, 1, 2, 101, 102, 3)
+    ]
+
+
+def test_a_writer_waits_out_another_writers_turn_then_takes_a_whole_turn(
+    open_s3: OpenS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writes, "TURN", 3.0)  # room for a loaded machine to read it in time
+    session_id = open_s3().create().session_id
+    store = open_s3()  # no cached manifest: its first read shows the turn
+    _forge_turn(store, session_id, ("another-writer", time.time() + 1.0))
+    assert store.append(session_id, _message(0)) == 2
+    manifest = _stored(store, session_id)
+    assert manifest.turn is not None
+    holder, until = manifest.turn
+    assert holder == store._context.writer
+    assert until == pytest.approx(manifest.updated_at + 3.0)
+
+
+def test_a_turn_from_a_clock_far_ahead_is_not_waited_on(open_s3: OpenS3) -> None:
+    session_id = open_s3().create().session_id
+    store = open_s3()
+    _forge_turn(store, session_id, ("another-writer", time.time() + 3600))
+    assert store.append(session_id, _message(0)) == 2
+    assert _stored(store, session_id).turn is None  # not waited on, so not contended
 
 
 def test_stale_save_conflicts_across_stores(open_s3: OpenS3) -> None:

@@ -27,7 +27,7 @@ from typing import Generic, NamedTuple, TypeVar
 from ailib.errors import AilibError, ConflictError, StoreUnavailable
 from ailib.spi import Change
 from ailib_store_s3.client import translate
-from ailib_store_s3.manifest import Layout, Manifest
+from ailib_store_s3.manifest import Layout, Manifest, new_token
 from ailib_store_s3.objects import Event, Program, Wait, unwrap
 
 __all__ = (
@@ -91,6 +91,8 @@ class Context:
     cache: ManifestCache = field(default_factory=ManifestCache)
     #: Whether the expiry index is known to be complete (see ``reads.purge``).
     expiry_indexed: bool = False
+    #: This store's name in a manifest's write turn (``writes.TURN``).
+    writer: str = field(default_factory=new_token)
 
     def error(self, exc: BaseException, action: str) -> AilibError:
         return translate(exc, bucket=self.bucket, endpoint=self.endpoint, action=action)

@@ -278,6 +278,9 @@ class Manifest:
     commits: list[tuple[str, int]] = field(default_factory=list)
     #: (op id, version) of the last :data:`OPS_KEPT` changes, oldest first (third line).
     ops: list[tuple[str, int]] = field(default_factory=list)
+    #: The writer whose turn it is to write, and until when (see ``writes.TURN``): a
+    #: scheduling hint for writers racing on one session, never a lock.
+    turn: tuple[str, float] | None = None
     #: Set by :meth:`decode_header` when the tail was not read.
     header_only: bool = False
     _count: int | None = None
@@ -478,7 +481,7 @@ class Manifest:
     # -- encoding -------------------------------------------------------------------------
 
     def header(self) -> dict[str, Any]:
-        return {
+        header: dict[str, Any] = {
             "format": _FORMAT,
             "session_id": self.session_id,
             "kind": self.kind,
@@ -497,6 +500,9 @@ class Manifest:
             "markers": self.markers,
             "commits": [list(c) for c in self.commits],
         }
+        if self.turn is not None:
+            header["turn"] = list(self.turn)
+        return header
 
     def encode(self) -> bytes:
         if self.header_only:
@@ -566,6 +572,7 @@ class Manifest:
                 ],
                 markers=[str(k) for k in raw["markers"]],
                 commits=[(str(c), int(v)) for c, v in raw["commits"]],
+                turn=_turn(raw.get("turn")),
                 _count=int(raw["count"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -584,6 +591,16 @@ class Manifest:
             expires_at=record.expires_at,
             gen=new_token(),
         )
+
+
+def _turn(raw: Any) -> tuple[str, float] | None:
+    """The turn a header names; None for none, or for one this version cannot read (a
+    hint is never worth refusing a session over)."""
+    try:
+        writer, until = raw
+        return str(writer), float(until)
+    except (TypeError, ValueError):
+        return None
 
 
 def storable(messages: Sequence[Message], session_id: str | None = None) -> str:

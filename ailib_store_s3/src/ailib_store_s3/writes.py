@@ -72,6 +72,19 @@ __all__ = (
 #: 100 ms cap 8 processes on one session lost about 1.3 races per append, each costing a
 #: GET and a PUT (docs/stores/s3.md gives the figures).
 _BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.3
+#: Write turns: a writer that wins a session's manifest after losing races to it takes a
+#: turn of ``TURN_STEP`` seconds per race lost after the first, up to ``TURN``; after
+#: waiting on another writer's turn, a whole ``TURN``. Until the turn ends, other writers of
+#: the session sleep instead of racing, so the holder appends with one PUT each; the turn
+#: then passes to whichever waiter wins next. A turn is a hint in the manifest, never a
+#: lock: every write is still conditional, and no writer waits longer than one ``TURN`` on
+#: a turn it read. One lost race is what any stale cache costs, so it takes no turn: a lone
+#: writer, or writers that take turns of their own accord, never wait on one.
+TURN = 0.3
+TURN_STEP = 0.05
+#: A waiter wakes up to this much (seconds) after the turn it waited on ends, at random, so
+#: that the waiters do not all race at once; a writer whose turn has ended waits as much.
+_TURN_JITTER = 0.05
 #: Reads that try to find out whether a manifest PUT whose answer was lost was applied.
 _CHECKS = 4
 #: How long a write whose reply was lost keeps looking for its outcome before it gives up.
@@ -210,6 +223,41 @@ def lost(ctx: Context, session_id: str, attempt: int) -> Program[None]:
     unwrap(
         (yield Sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 10)))))
     )
+
+
+def _turn_wait(
+    ctx: Context,
+    manifest: Manifest,
+    now: float,
+    waited_on: tuple[str, float] | None,
+    turns_waited: int,
+) -> float:
+    """How long to sleep before writing on ``manifest``: until another writer's turn ends,
+    or, if this store's own turn has ended, a moment to let a waiter in. A writer waits on
+    each turn once (``waited_on``), and ignores a turn that would end further off than a
+    whole ``TURN`` (its holder's clock is ahead of this one's). The more turns a change
+    has waited out, the sooner after the end of the next one it wakes: it is likelier to
+    be first, so no writer starves."""
+    turn = manifest.turn
+    if turn is None or turn == waited_on:
+        return 0.0
+    writer, until = turn
+    if writer == ctx.writer:
+        return random.uniform(0, _TURN_JITTER) if until <= now else 0.0
+    if now < until <= now + TURN:
+        return until - now + random.uniform(0, _TURN_JITTER) / (1 + turns_waited)
+    return 0.0
+
+
+def _next_turn(ctx: Context, manifest: Manifest, now: float, losses: int, waited: bool) -> None:
+    """Set the turn ``manifest`` (about to be written) carries: this store's, if its write
+    lost races in a row (a longer turn the more) or waited on another writer's turn (a
+    whole one); else this store's live turn, kept; else none."""
+    if waited or losses > 1:
+        length = TURN if waited else min(TURN, TURN_STEP * (losses - 1))
+        manifest.turn = (ctx.writer, now + length)
+    elif manifest.turn is not None and (manifest.turn[0] != ctx.writer or manifest.turn[1] <= now):
+        manifest.turn = None
 
 
 def already_committed(
@@ -353,6 +401,8 @@ def _apply_batch(ctx: Context, session_id: str, batch: Sequence[Pending[Op]]) ->
     waiter of the batch gets the error (the group commit sees to that)."""
     commit_id = new_token()
     tried: set[str] = set()
+    losses = turns_waited = 0
+    waited_on: tuple[str, float] | None = None
     for attempt in range(ATTEMPTS):
         found = yield from current(ctx, session_id)
         if found is None:
@@ -366,12 +416,20 @@ def _apply_batch(ctx: Context, session_id: str, batch: Sequence[Pending[Op]]) ->
                 continue
             fail(batch, SessionNotFound(session_id, ctx.url))
             return
+        wait = _turn_wait(ctx, manifest, now, waited_on, turns_waited)
+        if wait:
+            waited_on = manifest.turn
+            turns_waited += waited_on is not None and waited_on[0] != ctx.writer
+            ctx.cache.forget(session_id)
+            unwrap((yield Sleep(wait)))
+            continue
         messages = [m for p in batch for m in p.change.change.append]
         merge = yield from _merge_inputs(ctx, manifest, messages)
         if isinstance(merge, Missing):  # a chunk vanished: a concurrent rewrite, or damage
             yield from vanished(ctx, session_id, etag, merge)
             continue
         new = manifest.clone()
+        _next_turn(ctx, new, now, losses, turns_waited > 0)
         writes: list[Write] = []
         results: list[tuple[Pending[Op], int]] = []  # applied before, or by this write
         refused: list[tuple[Pending[Op], int]] = []
@@ -403,6 +461,7 @@ def _apply_batch(ctx: Context, session_id: str, batch: Sequence[Pending[Op]]) ->
             ):
                 yield from objects.discard([w[0] for w in writes])
                 yield from lost(ctx, session_id, attempt)
+                losses += 1
                 continue
             merged = {c.key for c in manifest.chunks} - {c.key for c in new.chunks}
             yield from objects.discard(sorted(merged), "deleting merged chunks")
