@@ -24,9 +24,9 @@ never later than the real expiry, so purge can pick candidates from keys alone, 
 expiry index (sorted by that bound) only up to the present.
 
 The manifest's first line is the header (id, kind, metadata, version, times, the list of
-sealed chunks, the checkpoints, the session's current index markers); its second line is the
-*tail*: the newest messages, kept inline so that an append rewrites only the manifest, never
-the history. When the tail outgrows :data:`TAIL_BYTES` it is sealed into a chunk object and
+sealed chunks, the checkpoints, the session's current index markers, the write turn if
+any); its second line is the *tail*: the newest messages, kept inline so that an append
+rewrites only the manifest, never the history. When the tail outgrows :data:`TAIL_BYTES` it is sealed into a chunk object and
 the manifest keeps the chunk's key and, inline, the tail's newest few messages. Listing reads
 just the header line (a ranged GET).
 
