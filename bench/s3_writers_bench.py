@@ -24,6 +24,9 @@ Each round runs, one after the other on the same server:
   acknowledgement: the price of keeping acknowledged order across writers in this layout);
 * **ailib**: each process opens its own store (nothing shared, as separate machines would)
   and calls ``store.append`` on the one session.
+* **ailib, 1**: one process alone appending to a session of its own, one append after
+  another: the ceiling of any layout in which one writer lands at a time (the write turns
+  of the S3 store hand the session from one writer to the next).
 
 For each it prints acknowledged messages/s, and for ailib it then reads the session back and
 checks the books: every acknowledged append present exactly once (lost, duplicated), each
@@ -387,6 +390,11 @@ def main() -> None:
                 f"(all {total / max(sent, 1):.2f}; {total / args.seconds:.0f} requests/s)"
             )
             print(f"{'':>5} | {'':<10} | {_shares(results)}")
+            session_id = uuid.uuid4().hex
+            with open_store(f"s3://{BUCKET}/{run}?endpoint_url={endpoint}") as store:
+                store.create(session_id=session_id)
+            alone = _run(_ailib, endpoint, f"{run}/{session_id}", 1, args.seconds)
+            print(f"{round_:>5} | {'ailib, 1':<10} | {alone[0][0] / args.seconds:>7.1f} |")
 
 
 def _shares(results: list[Any]) -> str:
