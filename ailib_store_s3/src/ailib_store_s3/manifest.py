@@ -26,9 +26,9 @@ expiry index (sorted by that bound) only up to the present.
 The manifest's first line is the header (id, kind, metadata, version, times, the list of
 sealed chunks, the checkpoints, the session's current index markers, the write turn if
 any); its second line is the *tail*: the newest messages, kept inline so that an append
-rewrites only the manifest, never the history. When the tail outgrows :data:`TAIL_BYTES` it is sealed into a chunk object and
-the manifest keeps the chunk's key and, inline, the tail's newest few messages. Listing reads
-just the header line (a ranged GET).
+rewrites only the manifest, never the history. When the tail outgrows :data:`TAIL_BYTES`
+it is sealed into a chunk object and the manifest keeps the chunk's key and, inline, the
+tail's newest few messages. Listing reads just the header line (a ranged GET).
 
 Everything here is pure (no I/O): the sync store and its async twin share it.
 """
