@@ -22,6 +22,11 @@ Each round runs, one after the other on the same server:
   Printed: acknowledged msg/s, folded msg/s, and the lag from acknowledgement to fold (what
   a writer would wait, with extra GETs of the manifest, to learn its position before its
   acknowledgement: the price of keeping acknowledged order across writers in this layout);
+* **self-fold** (a layout prototype, no ailib): the fold with acknowledged order kept and a
+  position known at acknowledgement, as a store would need it: each append PUTs its message
+  to a key of its own, lists the pending keys and folds them into the manifest with one
+  conditional PUT, and is acknowledged once its key is in the manifest (after a lost race,
+  a read of the manifest may show it there already);
 * **ailib**: each process opens its own store (nothing shared, as separate machines would)
   and calls ``store.append`` on the one session.
 * **ailib, 1**: one process alone appending to a session of its own, one append after
@@ -180,6 +185,80 @@ def _raw_fold_writer(endpoint: str, prefix: str, writer: int, start: float, seco
         acked.append((n, time.time()))
         n += 1
     return n, 0, acked
+
+
+def _raw_self_fold(endpoint: str, prefix: str, writer: int, start: float, seconds: float) -> Any:
+    """The fold with acknowledged order kept: each append PUTs its message to a key of its
+    own, then folds every pending key it lists into the manifest (a JSON list of keys) with
+    a conditional PUT, and is acknowledged once its key is in the manifest, at the position
+    it has there; after a lost race it reads the manifest, which may hold its key already.
+    Listing starts after a watermark as in ``_raw_folder``."""
+    client = _client(endpoint)
+    manifest_key, pending = f"{prefix}/manifest", f"{prefix}/pending/"
+    _wait(start)
+    acked: list[tuple[int, int]] = []  # (n, position)
+    n, lost, deadline = 0, 0, start + seconds
+    order: list[str] = []
+    etag: str | None = None
+    while time.time() < deadline:
+        body = json.dumps({"role": "user", "content": _content(writer, n)}).encode()
+        mine_ns = time.time_ns()
+        mine = f"{pending}{mine_ns:020d}-{writer:02d}-{n:09d}"
+        client.put_object(Bucket=BUCKET, Key=mine, Body=body)
+        while mine not in order:
+            if etag is None:
+                got = client.get_object(Bucket=BUCKET, Key=manifest_key)
+                order, etag = json.loads(got["Body"].read()), got["ETag"]
+                continue
+            watermark = f"{pending}{min(time.time_ns() - int(LATE * 1e9), mine_ns - 1):020d}"
+            known = set(order)
+            listed = [
+                o["Key"]
+                for page in client.get_paginator("list_objects_v2").paginate(
+                    Bucket=BUCKET, Prefix=pending, StartAfter=watermark
+                )
+                for o in page.get("Contents", [])
+                if o["Key"] not in known
+            ]
+            try:
+                etag = client.put_object(
+                    Bucket=BUCKET,
+                    Key=manifest_key,
+                    Body=json.dumps(order + listed).encode(),
+                    IfMatch=etag,
+                )["ETag"]
+                order = order + listed
+            except ClientError as exc:
+                if exc.response["ResponseMetadata"]["HTTPStatusCode"] not in (409, 412):
+                    raise
+                lost += 1
+                etag = None
+        acked.append((n, order.index(mine)))
+        n += 1
+    return n, lost, acked
+
+
+def _self_fold_round(endpoint: str, run: str, writers: int, seconds: float) -> str:
+    """One phase of ``_raw_self_fold``: its line of the table."""
+    prefix = f"{run}/self-fold"
+    client = _client(endpoint)
+    client.put_object(Bucket=BUCKET, Key=f"{prefix}/manifest", Body=b"[]")
+    results = _run(_raw_self_fold, endpoint, prefix, writers, seconds)
+    manifest = json.loads(client.get_object(Bucket=BUCKET, Key=f"{prefix}/manifest")["Body"].read())
+    place = {key.rsplit("/", 1)[1].split("-", 1)[1]: i for i, key in enumerate(manifest)}
+    sent, races = sum(n for n, _, _ in results), sum(lost for _, lost, _ in results)
+    lost = misplaced = out_of_order = 0
+    for writer, (_, _, acked) in enumerate(results):
+        for n, position in acked:
+            found = place.get(f"{writer:02d}-{n:09d}")
+            lost += found is None
+            misplaced += found is not None and found != position
+        out_of_order += sum(1 for (_, a), (_, b) in pairwise(acked) if a > b)
+    return (
+        f"{sent / seconds:>7.1f} | {races:>6} | lost {lost}, duplicated "
+        f"{len(manifest) - len(set(manifest))}, misplaced {misplaced}, out of order "
+        f"{out_of_order}, stored {len(manifest)}"
+    )
 
 
 def _raw_folder(endpoint: str, prefix: str, _writer: int, start: float, seconds: float) -> Any:
@@ -369,6 +448,10 @@ def main() -> None:
             print(
                 f"{round_:>5} | {'raw fold':<10} | "
                 + _fold_round(endpoint, run, args.writers, args.seconds)
+            )
+            print(
+                f"{round_:>5} | {'self-fold':<10} | "
+                + _self_fold_round(endpoint, run, args.writers, args.seconds)
             )
             session_id = uuid.uuid4().hex
             with open_store(f"s3://{BUCKET}/{run}?endpoint_url={endpoint}") as store:
