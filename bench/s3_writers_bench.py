@@ -173,6 +173,15 @@ def _slot_books(endpoint: str, prefix: str, results: list[Any]) -> dict[str, int
     }
 
 
+def _tag(writer: int, n: int) -> str:
+    """Whose append a pending key holds; pending keys are ``{clock ns}-{tag}``."""
+    return f"{writer:02d}-{n:09d}"
+
+
+def _tag_of(key: str) -> str:
+    return key.rsplit("/", 1)[1].split("-", 1)[1]
+
+
 def _raw_fold_writer(endpoint: str, prefix: str, writer: int, start: float, seconds: float) -> Any:
     client = _client(endpoint)
     _wait(start)
@@ -180,7 +189,7 @@ def _raw_fold_writer(endpoint: str, prefix: str, writer: int, start: float, seco
     n, deadline = 0, start + seconds
     while time.time() < deadline:
         body = json.dumps({"role": "user", "content": _content(writer, n)}).encode()
-        key = f"{prefix}/pending/{time.time_ns():020d}-{writer:02d}-{n:09d}"
+        key = f"{prefix}/pending/{time.time_ns():020d}-{_tag(writer, n)}"
         client.put_object(Bucket=BUCKET, Key=key, Body=body)
         acked.append((n, time.time()))
         n += 1
@@ -203,7 +212,7 @@ def _raw_self_fold(endpoint: str, prefix: str, writer: int, start: float, second
     while time.time() < deadline:
         body = json.dumps({"role": "user", "content": _content(writer, n)}).encode()
         mine_ns = time.time_ns()
-        mine = f"{pending}{mine_ns:020d}-{writer:02d}-{n:09d}"
+        mine = f"{pending}{mine_ns:020d}-{_tag(writer, n)}"
         client.put_object(Bucket=BUCKET, Key=mine, Body=body)
         while mine not in order:
             if etag is None:
@@ -245,12 +254,12 @@ def _self_fold_round(endpoint: str, run: str, writers: int, seconds: float) -> s
     client.put_object(Bucket=BUCKET, Key=f"{prefix}/manifest", Body=b"[]")
     results = _run(_raw_self_fold, endpoint, prefix, writers, seconds)
     manifest = json.loads(client.get_object(Bucket=BUCKET, Key=f"{prefix}/manifest")["Body"].read())
-    place = {key.rsplit("/", 1)[1].split("-", 1)[1]: i for i, key in enumerate(manifest)}
+    place = {_tag_of(key): i for i, key in enumerate(manifest)}
     sent, races = sum(n for n, _, _ in results), sum(lost for _, lost, _ in results)
     lost = misplaced = out_of_order = 0
     for writer, (_, _, acked) in enumerate(results):
         for n, position in acked:
-            found = place.get(f"{writer:02d}-{n:09d}")
+            found = place.get(_tag(writer, n))
             lost += found is None
             misplaced += found is not None and found != position
         out_of_order += sum(1 for (_, a), (_, b) in pairwise(acked) if a > b)
@@ -331,6 +340,14 @@ def _ailib(endpoint: str, prefix: str, writer: int, start: float, seconds: float
     return n, acked, requests, took
 
 
+def _new_session(endpoint: str, run: str) -> str:
+    """Create an empty session in ``run``'s namespace; its ``run/session_id`` prefix."""
+    session_id = uuid.uuid4().hex
+    with open_store(f"s3://{BUCKET}/{run}?endpoint_url={endpoint}") as store:
+        store.create(session_id=session_id)
+    return f"{run}/{session_id}"
+
+
 def _wait(start: float) -> None:
     time.sleep(max(0.0, start - time.time()))
 
@@ -361,11 +378,11 @@ def _fold_round(endpoint: str, run: str, writers: int, seconds: float) -> str:
         _client(endpoint).get_object(Bucket=BUCKET, Key=f"{run}/fold/manifest")["Body"].read()
     )
     place = {key: i for i, key in enumerate(manifest)}
-    by_writer = {key.rsplit("/", 1)[1].split("-", 1)[1]: key for key in folded}
+    by_writer = {_tag_of(key): key for key in folded}
     for writer, (_, _, acked) in enumerate(results):
         positions = []
         for n, at in acked:
-            key = by_writer.get(f"{writer:02d}-{n:09d}", "")
+            key = by_writer.get(_tag(writer, n), "")
             if key not in place:
                 lost += 1
                 continue
@@ -453,10 +470,7 @@ def main() -> None:
                 f"{round_:>5} | {'self-fold':<10} | "
                 + _self_fold_round(endpoint, run, args.writers, args.seconds)
             )
-            session_id = uuid.uuid4().hex
-            with open_store(f"s3://{BUCKET}/{run}?endpoint_url={endpoint}") as store:
-                store.create(session_id=session_id)
-            prefix = f"{run}/{session_id}"
+            prefix = _new_session(endpoint, run)
             results = _run(_ailib, endpoint, prefix, args.writers, args.seconds)
             sent = sum(n for n, *_ in results)
             requests: Counter[str] = sum((r for _, _, r, _ in results), Counter())
@@ -473,10 +487,7 @@ def main() -> None:
                 f"(all {total / max(sent, 1):.2f}; {total / args.seconds:.0f} requests/s)"
             )
             print(f"{'':>5} | {'':<10} | {_shares(results)}")
-            session_id = uuid.uuid4().hex
-            with open_store(f"s3://{BUCKET}/{run}?endpoint_url={endpoint}") as store:
-                store.create(session_id=session_id)
-            alone = _run(_ailib, endpoint, f"{run}/{session_id}", 1, args.seconds)
+            alone = _run(_ailib, endpoint, _new_session(endpoint, run), 1, args.seconds)
             print(f"{round_:>5} | {'ailib, 1':<10} | {alone[0][0] / args.seconds:>7.1f} |")
 
 
